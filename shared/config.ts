@@ -1,0 +1,210 @@
+/*
+ * The one configuration object: every environment variable of DESIGN.md, validated with joi.
+ * A bad value raises a ConfigurationError naming the variable; `mcp-updater` exits 78 on it.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import Joi from 'joi';
+import { ConfigurationError } from './errors.js';
+import { QUEUE_NAMES, type QueueName } from './queues.js';
+import { parseCron } from './schedule.js';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface Config {
+  redisUrl: string;
+  queuePrefix: string;
+  /** Registry base URL, always with a trailing slash. */
+  apiBaseUrl: string;
+  /** Bearer token for the registry (private registries); never logged. */
+  registryToken?: string;
+  /** Hosts besides the registry's own that packuments may point tarballs at. */
+  tarballHosts: string[];
+  serversConfig: string;
+  serversPath: string;
+  stagingDir: string;
+  backupDir: string;
+  logDir: string;
+  logLevel: LogLevel;
+  maxRetries: number;
+  host: string;
+  port: number;
+  apiToken?: string;
+  checkSchedule: string;
+  cleanupSchedule: string;
+  /** Timezone that cron schedules are read in. */
+  timezone: string;
+  workers: QueueName[];
+  concurrency: Record<QueueName, number>;
+  webhookUrls: string[];
+  webhookSecret?: string;
+  maxTarballBytes: number;
+  maxPackageFiles: number;
+  maxPackageBytes: number;
+}
+
+const DEFAULT_CONCURRENCY: Record<QueueName, number> = {
+  check: 50, download: 10, stage: 4, activate: 4, cleanup: 1, webhook: 10,
+};
+
+const WORKER_QUEUES = QUEUE_NAMES.filter((name) => name !== 'webhook');
+
+const cronString = Joi.string().custom((value: string, helpers) => {
+  try {
+    parseCron(value);
+    return value;
+  } catch (error) {
+    return helpers.message({ custom: `must be a valid cron expression (${(error as Error).message})` });
+  }
+});
+
+const byteSize = Joi.string().custom((value: string, helpers) => {
+  const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
+  if (!match) return helpers.message({ custom: 'must be a size like 500kb, 100mb or 1gb' });
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[unit] ?? 1;
+  return Number(match[1]) * factor;
+});
+
+const envSchema = Joi.object({
+  REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_:{}-]{1,64}$/).default('mcp')
+    .messages({ 'string.pattern.base': 'must be 1-64 characters of letters, digits, _ : - \\{ }' }),
+  API_BASE_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  REGISTRY_TOKEN: Joi.string(),
+  TARBALL_HOSTS: Joi.string().allow('').default(''),
+  MCP_SERVERS_CONFIG: Joi.string().default('./mcp-servers.yaml'),
+  MCP_SERVERS_PATH: Joi.string().default('./data/servers'),
+  STAGING_DIR: Joi.string(),
+  BACKUP_DIR: Joi.string().default('./data/backups'),
+  LOG_DIR: Joi.string().default('./data/logs'),
+  LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
+  MAX_RETRIES: Joi.number().integer().min(1).max(50).default(3),
+  HOST: Joi.string().hostname().default('127.0.0.1'),
+  PORT: Joi.number().integer().min(0).max(65535).default(10250),
+  API_TOKEN: Joi.string().min(16).messages({ 'string.min': 'must be at least 16 characters (use `openssl rand -hex 32`)' }),
+  CHECK_SCHEDULE: cronString.default('0 */6 * * *'),
+  CLEANUP_SCHEDULE: cronString.default('30 3 * * *'),
+  SCHEDULE_TZ: Joi.string().custom((value: string, helpers) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: value });
+      return value;
+    } catch {
+      return helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' });
+    }
+  }).default('UTC'),
+  WORKERS: Joi.string().default(WORKER_QUEUES.join(',')),
+  CONCURRENCY: Joi.string().allow('').default(''),
+  WEBHOOK_URLS: Joi.string().allow('').default(''),
+  WEBHOOK_SECRET: Joi.string(),
+  // Defaults in bytes: joi does not run custom() on a default, so '100mb' would stay a string.
+  MAX_TARBALL_SIZE: byteSize.default(100 * 1024 ** 2),
+  MAX_PACKAGE_SIZE: byteSize.default(500 * 1024 ** 2),
+  MAX_PACKAGE_FILES: Joi.number().integer().min(1).default(20_000),
+}).unknown(true);
+
+function fail(variable: string, message: string, hint?: string): never {
+  throw new ConfigurationError(`${variable}: ${message}`, {
+    path: variable,
+    hint: hint ?? `fix ${variable} in the environment (see README, "Environment")`,
+  });
+}
+
+function parseList(variable: string, value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+function parseWorkers(value: string): QueueName[] {
+  const names = parseList('WORKERS', value);
+  for (const name of names) {
+    if (!(QUEUE_NAMES as readonly string[]).includes(name)) {
+      fail('WORKERS', `"${name}" is not a queue; use a comma-separated list of ${WORKER_QUEUES.join(', ')}`);
+    }
+  }
+  return names as QueueName[];
+}
+
+function parseConcurrency(value: string): Record<QueueName, number> {
+  const result = { ...DEFAULT_CONCURRENCY };
+  for (const item of parseList('CONCURRENCY', value)) {
+    const match = /^([a-z]+)=(\d+)$/.exec(item);
+    if (!match || !(QUEUE_NAMES as readonly string[]).includes(match[1]!) || Number(match[2]) < 1) {
+      fail('CONCURRENCY', `"${item}" must look like check=50,stage=4 (queue=positive number)`);
+    }
+    result[match[1] as QueueName] = Number(match[2]);
+  }
+  return result;
+}
+
+function parseUrls(variable: string, value: string): string[] {
+  const urls = parseList(variable, value);
+  for (const url of urls) {
+    const { error } = Joi.string().uri({ scheme: ['http', 'https'] }).validate(url);
+    if (error) fail(variable, `"${url}" is not an http(s) URL`);
+  }
+  return urls;
+}
+
+/** What `npm config get registry` answers: env first (set by `npm start`), then npm itself. */
+export function npmConfiguredRegistry(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
+  if (fromEnv) return fromEnv;
+  try {
+    return execFileSync('npm', ['config', 'get', 'registry'], {
+      encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch (error) {
+    throw new ConfigurationError(`API_BASE_URL: not set and \`npm config get registry\` failed (${(error as Error).message})`, {
+      path: 'API_BASE_URL',
+      hint: 'set API_BASE_URL to your npm registry URL or install npm',
+    });
+  }
+}
+
+function withTrailingSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+/** Validate and resolve the environment into a Config. Throws ConfigurationError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const { value, error } = envSchema.validate(env, { abortEarly: true, convert: true });
+  if (error) {
+    const detail = error.details[0]!;
+    const variable = String(detail.path[0] ?? detail.context?.key ?? 'environment');
+    fail(variable, detail.message.replace(/^"[^"]*" /, ''));
+  }
+  const registry = value.API_BASE_URL ?? npmConfiguredRegistry(env);
+  if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(registry).error) {
+    fail('API_BASE_URL', `npm's configured registry "${registry}" is not an http(s) URL`);
+  }
+  const serversPath = path.resolve(value.MCP_SERVERS_PATH);
+  const config: Config = {
+    redisUrl: value.REDIS_URL,
+    queuePrefix: value.QUEUE_PREFIX,
+    apiBaseUrl: withTrailingSlash(registry),
+    registryToken: value.REGISTRY_TOKEN,
+    tarballHosts: parseList('TARBALL_HOSTS', value.TARBALL_HOSTS).map((host) => host.toLowerCase()),
+    serversConfig: path.resolve(value.MCP_SERVERS_CONFIG),
+    serversPath,
+    stagingDir: path.resolve(value.STAGING_DIR ?? path.join(serversPath, '.staging')),
+    backupDir: path.resolve(value.BACKUP_DIR),
+    logDir: path.resolve(value.LOG_DIR),
+    logLevel: value.LOG_LEVEL,
+    maxRetries: value.MAX_RETRIES,
+    host: value.HOST,
+    port: value.PORT,
+    apiToken: value.API_TOKEN,
+    checkSchedule: value.CHECK_SCHEDULE,
+    cleanupSchedule: value.CLEANUP_SCHEDULE,
+    timezone: value.SCHEDULE_TZ,
+    workers: parseWorkers(value.WORKERS),
+    concurrency: parseConcurrency(value.CONCURRENCY),
+    webhookUrls: parseUrls('WEBHOOK_URLS', value.WEBHOOK_URLS),
+    webhookSecret: value.WEBHOOK_SECRET,
+    maxTarballBytes: value.MAX_TARBALL_SIZE,
+    maxPackageBytes: value.MAX_PACKAGE_SIZE,
+    maxPackageFiles: value.MAX_PACKAGE_FILES,
+  };
+  return Object.freeze(config);
+}
+

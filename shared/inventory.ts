@@ -1,0 +1,319 @@
+/*
+ * The inventory (`mcp-servers.yaml`): which MCP servers to keep up to date and how. `defaults` are
+ * merged into every server. Anything invalid is refused whole with the path of the bad key, so a
+ * running process can keep its current set when an edit is wrong.
+ */
+import fs from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import Joi from 'joi';
+import semver from 'semver';
+import YAML from 'yaml';
+import validatePackageName from 'validate-npm-package-name';
+import { ConfigurationError } from './errors.js';
+import { SERVER_NAME_PATTERN } from './queues.js';
+import { parseCron, parseDuration } from './schedule.js';
+
+export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
+export type Policy = (typeof POLICIES)[number];
+export type Activation = 'auto' | 'manual';
+
+export interface SmokeTestSettings {
+  enabled: boolean;
+  timeoutMs: number;
+  /** Command to run instead of the package's bin (e.g. "node"); args follow. */
+  command?: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface ServerSettings {
+  name: string;
+  package: string;
+  /** What to install first / pin to. */
+  version?: string;
+  channel: string;
+  range?: string;
+  /** Which of the package's bins to launch when it has several. */
+  bin?: string;
+  schedule: string;
+  timezone: string;
+  policy: Policy;
+  minReleaseAgeMs: number;
+  activation: Activation;
+  keep: number;
+  smokeTest: SmokeTestSettings;
+}
+
+export interface Inventory {
+  file: string;
+  /** sha256 of the file's text: schedulers and the CLI compare it to see a change. */
+  digest: string;
+  servers: Map<string, ServerSettings>;
+}
+
+export interface InventoryDefaults {
+  schedule: string;
+  timezone: string;
+}
+
+const duration = Joi.alternatives(Joi.string(), Joi.number().valid(0)).custom((value: string | number, helpers) => {
+  try {
+    return parseDuration(String(value));
+  } catch (error) {
+    return helpers.message({ custom: (error as Error).message.replace(/^"[^"]*" is not a duration; /, 'must be a duration: ') });
+  }
+});
+
+const cron = Joi.string().custom((value: string, helpers) => {
+  try {
+    parseCron(value);
+    return value;
+  } catch (error) {
+    return helpers.message({ custom: `must be a valid cron expression (${(error as Error).message})` });
+  }
+});
+
+const timezone = Joi.string().custom((value: string, helpers) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return value;
+  } catch {
+    return helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' });
+  }
+});
+
+const smokeTest = Joi.object({
+  enabled: Joi.boolean(),
+  timeout: duration,
+  command: Joi.string().min(1),
+  args: Joi.array().items(Joi.string()),
+  env: Joi.object().pattern(Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]*$/), Joi.string().allow(''))
+    .messages({ 'object.unknown': 'must be an environment variable name' }),
+});
+
+const settingKeys = {
+  schedule: cron,
+  timezone,
+  policy: Joi.string().valid(...POLICIES),
+  minReleaseAge: duration,
+  activation: Joi.string().valid('auto', 'manual'),
+  keep: Joi.number().integer().min(1).max(100),
+  smokeTest,
+};
+
+const packageName = Joi.string().custom((value: string, helpers) => {
+  const result = validatePackageName(value);
+  if (!result.validForNewPackages && !result.validForOldPackages) {
+    return helpers.message({ custom: `is not a valid npm package name (${(result.errors ?? result.warnings ?? []).join('; ')})` });
+  }
+  return value;
+});
+
+const exactVersion = Joi.string().custom((value: string, helpers) =>
+  semver.valid(value) ? value : helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }));
+
+const serverSchema = Joi.object({
+  package: packageName.required(),
+  version: Joi.alternatives(exactVersion, Joi.number()).custom((value) => String(value)),
+  channel: Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' }),
+  range: Joi.string().custom((value: string, helpers) =>
+    semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
+  bin: Joi.string(),
+  ...settingKeys,
+});
+
+const inventorySchema = Joi.object({
+  defaults: Joi.object(settingKeys),
+  servers: Joi.object().pattern(Joi.string(), serverSchema).required(),
+});
+
+function refuse(file: string, keyPath: string, message: string): never {
+  throw new ConfigurationError(`${keyPath}: ${message}`, {
+    path: keyPath,
+    hint: `fix ${keyPath} in ${file}; the running set of servers is kept until the file is valid`,
+  });
+}
+
+function describeJoiError(detail: Joi.ValidationErrorItem): { path: string; message: string } {
+  const keyPath = detail.path.join('.');
+  const context = detail.context ?? {};
+  switch (detail.type) {
+    case 'any.only':
+      return { path: keyPath, message: `must be one of ${(context.valids as unknown[]).join(', ')}` };
+    case 'object.unknown':
+      return { path: keyPath, message: 'is not a known key (check its spelling against the README\'s inventory reference)' };
+    case 'any.required':
+      return { path: keyPath, message: 'is required' };
+    default:
+      return { path: keyPath, message: detail.message.replace(/^"[^"]*" /, '') };
+  }
+}
+
+interface RawSettings {
+  schedule?: string;
+  timezone?: string;
+  policy?: Policy;
+  minReleaseAge?: number;
+  activation?: Activation;
+  keep?: number;
+  smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string> };
+}
+
+interface RawServer extends RawSettings {
+  package: string;
+  version?: string;
+  channel?: string;
+  range?: string;
+  bin?: string;
+}
+
+/** Parse and validate inventory text. Throws ConfigurationError with the bad key's path. */
+export function parseInventory(text: string, file: string, base: InventoryDefaults): Inventory {
+  const document = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    const first = document.errors[0]!;
+    const line = first.linePos?.[0];
+    refuse(file, line ? `line ${line.line}` : 'yaml', `not valid YAML (${first.message.split('\n')[0]})`);
+  }
+  const data = document.toJS() as unknown;
+  if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
+    refuse(file, 'servers', 'is required: the file must be a mapping with a `servers:` key');
+  }
+  const { value, error } = inventorySchema.validate(data, { abortEarly: true, convert: true });
+  if (error) {
+    const { path: keyPath, message } = describeJoiError(error.details[0]!);
+    refuse(file, keyPath, message);
+  }
+  const defaults = (value.defaults ?? {}) as RawSettings;
+  const servers = new Map<string, ServerSettings>();
+  for (const [name, raw] of Object.entries(value.servers as Record<string, RawServer>)) {
+    if (!SERVER_NAME_PATTERN.test(name)) {
+      refuse(file, `servers.${name}`, 'server names must match [a-z0-9][a-z0-9-]{0,62} (lower-case letters, digits, dashes)');
+    }
+    servers.set(name, resolveServer(name, raw, defaults, base, file));
+  }
+  const digest = crypto.createHash('sha256').update(text).digest('hex');
+  return { file, digest, servers };
+}
+
+function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base: InventoryDefaults, file: string): ServerSettings {
+  const pick = <K extends keyof RawSettings>(key: K): RawSettings[K] => raw[key] ?? defaults[key];
+  const smoke = { ...defaults.smokeTest, ...raw.smokeTest, env: { ...defaults.smokeTest?.env, ...raw.smokeTest?.env } };
+  const policy = pick('policy') ?? 'minor';
+  if (policy === 'pin' && !raw.version) {
+    refuse(file, `servers.${name}.version`, 'is required when policy is pin (the version to pin to)');
+  }
+  if (raw.version && raw.range && !semver.satisfies(raw.version, raw.range, { includePrerelease: true })) {
+    refuse(file, `servers.${name}.version`, `${raw.version} is outside servers.${name}.range "${raw.range}"`);
+  }
+  const timezoneSetting = pick('timezone') ?? base.timezone;
+  const schedule = pick('schedule') ?? base.schedule;
+  try {
+    parseCron(schedule, timezoneSetting);
+  } catch (error) {
+    refuse(file, `servers.${name}.schedule`, `must be a valid cron expression (${(error as Error).message})`);
+  }
+  return {
+    name,
+    package: raw.package,
+    version: raw.version,
+    channel: raw.channel ?? 'latest',
+    range: raw.range,
+    bin: raw.bin,
+    schedule,
+    timezone: timezoneSetting,
+    policy,
+    minReleaseAgeMs: pick('minReleaseAge') ?? parseDuration('3d'),
+    activation: pick('activation') ?? 'auto',
+    keep: pick('keep') ?? 3,
+    smokeTest: {
+      enabled: smoke.enabled ?? true,
+      timeoutMs: smoke.timeout ?? parseDuration('30s'),
+      command: smoke.command,
+      args: smoke.args ?? [],
+      env: smoke.env,
+    },
+  };
+}
+
+/** Read and validate the inventory file. */
+export async function loadInventory(file: string, base: InventoryDefaults): Promise<Inventory> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigurationError(`MCP_SERVERS_CONFIG: cannot read ${file} (${code ?? (error as Error).message})`, {
+      path: 'MCP_SERVERS_CONFIG',
+      hint: 'create the inventory file or point MCP_SERVERS_CONFIG at it',
+    });
+  }
+  return parseInventory(text, file, base);
+}
+
+export function inventoryDefaults(config: { checkSchedule: string; timezone: string }): InventoryDefaults {
+  return { schedule: config.checkSchedule, timezone: config.timezone };
+}
+
+/**
+ * The inventory a long-running process works from: re-read when the file changes (and on
+ * `reload()`, e.g. SIGHUP). A bad edit is refused whole and the last good inventory is kept.
+ */
+export class InventoryWatcher {
+  private current: Inventory;
+  private watcher?: FSWatcher;
+  private debounce?: NodeJS.Timeout;
+  private readonly listeners: Array<(inventory: Inventory, previous: Inventory) => void> = [];
+  private readonly errorListeners: Array<(error: unknown) => void> = [];
+
+  private constructor(initial: Inventory, private readonly base: InventoryDefaults) {
+    this.current = initial;
+  }
+
+  static async open(file: string, base: InventoryDefaults): Promise<InventoryWatcher> {
+    return new InventoryWatcher(await loadInventory(file, base), base);
+  }
+
+  /** A fixed inventory (tests, benchmarks) that never reloads. */
+  static fixed(inventory: Inventory): InventoryWatcher {
+    return new InventoryWatcher(inventory, { schedule: '0 */6 * * *', timezone: 'UTC' });
+  }
+
+  get inventory(): Inventory { return this.current; }
+
+  server(name: string): ServerSettings | undefined { return this.current.servers.get(name); }
+
+  onChange(listener: (inventory: Inventory, previous: Inventory) => void): void { this.listeners.push(listener); }
+  onError(listener: (error: unknown) => void): void { this.errorListeners.push(listener); }
+
+  /** Re-read the file; returns true when it changed. Throws (and keeps the old set) when invalid. */
+  async reload(): Promise<boolean> {
+    const next = await loadInventory(this.current.file, this.base);
+    if (next.digest === this.current.digest) return false;
+    const previous = this.current;
+    this.current = next;
+    for (const listener of this.listeners) listener(next, previous);
+    return true;
+  }
+
+  /** Watch the file's directory (editors replace files by rename, which a file watch misses). */
+  watch(): void {
+    const directory = path.dirname(this.current.file);
+    const basename = path.basename(this.current.file);
+    this.watcher = watch(directory, (_event, changed) => {
+      if (changed && changed !== basename) return;
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => {
+        this.reload().catch((error: unknown) => { for (const listener of this.errorListeners) listener(error); });
+      }, 200);
+    });
+    this.watcher.on('error', (error) => { for (const listener of this.errorListeners) listener(error); });
+  }
+
+  close(): void {
+    clearTimeout(this.debounce);
+    this.watcher?.close();
+  }
+}

@@ -1,0 +1,112 @@
+/*
+ * The one Redis connection factory and the queue constructor. Workers wait for Redis forever
+ * (maxRetriesPerRequest: null, as BullMQ requires); producers fail fast so an API call or a CLI
+ * command answers at once with a clear error instead of hanging while Redis is down.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Config } from './config.js';
+import { MCPError } from './errors.js';
+import { defaultJobOptions, QUEUE_NAMES, type JobDataByQueue, type QueueName } from './queues.js';
+import { redactUrl } from './redact.js';
+
+export type ConnectionRole = 'worker' | 'producer';
+
+export class RedisUnavailableError extends MCPError {
+  constructor(url: string, cause?: unknown) {
+    const reason = cause instanceof Error ? ` (${cause.message})` : '';
+    super('EREDIS', `Redis at ${redactUrl(url)} is not reachable${reason}`, {
+      hint: 'start Redis (`redis-server`, `docker compose up redis`) or set REDIS_URL',
+      retryable: true,
+      cause,
+    });
+  }
+}
+
+export function redisOptions(role: ConnectionRole): RedisOptions {
+  const reconnect = (times: number) => Math.min(200 * 2 ** Math.min(times, 6), 5_000);
+  return role === 'worker'
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: reconnect }
+    : {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 3_000,
+        commandTimeout: 5_000,
+        retryStrategy: reconnect,
+      };
+}
+
+/** A new ioredis client for REDIS_URL. Errors are logged by the caller's 'error' listener. */
+export function createRedis(config: Pick<Config, 'redisUrl'>, role: ConnectionRole): Redis {
+  const client = new Redis(config.redisUrl, redisOptions(role));
+  // An unhandled 'error' event would crash the process; reconnection is automatic.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Resolve once the client is connected, or fail with RedisUnavailableError after `timeoutMs`. */
+export async function waitForRedis(client: Redis, url: string, timeoutMs = 3_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => finish(new RedisUnavailableError(url, new Error(`no answer within ${timeoutMs} ms`))), timeoutMs);
+    const onReady = () => finish();
+    const onEnd = () => finish(new RedisUnavailableError(url, new Error('connection closed')));
+    function finish(error?: Error) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      if (error) reject(error); else resolve();
+    }
+    client.on('ready', onReady);
+    client.on('end', onEnd);
+  });
+}
+
+export function createQueue<Q extends QueueName>(name: Q, config: Config, connection: Redis): Queue<JobDataByQueue[Q]> {
+  const queue = new Queue<JobDataByQueue[Q]>(name, {
+    connection,
+    prefix: config.queuePrefix,
+    defaultJobOptions: defaultJobOptions(config.maxRetries),
+  });
+  queue.on('error', () => undefined);
+  return queue;
+}
+
+export function createQueueEvents(name: QueueName, config: Config): QueueEvents {
+  const events = new QueueEvents(name, {
+    connection: createRedis(config, 'worker'),
+    prefix: config.queuePrefix,
+  });
+  events.on('error', () => undefined);
+  return events;
+}
+
+/** Redis key for mcp-updater's own data (server state, events, locks), under QUEUE_PREFIX. */
+export function appKey(config: Pick<Config, 'queuePrefix'>, ...parts: string[]): string {
+  return [config.queuePrefix, 'mcp-updater', ...parts].join(':');
+}
+
+/** Warn-worthy Redis settings: BullMQ loses jobs if Redis may evict keys. */
+export async function evictionPolicyProblem(client: Redis): Promise<string | undefined> {
+  try {
+    const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
+    const policy = reply[1];
+    if (policy && policy !== 'noeviction') {
+      return `Redis maxmemory-policy is "${policy}": Redis may evict queue keys and lose jobs; set it to noeviction (redis-cli CONFIG SET maxmemory-policy noeviction)`;
+    }
+  } catch {
+    // Managed Redis often forbids CONFIG; nothing to say then.
+  }
+  return undefined;
+}
+
+export type QueueSet = { [Q in QueueName]: Queue<JobDataByQueue[Q]> };
+
+/** One Queue object per queue name, sharing one connection. */
+export function createQueues(config: Config, connection: Redis): QueueSet {
+  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, createQueue(name, config, connection)])) as unknown as QueueSet;
+}
+
+export async function closeQueues(queues: QueueSet): Promise<void> {
+  await Promise.all(Object.values(queues).map((queue) => queue.close()));
+}
