@@ -1,0 +1,88 @@
+/*
+ * Events of DESIGN.md ("update.available" ... "cleanup.done"): appended to a capped Redis stream
+ * (status page, API, CLI), written to audit.log, and handed to the webhook queue when
+ * WEBHOOK_URLS is set. Shape: {type, server, version, from?, at, reason?, jobId} plus extras.
+ */
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { Config } from './config.js';
+import { createLogger } from './logger.js';
+import type { WebhookJobData } from './queues.js';
+import { redact } from './redact.js';
+import { appKey } from './redis.js';
+
+export const EVENT_TYPES = [
+  'update.available', 'update.downloaded', 'update.staged', 'update.awaiting-approval', 'update.activated',
+  'update.failed', 'update.rolled-back', 'cleanup.done',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface UpdateEvent {
+  type: EventType;
+  server: string;
+  version?: string;
+  from?: string;
+  at: string;
+  reason?: string;
+  jobId?: string;
+  /** Who asked for it (audit: token fingerprint or IP), when an operator did. */
+  actor?: string;
+  /** Extra facts: bytesFreed for cleanup.done, toolCount for update.staged... */
+  details?: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  server?: string;
+  type?: EventType;
+  limit?: number;
+}
+
+const STREAM_MAX_LENGTH = 10_000;
+
+export class EventLog {
+  private readonly audit = createLogger('audit');
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: Pick<Config, 'queuePrefix' | 'webhookUrls'>,
+    private readonly webhookQueue?: Queue<WebhookJobData>,
+  ) {}
+
+  private get streamKey(): string { return appKey(this.config, 'events'); }
+
+  async publish(input: Omit<UpdateEvent, 'at'> & { at?: string }): Promise<UpdateEvent> {
+    const event = redact({ ...input, at: input.at ?? new Date().toISOString() }) as UpdateEvent;
+    const json = JSON.stringify(event);
+    await this.redis.xadd(this.streamKey, 'MAXLEN', '~', String(STREAM_MAX_LENGTH), '*', 'event', json);
+    this.audit.info(event.type, { event });
+    if (this.webhookQueue && this.config.webhookUrls.length > 0) {
+      await this.webhookQueue.addBulk(this.config.webhookUrls.map((url) => ({
+        name: event.type,
+        data: { url, event: event as unknown as Record<string, unknown> },
+      })));
+    }
+    return event;
+  }
+
+  /** Newest first. Filters by server and type while reading the stream backwards. */
+  async list(query: EventQuery = {}): Promise<UpdateEvent[]> {
+    const limit = Math.max(1, Math.min(query.limit ?? 50, 1_000));
+    const results: UpdateEvent[] = [];
+    let end = '+';
+    const batch = query.server || query.type ? 500 : limit;
+    while (results.length < limit) {
+      const entries = await this.redis.xrevrange(this.streamKey, end, '-', 'COUNT', batch);
+      if (entries.length === 0) break;
+      for (const [, fields] of entries) {
+        const event = JSON.parse(fields[1] ?? '{}') as UpdateEvent;
+        if (query.server && event.server !== query.server) continue;
+        if (query.type && event.type !== query.type) continue;
+        results.push(event);
+        if (results.length >= limit) break;
+      }
+      if (entries.length < batch) break;
+      end = `(${entries[entries.length - 1]![0]}`;
+    }
+    return results;
+  }
+}

@@ -1,0 +1,197 @@
+/*
+ * The install layout MCP clients rely on (DESIGN.md "Install layout"):
+ *   $MCP_SERVERS_PATH/<name>/versions/<version>/   package files + node_modules, never modified after activation
+ *   $MCP_SERVERS_PATH/<name>/current -> versions/<version>
+ *   $MCP_SERVERS_PATH/bin/<name>                    launcher, written once
+ * plus where staging directories, backups and the on-disk history live. Only paths and small
+ * file-system primitives here; the stages decide what to do with them.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config.js';
+import { StagingError } from './errors.js';
+
+/** Metadata written into every staged version (`<version>/.mcp-updater/version.json`). */
+export interface VersionRecord {
+  server: string;
+  package: string;
+  version: string;
+  integrity: string;
+  /** Package-relative path of the bin the launcher runs (undefined when a command is configured). */
+  bin?: string;
+  stagedAt: string;
+  jobId?: string;
+  smokeTest?: SmokeTestRecord;
+}
+
+export interface SmokeTestRecord {
+  ok: boolean;
+  serverName?: string;
+  serverVersion?: string;
+  protocolVersion?: string;
+  toolCount?: number;
+  durationMs: number;
+  skipped?: boolean;
+}
+
+/** One switch of `current`, kept in Redis and in `<name>/history.json`. */
+export interface HistoryEntry {
+  action: 'install' | 'activate' | 'approve' | 'rollback' | 'auto-rollback';
+  from?: string;
+  to: string;
+  at: string;
+  jobId?: string;
+  integrity?: string;
+  reason?: string;
+}
+
+/** What `<name>/history.json` holds, so state can be rebuilt without Redis. */
+export interface DiskHistory {
+  server: string;
+  package: string;
+  current?: string;
+  previous?: string;
+  /** version -> integrity of every version ever staged (for re-staging from backups). */
+  integrities: Record<string, string>;
+  entries: HistoryEntry[];
+}
+
+export const HISTORY_LIMIT = 100;
+export const META_DIR = '.mcp-updater';
+
+export class InstallLayout {
+  constructor(private readonly config: Pick<Config, 'serversPath' | 'stagingDir' | 'backupDir'>) {}
+
+  get root(): string { return this.config.serversPath; }
+  get binDir(): string { return path.join(this.config.serversPath, 'bin'); }
+  get stagingRoot(): string { return this.config.stagingDir; }
+  get backupRoot(): string { return this.config.backupDir; }
+
+  serverDir(server: string): string { return path.join(this.root, server); }
+  versionsDir(server: string): string { return path.join(this.serverDir(server), 'versions'); }
+  versionDir(server: string, version: string): string { return path.join(this.versionsDir(server), version); }
+  currentLink(server: string): string { return path.join(this.serverDir(server), 'current'); }
+  launcher(server: string): string { return path.join(this.binDir, server); }
+  historyFile(server: string): string { return path.join(this.serverDir(server), 'history.json'); }
+  versionRecordFile(dir: string): string { return path.join(dir, META_DIR, 'version.json'); }
+  /** Script inside a version that starts its server; the launcher execs it. */
+  runScript(dir: string): string { return path.join(dir, META_DIR, 'run'); }
+  stagingDir(server: string, version: string, jobId: string): string {
+    return path.join(this.stagingRoot, server, `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  }
+
+  /** Content-addressed backup tarball: BACKUP_DIR/<algorithm>/<hex digest>.tgz. */
+  backupFile(integrity: string): string {
+    const match = /^(sha\d+)-([A-Za-z0-9+/=]+)/.exec(integrity.trim().split(/\s+/)[0] ?? '');
+    if (!match) throw new StagingError('EBADINTEGRITY', `"${integrity}" is not an SRI integrity string`);
+    const hex = Buffer.from(match[2]!, 'base64').toString('hex');
+    return path.join(this.backupRoot, match[1]!, `${hex}.tgz`);
+  }
+
+  /** Version `current` points at, or undefined when nothing is active. */
+  async currentVersion(server: string): Promise<string | undefined> {
+    try {
+      const target = await fs.readlink(this.currentLink(server));
+      return path.basename(target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async installedVersions(server: string): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(this.versionsDir(server), { withFileTypes: true });
+      return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async readVersionRecord(server: string, version: string): Promise<VersionRecord | undefined> {
+    return readJson<VersionRecord>(this.versionRecordFile(this.versionDir(server, version)));
+  }
+
+  async readHistory(server: string): Promise<DiskHistory | undefined> {
+    return readJson<DiskHistory>(this.historyFile(server));
+  }
+
+  async writeHistory(history: DiskHistory): Promise<void> {
+    const trimmed = { ...history, entries: history.entries.slice(-HISTORY_LIMIT) };
+    await writeFileAtomic(this.historyFile(history.server), `${JSON.stringify(trimmed, null, 2)}\n`);
+  }
+
+  /** Point `current` at versions/<version> by renaming a new relative symlink over it (atomic). */
+  async switchCurrent(server: string, version: string): Promise<void> {
+    const link = this.currentLink(server);
+    const temporary = `${link}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    await fs.symlink(path.join('versions', version), temporary, 'dir');
+    try {
+      await fs.rename(temporary, link);
+    } catch (error) {
+      await fs.rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Write bin/<server> once. It resolves `current` a single time and execs that version's run
+   * script, so a switch during start-up can never mix two versions.
+   */
+  async ensureLauncher(server: string): Promise<boolean> {
+    const file = this.launcher(server);
+    const script = [
+      '#!/bin/sh',
+      `# Launcher for the MCP server "${server}", written by mcp-updater. It always runs the active`,
+      '# version; point your MCP client at this file once and never change it.',
+      'set -e',
+      'root="$(cd "$(dirname "$0")/.." && pwd -P)"',
+      `target="$(readlink "$root/${server}/current")" || { echo "mcp-updater: no active version of ${server} under $root" >&2; exit 127; }`,
+      `exec "$root/${server}/$target/${META_DIR}/run" "$@"`,
+      '',
+    ].join('\n');
+    await fs.mkdir(this.binDir, { recursive: true });
+    try {
+      const handle = await fs.open(file, 'wx', 0o755);
+      await handle.writeFile(script);
+      await handle.close();
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+  }
+}
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Write a file so readers see the old or the new content, never a torn one. */
+export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(temporary, content, { mode });
+  await fs.rename(temporary, file);
+}
+
+/** Bytes used by a file or directory tree (for cleanup reports). */
+export async function diskUsage(target: string): Promise<number> {
+  let stat;
+  try {
+    stat = await fs.lstat(target);
+  } catch {
+    return 0;
+  }
+  if (!stat.isDirectory()) return stat.size;
+  let total = 0;
+  for (const entry of await fs.readdir(target)) total += await diskUsage(path.join(target, entry));
+  return total;
+}

@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import { chooseCandidate, type CandidateSettings } from '../shared/policy.js';
+import type { Packument } from '../shared/registry.js';
+
+const NOW = new Date('2026-11-23T12:00:00Z');
+const DAY = 86_400_000;
+
+/** A packument with versions published `ageDays` ago. */
+function packument(versions: Record<string, { ageDays?: number; deprecated?: string }>, tags: Record<string, string>): Packument {
+  const result: Packument = { name: 'pkg', 'dist-tags': tags, versions: {}, time: {} };
+  for (const [version, { ageDays = 30, deprecated }] of Object.entries(versions)) {
+    result.versions[version] = {
+      name: 'pkg', version, deprecated,
+      dist: { tarball: `http://127.0.0.1/pkg/-/pkg-${version}.tgz`, integrity: 'sha512-AAAA' },
+    };
+    result.time![version] = new Date(NOW.getTime() - ageDays * DAY).toISOString();
+  }
+  return result;
+}
+
+const base: CandidateSettings = { policy: 'minor', channel: 'latest', minReleaseAgeMs: 0 };
+const standard = packument({ '1.0.0': {}, '1.0.1': {}, '1.1.0': {}, '1.2.0': {}, '2.0.0': {}, '2.1.0-beta.1': {} }, { latest: '2.0.0', next: '2.1.0-beta.1' });
+
+const cases: Array<{ name: string; current?: string; settings?: Partial<CandidateSettings>; packument?: Packument; exclude?: string[]; candidate?: string; allowed?: string; updateAvailable?: boolean; error?: string; skipped?: string }> = [
+  { name: 'first install takes the newest allowed version', current: undefined, candidate: '2.0.0' },
+  { name: 'first install takes the configured version', current: undefined, settings: { version: '1.0.1' }, candidate: '1.0.1' },
+  { name: 'patch stays on the minor line', current: '1.0.0', settings: { policy: 'patch' }, candidate: '1.0.1', updateAvailable: true },
+  { name: 'minor stays on the major line', current: '1.0.0', candidate: '1.2.0', updateAvailable: true },
+  { name: 'major moves across majors', current: '1.0.0', settings: { policy: 'major' }, candidate: '2.0.0' },
+  { name: 'pin never moves but reports availability', current: '1.0.0', settings: { policy: 'pin', version: '1.0.0' }, candidate: undefined, allowed: '1.0.0', updateAvailable: true },
+  { name: 'pin installs the pinned version first', current: undefined, settings: { policy: 'pin', version: '1.1.0' }, candidate: '1.1.0' },
+  { name: 'pin moves back to the pinned version after drift', current: '1.2.0', settings: { policy: 'pin', version: '1.1.0' }, candidate: '1.1.0' },
+  { name: 'range narrows the policy', current: '1.0.0', settings: { policy: 'major', range: '<1.2.0' }, candidate: '1.1.0' },
+  { name: 'up to date', current: '2.0.0', settings: { policy: 'major' }, candidate: undefined, allowed: '2.0.0', updateAvailable: false },
+  { name: 'channel is the ceiling', current: '1.0.0', settings: { policy: 'major' }, packument: packument({ '1.0.0': {}, '1.5.0': {}, '2.0.0': {} }, { latest: '1.5.0' }), candidate: '1.5.0' },
+  { name: 'prerelease skipped on a stable channel', current: '2.0.0', settings: { policy: 'major' }, candidate: undefined },
+  { name: 'prerelease taken when the channel points at one', current: '2.0.0', settings: { policy: 'major', channel: 'next' }, candidate: '2.1.0-beta.1' },
+  { name: 'deprecated versions are skipped', current: '1.0.0', packument: packument({ '1.0.0': {}, '1.1.0': {}, '1.2.0': { deprecated: 'broken' } }, { latest: '1.2.0' }), candidate: '1.1.0', skipped: 'deprecated' },
+  { name: 'too young versions are skipped', current: '1.0.0', settings: { minReleaseAgeMs: 3 * DAY }, packument: packument({ '1.0.0': {}, '1.1.0': { ageDays: 5 }, '1.2.0': { ageDays: 1 } }, { latest: '1.2.0' }), candidate: '1.1.0', skipped: 'too-young' },
+  { name: 'nothing old enough keeps current', current: '1.0.0', settings: { minReleaseAgeMs: 3 * DAY }, packument: packument({ '1.0.0': {}, '1.1.0': { ageDays: 1 } }, { latest: '1.1.0' }), candidate: undefined, allowed: '1.0.0', updateAvailable: true },
+  { name: 'versions that failed before are skipped', current: '1.0.0', exclude: ['1.2.0'], candidate: '1.1.0', skipped: 'failed-before' },
+  { name: 'unknown channel is an error', current: '1.0.0', settings: { channel: 'beta' }, error: 'ECHANNEL' },
+  { name: 'unpublished configured version is an error', current: undefined, settings: { version: '9.9.9' }, error: 'ETARGET' },
+  { name: 'missing time counts as too young when an age is required', current: '1.0.0', settings: { minReleaseAgeMs: DAY }, packument: { ...packument({ '1.0.0': {}, '1.1.0': {} }, { latest: '1.1.0' }), time: undefined }, candidate: undefined },
+];
+
+describe('chooseCandidate (version policy)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const decision = chooseCandidate({
+        packument: c.packument ?? standard,
+        current: c.current,
+        settings: { ...base, ...c.settings },
+        now: NOW,
+        exclude: c.exclude,
+      });
+      if (c.error) {
+        expect(decision.error?.code).to.equal(c.error);
+        expect(decision.candidate).to.equal(undefined);
+        return;
+      }
+      expect(decision.error).to.equal(undefined);
+      expect(decision.candidate).to.equal(c.candidate);
+      if ('allowed' in c) expect(decision.allowed).to.equal(c.allowed);
+      if (c.updateAvailable !== undefined) expect(decision.updateAvailable).to.equal(c.updateAvailable);
+      if (c.skipped) expect(decision.skipped.map((s) => s.reason)).to.include(c.skipped);
+      expect(decision.summary).to.be.a('string').and.not.equal('');
+    });
+  }
+});
