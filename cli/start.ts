@@ -1,0 +1,112 @@
+/*
+ * `mcp-updater start --role all|scheduler|worker|dashboard`: composes the roles in one process.
+ * Validates env and inventory first (exit 78), makes sure Redis answers (starting a local
+ * redis-server child when it can), then runs until SIGTERM/SIGINT, when active jobs finish and
+ * the process exits 0. SIGHUP re-reads the inventory.
+ */
+import path from 'node:path';
+import { loadConfig, type Config } from '../shared/config.js';
+import { describeError } from '../shared/errors.js';
+import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
+import { InstallLayout } from '../shared/layout.js';
+import { closeLoggers, configureLogging, createLogger } from '../shared/logger.js';
+import { registerSecret } from '../shared/redact.js';
+import { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis } from '../shared/redis.js';
+import { StateStore } from '../shared/state.js';
+import { Scheduler } from '../producers/scheduler.js';
+import { ensureRedis } from './redisLauncher.js';
+
+export const ROLES = ['all', 'scheduler', 'worker', 'dashboard'] as const;
+export type Role = (typeof ROLES)[number];
+
+type Stopper = () => Promise<void>;
+
+/** Validate env + inventory the way start does; used by `config check` too. */
+export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; inventory: InventoryWatcher }> {
+  const config = loadConfig(env);
+  const inventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
+  return { config, inventory };
+}
+
+export async function start(role: Role): Promise<void> {
+  const { config, inventory } = await loadStartupConfig();
+  configureLogging({ logDir: config.logDir, logLevel: config.logLevel });
+  for (const secret of [config.apiToken, config.registryToken, config.webhookSecret]) registerSecret(secret);
+  const log = createLogger('orchestration');
+  const stoppers: Stopper[] = [];
+
+  process.on('unhandledRejection', (reason) => log.error(`unhandled rejection: ${describeError(reason)}`));
+  process.on('uncaughtException', (error) => {
+    log.error(`uncaught exception, exiting: ${describeError(error)}`, { error });
+    void closeLoggers().finally(() => process.exit(1));
+  });
+
+  const localRedis = await ensureRedis(config.redisUrl, path.dirname(config.backupDir), log);
+  stoppers.push(() => localRedis.stop());
+  const redis = createRedis(config, 'worker');
+  await waitForRedis(redis, config.redisUrl, 10_000);
+  const evictionProblem = await evictionPolicyProblem(redis);
+  if (evictionProblem) log.warn(evictionProblem);
+  if (!config.apiToken && (role === 'all' || role === 'dashboard')) {
+    log.warn('API_TOKEN is not set: the HTTP API and Bull Board are READ-ONLY. Set API_TOKEN (e.g. `openssl rand -hex 32`) to enable checks, approvals and rollbacks over HTTP.');
+  }
+  log.info(`mcp-updater starting (role ${role}): ${inventory.inventory.servers.size} servers from ${config.serversConfig}, registry ${config.apiBaseUrl}`);
+
+  // Roles load their modules only when this process runs them.
+  if (role === 'all' || role === 'worker') {
+    const { createWorkerContext, closeWorkerContext } = await import('../workers/context.js');
+    const { startWorkers } = await import('../workers/index.js');
+    const context = await createWorkerContext(config, { inventory });
+    const workers = startWorkers(context, config.workers);
+    stoppers.unshift(async () => {
+      await workers.close();
+      await closeWorkerContext(context);
+    });
+  }
+  let scheduler: Scheduler | undefined;
+  if (role === 'all' || role === 'scheduler') {
+    const queues = createQueues(config, redis);
+    scheduler = new Scheduler({
+      config, inventory, checkQueue: queues.check, cleanupQueue: queues.cleanup,
+      state: new StateStore(redis, config), layout: new InstallLayout(config), log,
+    });
+    await scheduler.start();
+    stoppers.unshift(() => closeQueues(queues));
+  } else {
+    inventory.watch();
+  }
+  if (role === 'all' || role === 'dashboard') {
+    const { startDashboard } = await import('../dashboard/server.js');
+    const dashboard = await startDashboard(config, { inventory });
+    log.info(`dashboard on ${dashboard.url} (Bull Board: ${dashboard.url}/admin/queues)`);
+    stoppers.unshift(() => dashboard.close());
+  }
+
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: re-reading the inventory');
+    const reloading = scheduler ? scheduler.reload() : inventory.reload();
+    void reloading.catch((error: unknown) => log.error(`inventory reload refused, keeping the running set: ${describeError(error)}`));
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: finishing active jobs, then exiting`);
+    void (async () => {
+      for (const stop of stoppers) {
+        try {
+          await stop();
+        } catch (error) {
+          log.error(`shutdown step failed: ${describeError(error)}`);
+        }
+      }
+      inventory.close();
+      redis.disconnect();
+      await closeLoggers();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,78 @@
+/*
+ * What every processor needs, built once per worker process: config, the watched inventory, Redis,
+ * the queues to chain follow-up jobs into, server state, events, metrics, the registry client and
+ * the install layout. Tests build one with their own clock and inventory.
+ */
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type winston from 'winston';
+import type { Config } from '../shared/config.js';
+import { NotFoundError } from '../shared/errors.js';
+import { EventLog } from '../shared/events.js';
+import { inventoryDefaults, InventoryWatcher, type ServerSettings } from '../shared/inventory.js';
+import { InstallLayout } from '../shared/layout.js';
+import { createLogger } from '../shared/logger.js';
+import { MetricsRecorder } from '../shared/metrics.js';
+import { closeQueues, createQueues, createRedis, type QueueSet } from '../shared/redis.js';
+import { RegistryClient } from '../shared/registry.js';
+import { StateStore } from '../shared/state.js';
+
+export interface WorkerContext {
+  config: Config;
+  inventory: InventoryWatcher;
+  redis: Redis;
+  queues: QueueSet;
+  state: StateStore;
+  events: EventLog;
+  metrics: MetricsRecorder;
+  registry: RegistryClient;
+  layout: InstallLayout;
+  /** Injectable clock (minReleaseAge tests). */
+  now: () => Date;
+  log: { automation: winston.Logger; orchestration: winston.Logger; cleanup: winston.Logger };
+}
+
+export interface WorkerContextOptions {
+  inventory?: InventoryWatcher;
+  now?: () => Date;
+}
+
+export async function createWorkerContext(config: Config, options: WorkerContextOptions = {}): Promise<WorkerContext> {
+  const inventory = options.inventory ?? await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
+  const redis = createRedis(config, 'worker');
+  const queues = createQueues(config, redis);
+  return {
+    config,
+    inventory,
+    redis,
+    queues,
+    state: new StateStore(redis, config),
+    events: new EventLog(redis, config, queues.webhook),
+    metrics: new MetricsRecorder(redis, config),
+    registry: new RegistryClient(config, { cacheDir: path.join(path.dirname(config.backupDir), 'cache', 'pacote') }),
+    layout: new InstallLayout(config),
+    now: options.now ?? (() => new Date()),
+    log: {
+      automation: createLogger('automation'),
+      orchestration: createLogger('orchestration'),
+      cleanup: createLogger('cleanup'),
+    },
+  };
+}
+
+export async function closeWorkerContext(context: WorkerContext): Promise<void> {
+  context.inventory.close();
+  await closeQueues(context.queues);
+  context.redis.disconnect();
+}
+
+/** The server's settings, or a non-retryable error when it left the inventory. */
+export function serverSettings(context: WorkerContext, server: string): ServerSettings {
+  const settings = context.inventory.server(server);
+  if (!settings) {
+    throw new NotFoundError(`server "${server}" is not in the inventory ${context.config.serversConfig}`, {
+      hint: 'add it to the inventory, or ignore this job if the server was removed on purpose',
+    });
+  }
+  return settings;
+}

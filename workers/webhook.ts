@@ -1,0 +1,55 @@
+/*
+ * webhook: deliver one event to one WEBHOOK_URLS endpoint as JSON, with a Slack-compatible
+ * `text` line, signed with HMAC-SHA256 over the exact body (`X-MCP-Updater-Signature:
+ * sha256=<hex>`) when WEBHOOK_SECRET is set. Non-2xx answers and network errors are retried by
+ * BullMQ with backoff; 4xx other than 408/429 are final.
+ */
+import crypto from 'node:crypto';
+import { MCPError } from '../shared/errors.js';
+import type { WebhookJobData } from '../shared/queues.js';
+import { redactUrl } from '../shared/redact.js';
+import type { WorkerContext } from './context.js';
+import { createPipelineWorker, type JobLike } from './worker.js';
+
+export type { WebhookJobData };
+
+export const SIGNATURE_HEADER = 'X-MCP-Updater-Signature';
+const TIMEOUT_MS = 10_000;
+
+export function createWebhookWorker(context: WorkerContext) {
+  return createPipelineWorker('webhook', context, execWebhookJob);
+}
+
+/** One readable line for chat tools. */
+export function eventText(event: Record<string, unknown>): string {
+  const version = event.version ? ` ${String(event.version)}` : '';
+  const from = event.from ? ` (from ${String(event.from)})` : '';
+  const reason = event.reason ? `: ${String(event.reason)}` : '';
+  return `[mcp-updater] ${String(event.server)}: ${String(event.type)}${version}${from}${reason}`;
+}
+
+export function signBody(body: string, secret: string): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+export async function execWebhookJob(job: JobLike<WebhookJobData>, context: WorkerContext): Promise<{ status: number }> {
+  const { url, event } = job.data;
+  const body = JSON.stringify({ ...event, text: eventText(event) });
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'mcp-updater' };
+  if (context.config.webhookSecret) headers[SIGNATURE_HEADER] = signBody(body, context.config.webhookSecret);
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (error) {
+    throw new MCPError('EWEBHOOK', `webhook ${redactUrl(url)} unreachable (${(error as Error).message})`, { retryable: true, cause: error });
+  }
+  await response.body?.cancel();
+  if (!response.ok) {
+    const retryable = response.status >= 500 || response.status === 408 || response.status === 429;
+    throw new MCPError('EWEBHOOK', `webhook ${redactUrl(url)} answered ${response.status}`, {
+      retryable,
+      hint: retryable ? 'retried with backoff' : 'fix the receiver or WEBHOOK_URLS',
+    });
+  }
+  return { status: response.status };
+}
