@@ -159,7 +159,7 @@ export interface RetryOptions {
 
 const RETRY_DEFAULTS = { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 } as const;
 
-/** Exponential backoff with full jitter: a random delay in [0, min(max, base·2^n)]. */
+/** Exponential backoff with equal jitter: a random delay in [ceiling/2, ceiling], ceiling = min(max, base·2^(attempt-1)). */
 export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: number, random = Math.random): number {
   const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
@@ -167,7 +167,10 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
 
 /** Retry helper for calls made outside BullMQ (BullMQ jobs use the queue's own backoff). */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const { attempts, baseDelayMs, maxDelayMs } = { ...RETRY_DEFAULTS, ...options };
+  // `??` rather than spread: an explicit `attempts: undefined` must not replace the default (endless loop).
+  const attempts = options.attempts ?? RETRY_DEFAULTS.attempts;
+  const baseDelayMs = options.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
+  const maxDelayMs = options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
   const shouldRetry = options.shouldRetry ?? isRetryable;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -58,7 +58,8 @@ export interface InventoryDefaults {
   timezone: string;
 }
 
-const duration = Joi.alternatives(Joi.string(), Joi.number().valid(0)).custom((value: string | number, helpers) => {
+// Any number reaches parseDuration so `minReleaseAge: 5` gets the duration message (only 0 is valid).
+const duration = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) => {
   try {
     return parseDuration(String(value));
   } catch (error) {
@@ -111,12 +112,13 @@ const packageName = Joi.string().custom((value: string, helpers) => {
   return value;
 });
 
-const exactVersion = Joi.string().custom((value: string, helpers) =>
-  semver.valid(value) ? value : helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }));
+// YAML reads `version: 1.2` as a number: check its text like any other, and store the clean form ("v1.2.3" -> "1.2.3").
+const exactVersion = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) =>
+  semver.valid(String(value)) ?? helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }));
 
 const serverSchema = Joi.object({
   package: packageName.required(),
-  version: Joi.alternatives(exactVersion, Joi.number()).custom((value) => String(value)),
+  version: exactVersion,
   channel: Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' }),
   range: Joi.string().custom((value: string, helpers) =>
     semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
@@ -143,6 +145,8 @@ function describeJoiError(detail: Joi.ValidationErrorItem): { path: string; mess
     case 'any.only':
       return { path: keyPath, message: `must be one of ${(context.valids as unknown[]).join(', ')}` };
     case 'object.unknown':
+      // A schema's own message wins (smokeTest.env: "must be an environment variable name").
+      if (!/ is not allowed$/.test(detail.message)) return { path: keyPath, message: detail.message };
       return { path: keyPath, message: 'is not a known key (check its spelling against the README\'s inventory reference)' };
     case 'any.required':
       return { path: keyPath, message: 'is required' };

@@ -6,10 +6,15 @@
 const SECRET_KEY = /(^|_|-|\b)(pass(word)?|secret|token|_?authtoken|auth|authorization|api[-_]?key|cookie|credentials?|private[-_]?key)$/i;
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/gi;
 const URL_USER_ONLY = /\b([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]+)@/gi;
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g;
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/gi;
 const NPMRC_AUTH = /(_authToken|_auth|_password)\s*=\s*\S+/gi;
 
 export const REDACTED = '[REDACTED]';
+
+/** By name; camelCase keys (apiToken, webhookSecret, registryToken) are tested as snake_case too. */
+function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key) || SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
+}
 
 const knownSecrets = new Set<string>();
 
@@ -55,7 +60,7 @@ export function redact<T>(value: T, seen = new WeakMap<object, unknown>()): T {
   }
   for (const key of Reflect.ownKeys(value)) {
     const item = (value as Record<string | symbol, unknown>)[key];
-    if (typeof key === 'string' && SECRET_KEY.test(key) && item !== undefined && item !== null && item !== '') {
+    if (typeof key === 'string' && isSecretKey(key) && item !== undefined && item !== null && item !== '') {
       copy[key] = REDACTED;
     } else {
       copy[key] = redact(item, seen);
