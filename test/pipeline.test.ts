@@ -193,7 +193,10 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
 
     await client.rollback('demo', { requestedBy: 'test' });
     await settle();
-    expect((await context.state.get('demo')).current).to.equal('1.2.0');
+    const afterRollback = await context.state.get('demo');
+    expect(afterRollback.current).to.equal('1.2.0');
+    // Rolled away from on purpose: unforced checks do not move back to it.
+    expect(afterRollback.failedVersions).to.include('1.3.0');
     await client.rollback('demo', { version: '1.1.0', requestedBy: 'test' });
     await settle();
     expect((await context.state.get('demo')).current).to.equal('1.1.0');

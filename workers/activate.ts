@@ -243,6 +243,9 @@ async function activateVersion(
     details: { action, restaged, ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}) },
   });
   if (action === 'rollback') {
+    // An operator rolled away from `from`: checks must not move straight back to it. A forced
+    // check or an approve of that version lifts this.
+    if (from) await store.markFailedVersion(server, from);
     await context.events.publish({ type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor });
     await context.metrics.increment('rollbacks_total', [server]);
   } else {
