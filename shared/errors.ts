@@ -104,9 +104,14 @@ const TRANSIENT_CODES = new Set([
   'ERR_STREAM_PREMATURE_CLOSE', 'EBUSY', 'EAGAIN', 'ELOCKED', 'ETARGET_RETRY', 'EINVALIDRESPONSE',
 ]);
 
+/** File-system and programming errors that the same attempt would hit again. */
+const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
+
 /** The single decision "can trying again help?" used by workers and `retry`. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof UnrecoverableError) return false;
+  if (error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) return false;
+  if (typeof (error as { code?: unknown })?.code === 'string' && PERMANENT_CODES.has((error as { code: string }).code)) return false;
   if (error instanceof MCPError && error.retryable !== undefined) return error.retryable;
   if (error instanceof ValidationError || error instanceof ConfigurationError) return false;
   const err = error as { code?: unknown; statusCode?: unknown; status?: unknown; type?: unknown };

@@ -8,6 +8,7 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/gi;
 const URL_USER_ONLY = /\b([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]+)@/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/gi;
 const NPMRC_AUTH = /(_authToken|_auth|_password)\s*=\s*\S+/gi;
+const QUERY_SECRET = /([?&](?:access_token|token|api_key|apikey|password|secret|sig)=)[^&#\s]+/gi;
 
 export const REDACTED = '[REDACTED]';
 
@@ -28,7 +29,8 @@ export function redactString(text: string): string {
     .replace(URL_CREDENTIALS, `$1${REDACTED}@`)
     .replace(URL_USER_ONLY, `$1${REDACTED}@`)
     .replace(BEARER, `$1 ${REDACTED}`)
-    .replace(NPMRC_AUTH, `$1=${REDACTED}`);
+    .replace(NPMRC_AUTH, `$1=${REDACTED}`)
+    .replace(QUERY_SECRET, `$1${REDACTED}`);
   for (const secret of knownSecrets) {
     if (result.includes(secret)) result = result.split(secret).join(REDACTED);
   }

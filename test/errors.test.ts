@@ -98,6 +98,9 @@ describe('errors: isRetryable', () => {
     { name: 'MCPError marked retryable', error: new MCPError('EX', 'x', { retryable: true }), retryable: true },
     { name: 'UnrecoverableError', error: new UnrecoverableError('stop'), retryable: false },
     { name: 'fetch system error', error: errorWith({ type: 'system' }), retryable: true },
+    { name: 'EACCES (same attempt would fail again)', error: errorWith({ code: 'EACCES' }), retryable: false },
+    { name: 'EROFS', error: errorWith({ code: 'EROFS' }), retryable: false },
+    { name: 'a programming error (TypeError)', error: new TypeError('x is not a function'), retryable: false },
     { name: 'fetch request-timeout', error: errorWith({ type: 'request-timeout' }), retryable: true },
     { name: 'SyntaxError of a truncated answer', error: new SyntaxError('Unexpected end of JSON input'), retryable: true },
   ];

@@ -19,6 +19,7 @@ async function readLines(dir: string, category: string): Promise<LogLine[]> {
 
 describe('redact: strings', () => {
   const cases: { name: string; input: string; output: string }[] = [
+    { name: 'a token in a query string', input: 'GET /hook?sig=abc123&x=1&token=t0ps3cret', output: `GET /hook?sig=${REDACTED}&x=1&token=${REDACTED}` },
     {
       name: 'user and password in a redis URL', input: 'connecting to redis://user:s3cretpw@redis.example:6379/0',
       output: `connecting to redis://${REDACTED}@redis.example:6379/0`,
