@@ -111,6 +111,12 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
         error: { code: 'ETARGET', message: `${packument.name}@${target} is not published; fix servers.<name>.version` },
       };
     }
+    if (current !== target && excluded.has(target)) {
+      return {
+        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'failed-before' }],
+        summary: `${target} failed or was rolled back before; a forced check tries it again`,
+      };
+    }
     const candidate = current === target ? undefined : target;
     const heldBack = updateAvailable && settings.policy === 'pin' ? ` (${latest} available, pinned)` : '';
     return {

@@ -203,5 +203,11 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     expect((await handshake('demo')).serverVersion).to.equal('1.1.0');
     const rolledBack = (await context.events.list({ server: 'demo', type: 'update.rolled-back' })).map((event) => event.version);
     expect(rolledBack).to.deep.equal(['1.1.0', '1.2.0']);
+    // The pinned 1.3.0 was rolled away from: a plain check leaves it, a forced one brings it back.
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.1.0');
+    await checkAndSettle('demo', true);
+    expect((await context.state.get('demo')).current).to.equal('1.3.0');
+    expect((await context.state.get('demo')).failedVersions).to.not.include('1.3.0');
   });
 });

@@ -30,6 +30,7 @@ const cases: Array<{ name: string; current?: string; settings?: Partial<Candidat
   { name: 'pin never moves but reports availability', current: '1.0.0', settings: { policy: 'pin', version: '1.0.0' }, candidate: undefined, allowed: '1.0.0', updateAvailable: true },
   { name: 'pin installs the pinned version first', current: undefined, settings: { policy: 'pin', version: '1.1.0' }, candidate: '1.1.0' },
   { name: 'pin moves back to the pinned version after drift', current: '1.2.0', settings: { policy: 'pin', version: '1.1.0' }, candidate: '1.1.0' },
+  { name: 'pin does not return to a version that failed or was rolled back', current: '1.0.0', settings: { policy: 'pin', version: '1.1.0' }, exclude: ['1.1.0'], candidate: undefined, skipped: 'failed-before' },
   { name: 'range narrows the policy', current: '1.0.0', settings: { policy: 'major', range: '<1.2.0' }, candidate: '1.1.0' },
   { name: 'up to date', current: '2.0.0', settings: { policy: 'major' }, candidate: undefined, allowed: '2.0.0', updateAvailable: false },
   { name: 'channel is the ceiling', current: '1.0.0', settings: { policy: 'major' }, packument: packument({ '1.0.0': {}, '1.5.0': {}, '2.0.0': {} }, { latest: '1.5.0' }), candidate: '1.5.0' },
