@@ -1,0 +1,168 @@
+/*
+ * REST API v1 (DESIGN.md "HTTP"). Reads are public; every POST needs the API token (or a session
+ * from /login) and only enqueues a job through the producer client: the API never runs a stage.
+ * Bodies, params and queries are validated with joi (400 with joi's message); an unknown server
+ * is 404; each accepted change is written to audit.log with who asked.
+ */
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import Joi from 'joi';
+import type { ProducerClient } from '../producers/client.js';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { EVENT_TYPES, type EventLog, type EventType } from '../shared/events.js';
+import type { InventoryWatcher } from '../shared/inventory.js';
+import { createLogger } from '../shared/logger.js';
+import { SERVER_NAME_PATTERN } from '../shared/queues.js';
+import type { StateStore } from '../shared/state.js';
+import { actorOf, describeActor, type Authenticator } from './auth.js';
+import type { ServerOverview } from './servers.js';
+
+const serverName = Joi.string().pattern(SERVER_NAME_PATTERN).messages({
+  'string.pattern.base': '{#label} must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit',
+});
+const version = Joi.string().max(256).pattern(/^[0-9A-Za-z.+-]+$/).messages({
+  'string.pattern.base': '{#label} must be a semver version such as 1.2.3',
+});
+const reason = Joi.string().max(300);
+
+const schemas = {
+  serverParams: Joi.object({ name: serverName.required() }),
+  eventsQuery: Joi.object({
+    server: serverName,
+    type: Joi.string().valid(...EVENT_TYPES),
+    limit: Joi.number().integer().min(1).max(1000).default(50),
+  }),
+  check: Joi.object({ force: Joi.boolean(), reason }),
+  checkAll: Joi.object({ force: Joi.boolean(), reason }),
+  approve: Joi.object({ version: version.required() }),
+  rollback: Joi.object({ version }),
+  cleanup: Joi.object({ dryRun: Joi.boolean(), server: serverName }),
+};
+
+/** Validate or throw ValidationError carrying joi's message ("\"version\" is required"). */
+export function validate<T>(schema: Joi.Schema, value: unknown, where: 'body' | 'query' | 'params'): T {
+  const { value: result, error } = schema.validate(value ?? {}, { abortEarly: true, convert: where !== 'body' });
+  if (error) {
+    const detail = error.details[0]!;
+    throw new ValidationError(where === 'params' ? detail.message.replace(/^"name"/, 'server name') : detail.message, {
+      path: detail.path.join('.'),
+    });
+  }
+  return result as T;
+}
+
+export interface ApiDeps {
+  inventory: InventoryWatcher;
+  state: StateStore;
+  events: EventLog;
+  producer: ProducerClient;
+  servers: ServerOverview;
+  auth: Authenticator;
+  limits: { read: RequestHandler; mutation: RequestHandler };
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+/** Express 5 forwards rejected promises to the error handler; this only fixes the types. */
+const route = (handler: Handler): RequestHandler => (req, res, next) => handler(req, res).catch(next);
+
+export function createApiRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const requireToken = deps.auth.requireToken();
+  const json = express.json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] });
+  // The limiter runs before the token check, so guessing tokens is limited too.
+  const mutation = [deps.limits.mutation, requireToken, json];
+
+  const knownServer = (req: Request): string => {
+    const { name } = validate<{ name: string }>(schemas.serverParams, req.params, 'params');
+    if (!deps.inventory.server(name)) {
+      throw new NotFoundError(`server "${name}" is not in the inventory`, { hint: 'GET /api/v1/servers lists the servers' });
+    }
+    return name;
+  };
+
+  const audit = (res: Response, action: string, facts: Record<string, unknown>) => {
+    const actor = actorOf(res);
+    createLogger('audit').info(`api ${action}`, { action, actor: actor.label, ip: actor.ip, ...facts });
+  };
+
+  router.get('/servers', deps.limits.read, route(async (_req, res) => {
+    res.type('application/json').send(await deps.servers.listJson());
+  }));
+
+  router.get('/servers/:name', deps.limits.read, route(async (req, res) => {
+    const name = knownServer(req);
+    res.json(await deps.servers.detail(name));
+  }));
+
+  router.get('/events', deps.limits.read, route(async (req, res) => {
+    const query = validate<{ server?: string; type?: EventType; limit: number }>(schemas.eventsQuery, req.query, 'query');
+    // Servers that left the inventory keep their events; anything else is a typo.
+    if (query.server && !deps.inventory.server(query.server) && !(await deps.state.knownServers()).includes(query.server)) {
+      throw new NotFoundError(`server "${query.server}" is not in the inventory`);
+    }
+    res.json({ events: await deps.events.list(query) });
+  }));
+
+  router.post('/servers/:name/check', ...mutation, route(async (req, res) => {
+    const name = knownServer(req);
+    const body = validate<{ force?: boolean; reason?: string }>(schemas.check, req.body, 'body');
+    const who = describeActor(actorOf(res));
+    const { jobId, queue } = await deps.producer.check(name, { force: body.force, reason: body.reason ?? `check requested by ${who}` });
+    audit(res, 'check', { server: name, force: body.force ?? false, jobId });
+    deps.servers.invalidate();
+    res.status(202).json({ jobId, queue });
+  }));
+
+  router.post('/checks', ...mutation, route(async (req, res) => {
+    const body = validate<{ force?: boolean; reason?: string }>(schemas.checkAll, req.body, 'body');
+    const names = [...deps.inventory.inventory.servers.keys()];
+    const who = describeActor(actorOf(res));
+    const results = await deps.producer.checkAll(names, { force: body.force, reason: body.reason ?? `check-all requested by ${who}` });
+    const jobIds = results.map((result) => result.jobId);
+    audit(res, 'check-all', { servers: names.length, force: body.force ?? false });
+    deps.servers.invalidate();
+    res.status(202).json({ jobIds, queue: 'check' });
+  }));
+
+  router.post('/servers/:name/approve', ...mutation, route(async (req, res) => {
+    const name = knownServer(req);
+    const body = validate<{ version: string }>(schemas.approve, req.body, 'body');
+    const state = await deps.state.get(name);
+    if (state.staged !== body.version) {
+      throw new ConflictError(
+        `${name} ${body.version} is not staged for approval (${state.staged ? `staged: ${state.staged}` : 'nothing is staged'}; state: ${state.state})`,
+        { hint: 'approve the staged version shown by GET /api/v1/servers/' + name },
+      );
+    }
+    const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)));
+    audit(res, 'approve', { server: name, version: body.version, jobId });
+    deps.servers.invalidate();
+    res.status(202).json({ jobId, queue });
+  }));
+
+  router.post('/servers/:name/rollback', ...mutation, route(async (req, res) => {
+    const name = knownServer(req);
+    const body = validate<{ version?: string }>(schemas.rollback, req.body, 'body');
+    const state = await deps.state.get(name);
+    const target = body.version ?? state.previous;
+    if (!target) throw new ConflictError(`${name} has no previous version to roll back to`, { hint: 'name a version: {"version": "1.2.3"}' });
+    if (target === state.current) throw new ConflictError(`${name} ${target} is already the active version`);
+    const { jobId, queue } = await deps.producer.rollback(name, { version: body.version, requestedBy: describeActor(actorOf(res)) });
+    audit(res, 'rollback', { server: name, from: state.current, version: target, jobId });
+    deps.servers.invalidate();
+    res.status(202).json({ jobId, queue });
+  }));
+
+  router.post('/cleanup', ...mutation, route(async (req, res) => {
+    const body = validate<{ dryRun?: boolean; server?: string }>(schemas.cleanup, req.body, 'body');
+    if (body.server && !deps.inventory.server(body.server)) throw new NotFoundError(`server "${body.server}" is not in the inventory`);
+    const { jobId, queue } = await deps.producer.cleanup({ ...body, requestedBy: describeActor(actorOf(res)) });
+    audit(res, 'cleanup', { dryRun: body.dryRun ?? false, server: body.server, jobId });
+    res.status(202).json({ jobId, queue });
+  }));
+
+  router.use((req, _res, next) => {
+    next(new NotFoundError(`no such endpoint: ${req.method} ${req.baseUrl}${req.path}`, { hint: 'see the HTTP table in the README' }));
+  });
+  return router;
+}
