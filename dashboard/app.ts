@@ -116,7 +116,14 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   const { config, inventory, redis, producer } = deps;
   registerSecret(config.apiToken);
   registerSecret(config.webhookSecret);
-  const limits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
+  const fromConfig = (limit: number) => (limit === 0 ? false : limit);
+  const limits: RateLimits = {
+    ...DEFAULT_RATE_LIMITS,
+    read: fromConfig(config.rateLimits.read),
+    mutation: fromConfig(config.rateLimits.mutation),
+    login: fromConfig(config.rateLimits.login),
+    ...deps.rateLimits,
+  };
   const limiter = (name: 'read' | 'mutation' | 'login') => createRateLimiter(name, limits, { config, redis });
   const read = limiter('read');
 
@@ -131,6 +138,8 @@ export function createDashboardApp(deps: DashboardDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  // Behind a reverse proxy, rate limits and audit lines need the client's address, not the proxy's.
+  if (config.trustProxy) app.set('trust proxy', /^\d+$/.test(config.trustProxy) ? Number(config.trustProxy) : config.trustProxy);
   // Big JSON answers are cached already; hashing them for an ETag on every request costs more.
   app.set('etag', false);
 

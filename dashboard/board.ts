@@ -38,8 +38,7 @@ export function createBoardRouter(options: BoardOptions): RequestHandler {
   });
   createBullBoard({
     queues: adapters,
-    // @bull-board/express pins its own @bull-board/api copy; the two declare the same adapter type.
-    serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+    serverAdapter,
     options: {
       uiConfig: {
         boardTitle: 'mcp-updater',

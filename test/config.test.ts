@@ -167,6 +167,8 @@ describe('config: loadConfig', () => {
       { name: 'MAX_RETRIES=abc', input: { MAX_RETRIES: 'abc' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be a number' },
       { name: 'MAX_RETRIES=0', input: { MAX_RETRIES: '0' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be greater than or equal to 1' },
       { name: 'MAX_RETRIES=1.5', input: { MAX_RETRIES: '1.5' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be an integer' },
+      { name: 'RATE_LIMIT_READ=-1', input: { RATE_LIMIT_READ: '-1' }, path: 'RATE_LIMIT_READ', message: 'RATE_LIMIT_READ: must be greater than or equal to 0' },
+      { name: 'RATE_LIMIT_LOGIN=lots', input: { RATE_LIMIT_LOGIN: 'lots' }, path: 'RATE_LIMIT_LOGIN', message: 'RATE_LIMIT_LOGIN: must be a number' },
       { name: 'PORT=70000', input: { PORT: '70000' }, path: 'PORT', message: 'PORT: must be less than or equal to 65535' },
       { name: 'PORT=-1', input: { PORT: '-1' }, path: 'PORT', message: 'PORT: must be greater than or equal to 0' },
       { name: 'PORT empty', input: { PORT: '' }, path: 'PORT', message: 'PORT: must be a number' },
