@@ -1,14 +1,29 @@
 /*
  * The `mcp-updater` command (commander). `start` composes the roles; every other command talks
- * to Redis through producers/ and exits 0 ok, 1 failure, 2 usage, 78 configuration error.
+ * to Redis through producers/ (or only reads files) and exits 0 ok, 1 failure, 2 usage,
+ * 78 configuration error. Commands live in cli/commands/, one file per command or group.
  */
+import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { registerActivationCommands } from './commands/activation.js';
+import { registerCheckCommand } from './commands/check.js';
+import { registerCleanupCommand } from './commands/cleanup.js';
+import { registerConfigCommand } from './commands/config.js';
+import { registerImportCommand } from './commands/import.js';
+import { registerServersCommand } from './commands/servers.js';
+import { registerStatusCommand } from './commands/status.js';
 import { EXIT, exitCodeFor, reportError } from './exit.js';
-import { loadStartupConfig, ROLES, start, type Role } from './start.js';
+import { ROLES, start, type Role } from './start.js';
+
+function packageVersion(): string {
+  const manifest = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 export function buildProgram(): Command {
   const program = new Command('mcp-updater')
     .description('Keeps a fleet of MCP servers up to date, safely.')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -20,14 +35,24 @@ export function buildProgram(): Command {
       await start(options.role);
     });
 
-  const config = program.command('config').description('configuration commands');
-  config.command('check')
-    .description('validate the environment and the inventory; exit 0, or 78 with the bad key')
-    .action(async () => {
-      const { config: loaded, inventory } = await loadStartupConfig();
-      process.stdout.write(`ok: environment valid, ${inventory.inventory.servers.size} servers in ${loaded.serversConfig}\n`);
-    });
+  registerServersCommand(program);
+  registerCheckCommand(program);
+  registerStatusCommand(program);
+  registerActivationCommands(program);
+  registerCleanupCommand(program);
+  registerImportCommand(program);
+  registerConfigCommand(program);
 
+  program.addHelpText('after', `
+Exit codes: 0 ok, 1 failure (Redis unreachable, a job failed), 2 usage (unknown command, option
+or server), 78 configuration error (environment or inventory; the message names the key).
+
+Examples:
+  mcp-updater servers
+  mcp-updater check --wait
+  mcp-updater status memory
+  mcp-updater import ~/.cursor/mcp.json --write
+`);
   return program;
 }
 
@@ -41,7 +66,9 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     reportError(error);
-    process.exitCode = exitCodeFor(error);
+    // A failed command may leave connections half-open; its answer is final (stderr is
+    // synchronous on pipes and files), so leave now.
+    process.exit(exitCodeFor(error));
   }
 }
 

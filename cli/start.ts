@@ -71,6 +71,15 @@ export async function start(role: Role): Promise<void> {
       state: new StateStore(redis, config), layout: new InstallLayout(config), log,
     });
     await scheduler.start();
+    // Redis came back (after a restart it may be empty: no persistence, a failover to a fresh
+    // replica): put the job schedulers and first checks back. A sync is idempotent.
+    const resync = scheduler;
+    redis.on('ready', () => {
+      resync.sync().then(
+        (report) => log.info(`Redis reconnected: scheduler re-synced (${report.upserted.length} schedulers restored, ${report.firstChecks.length} first checks)`),
+        (error: unknown) => log.error(`scheduler re-sync after reconnecting to Redis failed: ${describeError(error)}`),
+      );
+    });
     stoppers.unshift(() => closeQueues(queues));
   } else {
     inventory.watch();

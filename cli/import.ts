@@ -1,0 +1,396 @@
+/*
+ * `mcp-updater import`: turn the MCP servers of a client config (Claude Desktop and Cursor
+ * `mcpServers`, VS Code `servers` in .vscode/mcp.json or `mcp.servers` in settings.json) into
+ * inventory entries. Pure functions: the command does the file I/O.
+ *
+ * Recognised: `npx [-y] <package>[@spec] [args…]` (also `npx -p <package> <bin>` and Windows'
+ * `cmd /c npx …`) and `node …/node_modules/<package>/… [args…]`. Everything else (uvx, docker,
+ * remote `url` servers, other commands) is listed with the reason it cannot be managed.
+ */
+import semver from 'semver';
+import YAML from 'yaml';
+import validatePackageName from 'validate-npm-package-name';
+import { ValidationError } from '../shared/errors.js';
+import { SERVER_NAME_PATTERN } from '../shared/queues.js';
+
+export type ClientFormat = 'mcpServers' | 'servers' | 'mcp.servers';
+
+/** A client entry mcp-updater can manage, and what it becomes in the inventory. */
+export interface ImportedServer {
+  /** Server name in the inventory (and bin/<name>). */
+  name: string;
+  /** The entry's name in the client config. */
+  source: string;
+  package: string;
+  version?: string;
+  channel?: string;
+  range?: string;
+  /** With `npx -p <package> <bin>`: which of the package's bins the client ran. */
+  bin?: string;
+  /** Arguments after the package: the client keeps passing them to the launcher; the smoke test uses them too. */
+  args: string[];
+  env: Record<string, string>;
+  /** env keys that look like secrets (stored in the inventory in plain text). */
+  secretKeys: string[];
+  warnings: string[];
+}
+
+/** A manageable entry that is not added, and which existing server covers it (if any). */
+export interface SkippedEntry {
+  source: string;
+  name: string;
+  reason: string;
+  /** Server whose launcher the client entry can use instead, with the entry's own args. */
+  useServer?: string;
+  args: string[];
+}
+
+export interface UnsupportedEntry {
+  source: string;
+  reason: string;
+}
+
+export interface ClientImport {
+  format: ClientFormat;
+  servers: ImportedServer[];
+  skipped: SkippedEntry[];
+  unsupported: UnsupportedEntry[];
+}
+
+/** JSON with comments and trailing commas (VS Code's settings.json and mcp.json are JSONC). */
+export function parseJsonc(text: string): unknown {
+  let out = '';
+  let index = 0;
+  const length = text.length;
+  while (index < length) {
+    const char = text[index]!;
+    if (char === '"') {
+      const start = index++;
+      while (index < length && text[index] !== '"') index += text[index] === '\\' ? 2 : 1;
+      out += text.slice(start, ++index);
+    } else if (char === '/' && text[index + 1] === '/') {
+      while (index < length && text[index] !== '\n') index++;
+    } else if (char === '/' && text[index + 1] === '*') {
+      const end = text.indexOf('*/', index + 2);
+      index = end === -1 ? length : end + 2;
+    } else {
+      out += char;
+      index++;
+    }
+  }
+  // Trailing commas: `,` followed only by blanks before `}` or `]` (strings are already intact).
+  const cleaned = out.replace(/,(\s*[}\]])/g, '$1');
+  try {
+    return JSON.parse(cleaned) as unknown;
+  } catch (error) {
+    throw new ValidationError(`not valid JSON: ${(error as Error).message}`, { hint: 'pass the client\'s config file (claude_desktop_config.json, ~/.cursor/mcp.json, .vscode/mcp.json)' });
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The client's server map, wherever this client keeps it. */
+export function clientServers(config: unknown): { format: ClientFormat; entries: Array<[string, unknown]> } {
+  if (!isObject(config)) throw new ValidationError('the file must hold a JSON object');
+  if (isObject(config.mcpServers)) return { format: 'mcpServers', entries: Object.entries(config.mcpServers) };
+  if (isObject(config.servers)) return { format: 'servers', entries: Object.entries(config.servers) };
+  if (isObject(config.mcp) && isObject(config.mcp.servers)) return { format: 'mcp.servers', entries: Object.entries(config.mcp.servers) };
+  throw new ValidationError('no MCP servers found', {
+    hint: 'expected "mcpServers" (Claude Desktop, Cursor), "servers" (VS Code .vscode/mcp.json) or "mcp": {"servers"} (VS Code settings.json)',
+  });
+}
+
+/** `/usr/local/bin/npx.cmd` -> `npx`. */
+function commandName(command: string): string {
+  const base = command.split(/[\\/]/).pop() ?? command;
+  return base.replace(/\.(cmd|exe|bat|ps1)$/i, '').toLowerCase();
+}
+
+const NPX_FLAGS = new Set(['-y', '--yes', '-q', '--quiet', '--silent', '--prefer-offline', '--prefer-online', '--no-install', '--ignore-existing']);
+const NPX_VALUE_FLAGS = new Set(['--registry', '--cache', '--userconfig', '--node-options', '--loglevel']);
+
+type Conversion = Omit<ImportedServer, 'name' | 'source' | 'env' | 'secretKeys'> | { unsupported: string };
+
+/** "@scope/name@1.2" -> package and spec; refuses paths, URLs and git specs. */
+export function parsePackageSpec(text: string): { package: string; spec?: string } | { unsupported: string } {
+  if (/^(\.{0,2}\/|~|[A-Za-z]:[\\/]|file:|git[+:]|github:|gitlab:|bitbucket:|https?:|npm:)/.test(text)) {
+    return { unsupported: `"${text}" is not a package from the registry (local path, URL, git or alias spec)` };
+  }
+  const at = text.indexOf('@', text.startsWith('@') ? 1 : 0);
+  const name = at === -1 ? text : text.slice(0, at);
+  const spec = at === -1 ? undefined : text.slice(at + 1);
+  const validity = validatePackageName(name);
+  if (!validity.validForOldPackages || (!name.startsWith('@') && name.includes('/'))) {
+    return { unsupported: `"${name}" is not a valid npm package name` };
+  }
+  return { package: name, ...(spec ? { spec } : {}) };
+}
+
+/** A version spec becomes version (exact), channel (dist-tag) or range. */
+function specFields(spec: string | undefined): Pick<ImportedServer, 'version' | 'channel' | 'range'> | { unsupported: string } {
+  if (!spec || spec === 'latest') return {};
+  if (semver.valid(spec)) return { version: semver.valid(spec)! };
+  if (semver.validRange(spec)) return { range: spec };
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(spec)) return { channel: spec };
+  return { unsupported: `"${spec}" is not a version, a range or a dist-tag` };
+}
+
+function fromNpx(args: string[]): Conversion {
+  const warnings: string[] = [];
+  let explicitPackage: string | undefined;
+  let index = 0;
+  for (; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === '--') { index++; break; }
+    if (!arg.startsWith('-')) break;
+    if (NPX_FLAGS.has(arg)) continue;
+    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (flag === '-p' || flag === '--package') {
+      if (explicitPackage) return { unsupported: 'npx with several --package options (a server needs one package)' };
+      explicitPackage = inline ?? args[++index];
+      continue;
+    }
+    if (NPX_VALUE_FLAGS.has(flag)) {
+      const value = inline ?? args[++index];
+      if (flag === '--registry') warnings.push(`it used the registry ${value}; mcp-updater uses API_BASE_URL (npm's configured registry by default)`);
+      continue;
+    }
+    return { unsupported: `npx option ${arg} is not understood` };
+  }
+  let packageText = explicitPackage;
+  let bin: string | undefined;
+  if (packageText) {
+    bin = args[index++];
+    if (!bin) return { unsupported: 'npx --package without a command to run' };
+  } else {
+    packageText = args[index++];
+    if (!packageText) return { unsupported: 'npx without a package' };
+  }
+  const parsed = parsePackageSpec(packageText);
+  if ('unsupported' in parsed) return parsed;
+  const spec = specFields(parsed.spec);
+  if ('unsupported' in spec) return spec;
+  return { package: parsed.package, ...spec, ...(bin ? { bin } : {}), args: args.slice(index), warnings };
+}
+
+const NODE_VALUE_OPTIONS = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--env-file']);
+
+function fromNode(args: string[]): Conversion {
+  let index = 0;
+  while (index < args.length && args[index]!.startsWith('-')) {
+    index += NODE_VALUE_OPTIONS.has(args[index]!) ? 2 : 1;
+  }
+  const script = args[index];
+  if (!script) return { unsupported: 'node without a script' };
+  const parts = script.replace(/\\/g, '/').split('/');
+  const at = parts.lastIndexOf('node_modules');
+  const first = at === -1 ? undefined : parts[at + 1];
+  if (!first || first === '.bin') {
+    return { unsupported: `node runs ${script}, which is not inside an installed npm package (…/node_modules/<package>/…)` };
+  }
+  const name = first.startsWith('@') ? `${first}/${parts[at + 2] ?? ''}` : first;
+  const parsed = parsePackageSpec(name);
+  if ('unsupported' in parsed) return parsed;
+  const inside = parts.slice(at + (first.startsWith('@') ? 3 : 2)).join('/');
+  return {
+    package: parsed.package,
+    args: args.slice(index + 1),
+    warnings: [`it ran ${inside || 'the package'} directly; the launcher runs the package's bin (set \`bin:\` if the package has several)`],
+  };
+}
+
+const REFUSED_COMMANDS: Record<string, string> = {
+  uvx: 'a Python package (uvx): mcp-updater manages npm packages only',
+  uv: 'a Python package (uv): mcp-updater manages npm packages only',
+  python: 'a Python program: mcp-updater manages npm packages only',
+  python3: 'a Python program: mcp-updater manages npm packages only',
+  pipx: 'a Python package (pipx): mcp-updater manages npm packages only',
+  docker: 'a container image (docker): not an npm package',
+  podman: 'a container image (podman): not an npm package',
+  bunx: 'runs through bunx: only npx and node entries are recognised; add the package by hand',
+  pnpm: 'runs through pnpm: only npx and node entries are recognised; add the package by hand',
+  yarn: 'runs through yarn: only npx and node entries are recognised; add the package by hand',
+  deno: 'a Deno program: mcp-updater manages npm packages run by Node.js',
+};
+
+/** One client entry -> the inventory fields it maps to, or why it cannot be managed. */
+export function convertEntry(entry: unknown): Conversion {
+  if (!isObject(entry)) return { unsupported: 'the entry is not an object' };
+  const type = typeof entry.type === 'string' ? entry.type.toLowerCase() : undefined;
+  if (typeof entry.url === 'string' || (type && type !== 'stdio')) {
+    return { unsupported: `a remote server (${type ?? 'url'}${typeof entry.url === 'string' ? ` ${entry.url}` : ''}): there is nothing to install` };
+  }
+  if (typeof entry.command !== 'string' || entry.command.trim() === '') return { unsupported: 'no command' };
+  const rawArgs = entry.args === undefined ? [] : entry.args;
+  if (!Array.isArray(rawArgs) || !rawArgs.every((arg) => typeof arg === 'string' || typeof arg === 'number')) {
+    return { unsupported: '"args" must be a list of strings' };
+  }
+  let args = rawArgs.map(String);
+  let command = commandName(entry.command);
+  // Windows: "cmd /c npx -y pkg" runs npx through the shell.
+  if (command === 'cmd' && /^\/c$/i.test(args[0] ?? '') && args[1]) {
+    command = commandName(args[1]);
+    args = args.slice(2);
+  }
+  if (command === 'npx') return fromNpx(args);
+  if (command === 'node' || command === 'nodejs') return fromNode(args);
+  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is neither npx nor node` };
+}
+
+const SECRET_KEY = /(token|secret|passw(or)?d|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|cookie|session|pat$)/i;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CLIENT_VARIABLE = /\$\{(input|env|workspaceFolder|userHome|config)[^}]*\}/;
+
+function convertEnv(raw: unknown, warnings: string[]): { env: Record<string, string>; secretKeys: string[] } {
+  const env: Record<string, string> = {};
+  if (!isObject(raw)) return { env, secretKeys: [] };
+  for (const [key, value] of Object.entries(raw)) {
+    if (!ENV_NAME.test(key)) {
+      warnings.push(`env ${JSON.stringify(key)} left out: not a valid environment variable name`);
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      env[key] = String(value);
+      if (CLIENT_VARIABLE.test(String(value))) {
+        warnings.push(`env ${key} uses the client variable ${CLIENT_VARIABLE.exec(String(value))![0]}, which mcp-updater cannot resolve: put a real value in smokeTest.env`);
+      }
+    } else {
+      warnings.push(`env ${key} left out: its value is not a string`);
+    }
+  }
+  // A client variable (${input:…}) is a placeholder, not a secret written into the inventory.
+  return { env, secretKeys: Object.keys(env).filter((key) => SECRET_KEY.test(key) && !CLIENT_VARIABLE.test(env[key]!)).sort() };
+}
+
+/** A valid server name from a client entry's name: lower-case, other characters -> dashes, ≤ 63. */
+export function serverNameFor(source: string, packageName: string): string {
+  const clean = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  const fromSource = clean(source);
+  if (SERVER_NAME_PATTERN.test(fromSource)) return fromSource;
+  const fromPackage = clean(packageName.replace(/^@[^/]+\//, ''));
+  return SERVER_NAME_PATTERN.test(fromPackage) ? fromPackage : 'server';
+}
+
+/** `name`, else `name-2`, `name-3`… within 63 characters. */
+function uniqueName(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let counter = 2; ; counter++) {
+    const suffix = `-${counter}`;
+    const candidate = `${base.slice(0, 63 - suffix.length).replace(/-+$/, '')}${suffix}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+/**
+ * Convert a client config. `existing` maps the inventory's server names to their packages: an
+ * entry whose package is already managed, or whose name is taken, is skipped, never overwritten.
+ */
+export function importClientConfig(config: unknown, existing: ReadonlyMap<string, string> = new Map()): ClientImport {
+  const { format, entries } = clientServers(config);
+  const result: ClientImport = { format, servers: [], skipped: [], unsupported: [] };
+  const taken = new Set(existing.keys());
+  const packages = new Map([...existing].map(([name, pkg]) => [pkg, name] as const));
+  for (const [source, entry] of entries) {
+    const conversion = convertEntry(entry);
+    if ('unsupported' in conversion) {
+      result.unsupported.push({ source, reason: conversion.unsupported });
+      continue;
+    }
+    const owner = packages.get(conversion.package);
+    const name = serverNameFor(source, conversion.package);
+    if (owner) {
+      const where = existing.has(owner) ? 'in the inventory' : 'in this import';
+      result.skipped.push({ source, name: owner, reason: `${conversion.package} is already ${where} as "${owner}"`, useServer: owner, args: conversion.args });
+      continue;
+    }
+    if (existing.has(name)) {
+      result.skipped.push({ source, name, reason: `the inventory already has a server "${name}" (package ${existing.get(name)}); add this one by hand under another name`, args: conversion.args });
+      continue;
+    }
+    const unique = uniqueName(name, taken);
+    taken.add(unique);
+    packages.set(conversion.package, unique);
+    const warnings = [...conversion.warnings];
+    const { env, secretKeys } = convertEnv(isObject(entry) ? entry.env : undefined, warnings);
+    if (conversion.args.some((arg) => CLIENT_VARIABLE.test(arg))) {
+      warnings.push('its args use client variables (${…}) that mcp-updater cannot resolve: put real values in smokeTest.args');
+    }
+    if (isObject(entry) && entry.envFile !== undefined) warnings.push('its envFile is not read: put the variables the smoke test needs in smokeTest.env');
+    result.servers.push({ ...conversion, name: unique, source, env, secretKeys, warnings });
+  }
+  return result;
+}
+
+/** What goes under `servers.<name>` in the inventory. */
+export function inventoryEntry(server: ImportedServer): Record<string, unknown> {
+  const smokeTest: Record<string, unknown> = {};
+  if (server.args.length > 0) smokeTest.args = server.args;
+  if (Object.keys(server.env).length > 0) smokeTest.env = server.env;
+  return {
+    package: server.package,
+    ...(server.version ? { version: server.version } : {}),
+    ...(server.channel ? { channel: server.channel } : {}),
+    ...(server.range ? { range: server.range } : {}),
+    ...(server.bin ? { bin: server.bin } : {}),
+    ...(Object.keys(smokeTest).length > 0 ? { smokeTest } : {}),
+  };
+}
+
+function entryText(server: ImportedServer, origin: string, indent: string): string {
+  const body = YAML.stringify({ [server.name]: inventoryEntry(server) }, { indent: 2, lineWidth: 0 });
+  const secrets = server.secretKeys.length > 0 ? ` (${server.secretKeys.join(', ')} stored here in plain text)` : '';
+  return [`# imported from ${origin} entry "${server.source}"${secrets}`, ...body.trimEnd().split('\n')]
+    .map((line) => `${indent}${line}`).join('\n') + '\n';
+}
+
+/** The imported servers as an inventory document (`servers:` only), for printing. */
+export function renderServers(servers: ImportedServer[], origin: string): string {
+  if (servers.length === 0) return 'servers: {}\n';
+  return `servers:\n${servers.map((server) => entryText(server, origin, '  ')).join('')}`;
+}
+
+/**
+ * Add servers to inventory text, keeping everything else (comments, alignment) byte for byte:
+ * the new entries are inserted as text at the end of the `servers` block. When the file has no
+ * block-style `servers` map to append to, the yaml Document API writes it (comments kept, layout
+ * normalised). Names already present are skipped.
+ */
+export function mergeIntoInventory(text: string, servers: ImportedServer[], origin: string): { text: string; added: string[]; skipped: string[] } {
+  const document = YAML.parseDocument(text);
+  if (document.errors.length > 0) throw new ValidationError(`the inventory is not valid YAML: ${document.errors[0]!.message.split('\n')[0]}`);
+  const fresh = servers.filter((server) => !document.hasIn(['servers', server.name]));
+  const skipped = servers.filter((server) => !fresh.includes(server)).map((server) => server.name);
+  if (fresh.length === 0) return { text, added: [], skipped };
+
+  const block = document.get('servers', true);
+  // The Document API result is the reference the textual insert must match.
+  if (!YAML.isMap(block)) document.set('servers', document.createNode({}));
+  const map = document.get('servers', true) as YAML.YAMLMap;
+  map.flow = false;
+  for (const server of fresh) {
+    const node = document.createNode(inventoryEntry(server));
+    const pair = document.createPair(server.name, node);
+    (pair.key as YAML.Scalar).commentBefore = ` imported from ${origin} entry "${server.source}"`;
+    map.items.push(pair);
+  }
+  const viaDocument = document.toString({ lineWidth: 0 });
+
+  if (YAML.isMap(block) && !block.flow && block.items.length > 0 && block.range) {
+    const firstKey = block.items[0]!.key as YAML.Node;
+    const keyStart = firstKey.range?.[0] ?? 0;
+    const indent = ' '.repeat(keyStart - (text.lastIndexOf('\n', keyStart - 1) + 1));
+    const at = block.range[1];
+    const before = text.slice(0, at);
+    const spliced = `${before}${before.endsWith('\n') ? '' : '\n'}${fresh.map((server) => entryText(server, origin, indent)).join('')}${text.slice(at)}`;
+    const same = JSON.stringify(YAML.parse(spliced)) === JSON.stringify(YAML.parse(viaDocument));
+    if (same) return { text: spliced, added: fresh.map((server) => server.name), skipped };
+  }
+  return { text: viaDocument, added: fresh.map((server) => server.name), skipped };
+}
+
+/** Server names already in inventory text (tolerant: used before the file is validated). */
+export function inventoryPackages(text: string): Map<string, string> {
+  const data = YAML.parse(text) as unknown;
+  const servers = isObject(data) && isObject(data.servers) ? data.servers : {};
+  return new Map(Object.entries(servers).map(([name, value]) => [name, isObject(value) && typeof value.package === 'string' ? value.package : '']));
+}
