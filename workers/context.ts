@@ -3,7 +3,6 @@
  * the queues to chain follow-up jobs into, server state, events, metrics, the registry client and
  * the install layout. Tests build one with their own clock and inventory.
  */
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type winston from 'winston';
 import type { Config } from '../shared/config.js';
@@ -49,7 +48,7 @@ export async function createWorkerContext(config: Config, options: WorkerContext
     state: new StateStore(redis, config),
     events: new EventLog(redis, config, queues.webhook),
     metrics: new MetricsRecorder(redis, config),
-    registry: new RegistryClient(config, { cacheDir: path.join(path.dirname(config.backupDir), 'cache', 'pacote') }),
+    registry: new RegistryClient(config, {}),
     layout: new InstallLayout(config),
     now: options.now ?? (() => new Date()),
     log: {
