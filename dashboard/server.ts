@@ -10,7 +10,7 @@ import type { Config } from '../shared/config.js';
 import { ConfigurationError } from '../shared/errors.js';
 import type { InventoryWatcher } from '../shared/inventory.js';
 import { createLogger } from '../shared/logger.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, waitForRedis } from '../shared/redis.js';
 import { createDashboardApp, type DashboardOptions } from './app.js';
 
 export { createDashboardApp, type DashboardDeps, type DashboardOptions } from './app.js';
@@ -35,6 +35,9 @@ export async function startDashboard(config: Config, options: StartDashboardOpti
   const { inventory, ...dashboardOptions } = options;
   const redis = createRedis(config, 'producer');
   const producer = ProducerClient.connect(config);
+  // The rate limiters load their Redis scripts at once; give the connection a moment to be up
+  // (when Redis is down the dashboard still starts: /ready says why, and the limiters retry).
+  await waitForRedis(redis, config.redisUrl, 3_000).catch(() => undefined);
   const app = createDashboardApp({ ...dashboardOptions, config, inventory, redis, producer });
   const server = http.createServer(app);
   // Behind a proxy idle keep-alive sockets must outlive the proxy's own timeout.

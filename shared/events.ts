@@ -40,7 +40,8 @@ export interface EventQuery {
 const STREAM_MAX_LENGTH = 10_000;
 
 export class EventLog {
-  private readonly audit = createLogger('audit');
+  /** Created on first publish: readers (status, API) must not create audit.log. */
+  private get audit() { return createLogger('audit'); }
 
   constructor(
     private readonly redis: Redis,

@@ -4,7 +4,7 @@
  * command answers at once with a clear error instead of hanging while Redis is down.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
 import type { Config } from './config.js';
 import { MCPError } from './errors.js';
 import { defaultJobOptions, QUEUE_NAMES, type JobDataByQueue, type QueueName } from './queues.js';
@@ -66,17 +66,23 @@ export function createQueue<Q extends QueueName>(name: Q, config: Config, connec
   const queue = new Queue<JobDataByQueue[Q]>(name, {
     connection,
     prefix: config.queuePrefix,
-    defaultJobOptions: defaultJobOptions(config.maxRetries),
+    defaultJobOptions: defaultJobOptions(config.maxRetries, config.retryBackoffMs),
   });
   queue.on('error', () => undefined);
   return queue;
 }
 
+/**
+ * Connection options (not a client) for BullMQ objects that need a connection of their own
+ * (workers, QueueEvents): BullMQ then creates it and closes it on close(); a client it is
+ * handed stays open and keeps the process alive.
+ */
+export function ownedConnection(config: Pick<Config, 'redisUrl'>, role: ConnectionRole): ConnectionOptions {
+  return { url: config.redisUrl, ...redisOptions(role) } as ConnectionOptions;
+}
+
 export function createQueueEvents(name: QueueName, config: Config): QueueEvents {
-  const events = new QueueEvents(name, {
-    connection: createRedis(config, 'worker'),
-    prefix: config.queuePrefix,
-  });
+  const events = new QueueEvents(name, { connection: ownedConnection(config, 'worker'), prefix: config.queuePrefix });
   events.on('error', () => undefined);
   return events;
 }
