@@ -569,7 +569,9 @@ async function smokeTest(layout: InstallLayout, dir: string, request: StageReque
     command: layout.runScript(dir),
     args: settings.command ? [] : settings.args,
     env: settings.env,
-    cwd: dir,
+    // Where mcp-updater runs: relative paths in smokeTest.args mean what ./data/... means in the
+    // environment, and the staged version's own directory stays untouched.
+    cwd: process.cwd(),
     timeoutMs: settings.timeoutMs,
     label: label(request),
   });
