@@ -48,3 +48,13 @@ export function parseCron(expression: string, timezone = 'UTC'): Date {
   }
   return CronExpressionParser.parse(expression, { tz: timezone }).next().toDate();
 }
+
+/** Is `timezone` an IANA name this Node knows (UTC, Europe/Berlin)? */
+export function isTimezone(timezone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+    return true;
+  } catch {
+    return false;
+  }
+}

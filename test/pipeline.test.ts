@@ -145,7 +145,7 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old });
     await setUp('  demo: { package: demo-mcp }\n');
     await checkAndSettle('demo');
-    await registry.publish({ name: 'demo-mcp', version: '1.1.0', publishedAt: old, fromDir: fixturePackageDir('mcp-fails-when-active') });
+    await registry.publish({ name: 'demo-mcp', version: '1.1.0', publishedAt: old, packageJson: { fixtureFailsWhenActive: true } });
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.current).to.equal('1.0.0');
