@@ -11,8 +11,33 @@ export const STAGE_DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 
 export type CounterName = 'checks_total' | 'updates_total' | 'rollbacks_total';
 
+/*
+ * checked() and observeStageDuration() write several fields each: one Lua script apiece, one
+ * command, instead of a Pipeline (see the scripts of shared/state.ts for why).
+ */
+const RECORD_CHECK = `redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1`;
+/** ARGV: seconds, then the bucket bounds the observation falls in. */
+const OBSERVE_DURATION = `for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], 'le:' .. ARGV[i], 1) end
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HINCRBYFLOAT', KEYS[1], 'sum', ARGV[1])
+return 1`;
+
+interface MetricsScripts {
+  mcpUpdaterRecordCheck(countersKey: string, lastCheckKey: string, field: string, server: string, at: string): Promise<number>;
+  mcpUpdaterObserveDuration(histogramKey: string, seconds: string, ...bounds: string[]): Promise<number>;
+}
+
 export class MetricsRecorder {
-  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'queuePrefix'>) {}
+  private readonly scripts: MetricsScripts;
+
+  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'queuePrefix'>) {
+    const scripted = redis as unknown as Partial<MetricsScripts>;
+    if (!scripted.mcpUpdaterRecordCheck) redis.defineCommand('mcpUpdaterRecordCheck', { numberOfKeys: 2, lua: RECORD_CHECK });
+    if (!scripted.mcpUpdaterObserveDuration) redis.defineCommand('mcpUpdaterObserveDuration', { numberOfKeys: 1, lua: OBSERVE_DURATION });
+    this.scripts = redis as unknown as MetricsScripts;
+  }
 
   key(name: string): string { return appKey(this.config, 'metrics', name); }
 
@@ -22,18 +47,12 @@ export class MetricsRecorder {
   }
 
   async checked(server: string, result: string, at: Date): Promise<void> {
-    await this.redis.pipeline()
-      .hincrby(this.key('checks_total'), `${server}|${result}`, 1)
-      .hset(this.key('last_check'), server, String(at.getTime() / 1000))
-      .exec();
+    await this.scripts.mcpUpdaterRecordCheck(this.key('checks_total'), this.key('last_check'), `${server}|${result}`, server, String(at.getTime() / 1000));
   }
 
   async observeStageDuration(seconds: number): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    const key = this.key('stage_duration_seconds');
-    for (const bound of STAGE_DURATION_BUCKETS) if (seconds <= bound) pipeline.hincrby(key, `le:${bound}`, 1);
-    pipeline.hincrby(key, 'count', 1).hincrbyfloat(key, 'sum', seconds);
-    await pipeline.exec();
+    const bounds = STAGE_DURATION_BUCKETS.filter((bound) => seconds <= bound).map(String);
+    await this.scripts.mcpUpdaterObserveDuration(this.key('stage_duration_seconds'), String(seconds), ...bounds);
   }
 
   async readCounter(name: CounterName): Promise<Array<{ labels: string[]; value: number }>> {

@@ -33,9 +33,11 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const previous = await context.state.get(server);
   const current = previous.current ?? await context.layout.currentVersion(server);
   const busy = previous.state === 'downloading' || previous.state === 'staging' || previous.state === 'activating';
-  if (!busy) await context.state.update(server, { state: 'checking', package: settings.package });
-
-  const packument = await context.registry.packument(settings.package, needsFullMetadata(settings));
+  // "checking" is written while the registry answers: one round trip less on every check.
+  const [packument] = await Promise.all([
+    context.registry.packument(settings.package, needsFullMetadata(settings)),
+    busy ? undefined : context.state.update(server, { state: 'checking', package: settings.package }),
+  ]);
   const now = context.now();
   const decision: CandidateDecision = chooseCandidate({
     packument,
@@ -48,7 +50,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   if (decision.error) {
     throw new MCPError(decision.error.code, decision.error.message, { retryable: false });
   }
-  await context.state.update(server, {
+  const recorded = context.state.update(server, {
     package: settings.package,
     current: current ?? null,
     latest: decision.latest ?? null,
@@ -61,12 +63,21 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
 
   const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
   if (!decision.candidate) {
-    await context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now);
+    await Promise.all([recorded, context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now)]);
     return result;
   }
+  await recorded;
   const candidate = decision.candidate;
   const manifest = packument.versions[candidate]!;
-  context.registry.assertTarballHost(manifest.dist!.tarball!);
+  try {
+    context.registry.assertTarballHost(manifest.dist!.tarball!);
+  } catch (error) {
+    // A packument that sends us to another host is a property of this version: refuse it once,
+    // loudly, and let later checks move on to other versions.
+    await context.state.markFailedVersion(server, candidate);
+    await context.events.publish({ type: 'update.failed', server, version: candidate, jobId: job.id, reason: describeError(error) });
+    throw error;
+  }
   if (force) await context.state.clearFailedVersion(server, candidate);
   result.candidate = candidate;
 
