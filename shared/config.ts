@@ -7,7 +7,7 @@ import path from 'node:path';
 import Joi from 'joi';
 import { ConfigurationError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './queues.js';
-import { parseCron } from './schedule.js';
+import { isTimezone, parseCron } from './schedule.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -27,8 +27,24 @@ export interface Config {
   logDir: string;
   logLevel: LogLevel;
   maxRetries: number;
+  /** First retry delay of a failed job (ms); exponential with jitter from there (RETRY_BACKOFF). */
+  retryBackoffMs: number;
+  /**
+   * BullMQ job lock and stalled-job check interval for every queue (JOB_LOCK_DURATION, ms). Unset:
+   * each queue keeps its own lock (30 s; 120 s download, stage, cleanup; 180 s activate). A job
+   * whose worker died is taken up again only after its lock expires.
+   */
+  jobLockDurationMs?: number;
+  /** TTL of the per-server activation lock in Redis (ACTIVATION_LOCK_TTL, ms); refreshed while held. */
+  activationLockTtlMs: number;
+  /** A registry request that sends nothing for this long fails and is retried (REGISTRY_TIMEOUT, ms). */
+  registryTimeoutMs: number;
   host: string;
   port: number;
+  /** Per-client requests a minute: API reads, mutations, logins (RATE_LIMIT_*); 0 = no limit. */
+  rateLimits: { read: number; mutation: number; login: number };
+  /** express "trust proxy" (TRUST_PROXY): hops or addresses of reverse proxies in front of the dashboard. */
+  trustProxy?: string;
   apiToken?: string;
   checkSchedule: string;
   cleanupSchedule: string;
@@ -80,19 +96,21 @@ const envSchema = Joi.object({
   LOG_DIR: Joi.string().default('./data/logs'),
   LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
   MAX_RETRIES: Joi.number().integer().min(1).max(50).default(3),
+  RETRY_BACKOFF: Joi.number().integer().min(0).max(3_600_000).default(1_000),
+  JOB_LOCK_DURATION: Joi.number().integer().min(1_000).max(3_600_000),
+  ACTIVATION_LOCK_TTL: Joi.number().integer().min(1_000).max(3_600_000).default(120_000),
+  REGISTRY_TIMEOUT: Joi.number().integer().min(100).max(600_000).default(30_000),
   HOST: Joi.string().hostname().default('127.0.0.1'),
   PORT: Joi.number().integer().min(0).max(65535).default(10250),
+  RATE_LIMIT_READ: Joi.number().integer().min(0).default(600),
+  RATE_LIMIT_MUTATION: Joi.number().integer().min(0).default(30),
+  RATE_LIMIT_LOGIN: Joi.number().integer().min(0).default(10),
+  TRUST_PROXY: Joi.string(),
   API_TOKEN: Joi.string().min(16).messages({ 'string.min': 'must be at least 16 characters (use `openssl rand -hex 32`)' }),
   CHECK_SCHEDULE: cronString.default('0 */6 * * *'),
   CLEANUP_SCHEDULE: cronString.default('30 3 * * *'),
-  SCHEDULE_TZ: Joi.string().custom((value: string, helpers) => {
-    try {
-      new Intl.DateTimeFormat('en', { timeZone: value });
-      return value;
-    } catch {
-      return helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' });
-    }
-  }).default('UTC'),
+  SCHEDULE_TZ: Joi.string().custom((value: string, helpers) =>
+    isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' })).default('UTC'),
   WORKERS: Joi.string().default(WORKER_QUEUES.join(',')),
   CONCURRENCY: Joi.string().allow('').default(''),
   WEBHOOK_URLS: Joi.string().allow('').default(''),
@@ -191,8 +209,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logDir: path.resolve(value.LOG_DIR),
     logLevel: value.LOG_LEVEL,
     maxRetries: value.MAX_RETRIES,
+    retryBackoffMs: value.RETRY_BACKOFF,
+    jobLockDurationMs: value.JOB_LOCK_DURATION,
+    activationLockTtlMs: value.ACTIVATION_LOCK_TTL,
+    registryTimeoutMs: value.REGISTRY_TIMEOUT,
     host: value.HOST,
     port: value.PORT,
+    rateLimits: { read: value.RATE_LIMIT_READ, mutation: value.RATE_LIMIT_MUTATION, login: value.RATE_LIMIT_LOGIN },
+    trustProxy: value.TRUST_PROXY,
     apiToken: value.API_TOKEN,
     checkSchedule: value.CHECK_SCHEDULE,
     cleanupSchedule: value.CLEANUP_SCHEDULE,

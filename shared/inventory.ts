@@ -13,7 +13,7 @@ import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ConfigurationError } from './errors.js';
 import { SERVER_NAME_PATTERN } from './queues.js';
-import { parseCron, parseDuration } from './schedule.js';
+import { isTimezone, parseCron, parseDuration } from './schedule.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -76,14 +76,8 @@ const cron = Joi.string().custom((value: string, helpers) => {
   }
 });
 
-const timezone = Joi.string().custom((value: string, helpers) => {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: value });
-    return value;
-  } catch {
-    return helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' });
-  }
-});
+const timezone = Joi.string().custom((value: string, helpers) =>
+  isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' }));
 
 const smokeTest = Joi.object({
   enabled: Joi.boolean(),
@@ -181,7 +175,13 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
     const line = first.linePos?.[0];
     refuse(file, line ? `line ${line.line}` : 'yaml', `not valid YAML (${first.message.split('\n')[0]})`);
   }
-  const data = document.toJS() as unknown;
+  let data: unknown;
+  try {
+    data = document.toJS();
+  } catch (error) {
+    // Aliases expanding past yaml's maxAliasCount ("billion laughs") fail only here.
+    refuse(file, 'yaml', `not valid YAML (${(error as Error).message})`);
+  }
   if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
     refuse(file, 'servers', 'is required: the file must be a mapping with a `servers:` key');
   }

@@ -13,9 +13,10 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 export const PIPELINE_QUEUES = ['check', 'download', 'stage', 'activate', 'cleanup'] as const satisfies readonly QueueName[];
 
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const serverName = Joi.string().pattern(SERVER_NAME_PATTERN).required().messages({
+const optionalServerName = Joi.string().pattern(SERVER_NAME_PATTERN).messages({
   'string.pattern.base': '{#label} must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit',
 });
+const serverName = optionalServerName.required();
 const version = Joi.string().max(256).pattern(/^[0-9A-Za-z.+-]+$/).messages({
   'string.pattern.base': '{#label} must be a semver version such as 1.2.3',
 });
@@ -112,7 +113,7 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
   }),
   cleanup: Joi.object<CleanupJobData>({
     dryRun: Joi.boolean(),
-    server: Joi.string().pattern(SERVER_NAME_PATTERN),
+    server: optionalServerName,
     reason,
     requestedBy: Joi.string().max(200),
   }),
@@ -135,11 +136,11 @@ export function validateJobData<Q extends QueueName>(queue: Q, data: unknown): J
   return value as JobDataByQueue[Q];
 }
 
-/** Options every job gets; attempts come from MAX_RETRIES. */
-export function defaultJobOptions(maxRetries: number): DefaultJobOptions {
+/** Options every job gets; attempts come from MAX_RETRIES, the first retry delay from RETRY_BACKOFF. */
+export function defaultJobOptions(maxRetries: number, backoffMs = 1_000): DefaultJobOptions {
   return {
     attempts: maxRetries,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    backoff: { type: 'exponential', delay: backoffMs, jitter: 0.5 },
     removeOnComplete: { age: 24 * 3600, count: 1_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
   };

@@ -3,6 +3,7 @@
  * process, on the real Redis under this test's QUEUE_PREFIX, against the fixture registry. Where
  * a command needs workers, they run in this process on the same prefix.
  */
+import { ownedConnection } from '../shared/redis.js';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,7 +273,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       stub = new Worker('cleanup', async (job) => {
         seen = job.data;
         return { dryRun: true, plan, bytesFreed: 0, bytesPlanned: 3 * 1024 * 1024, skipped: [] };
-      }, { connection: env.redis.duplicate({ maxRetriesPerRequest: null }), prefix: env.prefix });
+      }, { connection: ownedConnection(env.config, 'worker'), prefix: env.prefix });
 
       const run = await cli(['cleanup', '--dry-run']);
       expect(run.code, run.stderr).to.equal(0);

@@ -8,7 +8,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { JobsOptions } from 'bullmq';
-import { Mutex } from 'redis-semaphore';
+import type { Redis } from 'ioredis';
+import { Mutex, type LockOptions } from 'redis-semaphore';
 import type { Config } from '../shared/config.js';
 import { ConflictError, describeError, LockError, MCPError, NotFoundError, type MCPErrorOptions } from '../shared/errors.js';
 import type { ServerSettings } from '../shared/inventory.js';
@@ -37,7 +38,7 @@ export interface ActivateResult {
   smokeTest?: SmokeTestRecord;
 }
 
-/** TTL of the per-server lock; refreshed while held, so it only matters when a worker dies. */
+/** Default TTL of the per-server lock (ACTIVATION_LOCK_TTL); refreshed while held, so it only matters when a worker dies. */
 export const SERVER_LOCK_TIMEOUT_MS = 120_000;
 /** How long to wait for another process's activation or cleanup before failing with LockError. */
 export const SERVER_LOCK_ACQUIRE_TIMEOUT_MS = 5_000;
@@ -88,6 +89,18 @@ export async function activateFailed(job: JobLike<ActivateJobData>, error: Error
   await context.metrics.increment('updates_total', [server, 'failed']);
 }
 
+/**
+ * redis-semaphore stores a mutex under `mutex:<key>`, outside QUEUE_PREFIX: Redis ACLs that allow
+ * only the prefix's keys would refuse it, and nothing that works by prefix (cleanup, monitoring)
+ * would see it. This one keeps the key it is given.
+ */
+class PrefixedMutex extends Mutex {
+  constructor(client: Redis, key: string, options: LockOptions) {
+    super(client, key, options);
+    this._key = key;
+  }
+}
+
 export function serverLockKey(config: Pick<Config, 'queuePrefix'>, server: string): string {
   return appKey(config, 'lock', 'activate', server);
 }
@@ -110,9 +123,9 @@ export async function withServerLock<T>(
   options: ServerLockOptions = {},
 ): Promise<T> {
   const key = serverLockKey(context.config, server);
-  const lockTimeout = options.lockTimeoutMs ?? SERVER_LOCK_TIMEOUT_MS;
+  const lockTimeout = options.lockTimeoutMs ?? context.config.activationLockTtlMs ?? SERVER_LOCK_TIMEOUT_MS;
   const lost = new AbortController();
-  const mutex = new Mutex(context.redis, key, {
+  const mutex = new PrefixedMutex(context.redis, key, {
     lockTimeout,
     acquireTimeout: options.acquireTimeoutMs ?? SERVER_LOCK_ACQUIRE_TIMEOUT_MS,
     retryInterval: 100,
@@ -180,15 +193,21 @@ async function activateVersion(
   const log = context.log.automation;
   const state = await store.get(server);
   const history = await layout.readHistory(server);
-  const from = await layout.currentVersion(server);
-  const target = activationTarget(job.data, { current: from, statePrevious: state.previous, historyPrevious: history?.previous });
+  const linked = await layout.currentVersion(server);
+  // An earlier run of this very job switched `current` and died (kill -9, Redis lost) before
+  // its post-activation check passed: finish that activation rather than calling it unchanged
+  // (no check, no event) or, for a rollback, rolling back once more. Its history entry says what it did.
+  const lastEntry = history?.entries.at(-1);
+  const resumed = job.id !== undefined && linked !== undefined && lastEntry?.jobId === job.id && lastEntry.to === linked ? lastEntry : undefined;
+  const from = resumed ? resumed.from : linked;
+  const target = resumed?.to ?? activationTarget(job.data, { current: linked, statePrevious: state.previous, historyPrevious: history?.previous });
 
   if (action === 'approve' && state.staged !== target && !(await layout.readVersionRecord(server, target))) {
     throw new ConflictError(`${server}@${target} is not staged; run a check first`, {
       hint: `mcp-updater check ${server} stages the version the policy allows; approve what it staged`,
     });
   }
-  if (from === target) {
+  if (!resumed && from === target) {
     await syncUnchanged(context, server, target, state);
     log.info(`${action} ${server}@${target}: already the current version`, { server, version: target, jobId: job.id });
     return { outcome: 'unchanged', server, action, version: target, from, restaged: false };
@@ -200,25 +219,28 @@ async function activateVersion(
 
   signal.throwIfAborted();
   await layout.ensureLauncher(server);
-  await layout.switchCurrent(server, target);
-  const previousBefore = state.previous ?? history?.previous;
-  const entry: HistoryEntry = {
-    action: from === undefined && action === 'activate' ? 'install' : action,
-    ...(from ? { from } : {}),
-    to: target,
-    at: context.now().toISOString(),
-    ...(job.id ? { jobId: job.id } : {}),
-    ...(integrity ? { integrity } : {}),
-    ...(job.data.reason ? { reason: job.data.reason } : {}),
-  };
+  // `previous` before this activation; a resumed run already moved it, so it looks one entry back.
+  const previousBefore = resumed ? history!.entries.at(-2)?.from : state.previous ?? history?.previous;
   const previous = from ?? previousBefore;
-  await recordSwitch(context, settings, entry, { current: target, previous, integrity });
+  if (!resumed) {
+    await layout.switchCurrent(server, target);
+    const entry: HistoryEntry = {
+      action: from === undefined && action === 'activate' ? 'install' : action,
+      ...(from ? { from } : {}),
+      to: target,
+      at: context.now().toISOString(),
+      ...(job.id ? { jobId: job.id } : {}),
+      ...(integrity ? { integrity } : {}),
+      ...(job.data.reason ? { reason: job.data.reason } : {}),
+    };
+    await recordSwitch(context, settings, entry, { current: target, previous, integrity });
+  }
   await store.update(server, {
     current: target,
     previous: previous ?? null,
     package: record?.package ?? settings.package,
   });
-  log.info(`${action} ${server}: ${from ?? '(none)'} -> ${target}${restaged ? ' (re-staged from backup)' : ''}`, {
+  log.info(`${action} ${server}: ${from ?? '(none)'} -> ${target}${restaged ? ' (re-staged from backup)' : ''}${resumed ? ' (finishing an interrupted run of this job)' : ''}`, {
     server, version: target, from, jobId: job.id,
   });
 
@@ -331,7 +353,8 @@ async function postActivationCheck(context: WorkerContext, settings: ServerSetti
     // A configured command has its args baked into the run script already (see stage).
     args: settings.smokeTest.command ? [] : settings.smokeTest.args,
     env: settings.smokeTest.env,
-    cwd: context.layout.serverDir(server),
+    // The same working directory as the stage's smoke test (relative smokeTest.args).
+    cwd: process.cwd(),
     timeoutMs: settings.smokeTest.timeoutMs,
   });
 }

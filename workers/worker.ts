@@ -3,9 +3,10 @@
  * once, without retries), the retry decision of shared/errors.ts, a hook for the final failure
  * (state + `update.failed`), logs, and error listeners so a Redis hiccup never crashes a process.
  */
+import os from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { describeError, toJobError, ValidationError } from '../shared/errors.js';
-import { createRedis } from '../shared/redis.js';
+import { ownedConnection } from '../shared/redis.js';
 import { validateJobData, type JobDataByQueue, type QueueName } from '../shared/queues.js';
 import type { WorkerContext } from './context.js';
 
@@ -47,7 +48,7 @@ export async function runProcessor<Q extends QueueName, R>(
     data = validateJobData(queue, job.data);
   } catch (error) {
     logger.error(`${queue} job ${job.id} refused: ${describeError(error)}`, { queue, jobId: job.id });
-    throw toJobError(error as ValidationError);
+    throw withCodeInMessage(toJobError(error as ValidationError));
   }
   try {
     return await exec({ ...job, data } as JobLike<JobDataByQueue[Q]>, context);
@@ -64,8 +65,18 @@ export async function runProcessor<Q extends QueueName, R>(
         logger.error(`${queue} job ${job.id}: recording the failure failed: ${describeError(hookError)}`, { queue, jobId: job.id });
       }
     }
-    throw jobError;
+    throw withCodeInMessage(jobError);
   }
+}
+
+/**
+ * BullMQ keeps only an error's message (the job's failedReason, shown by Bull Board and
+ * `check --wait`): put the stable code in front, so "EINTEGRITY: ..." survives in Redis.
+ */
+function withCodeInMessage(error: Error): Error {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && code !== '' && !error.message.startsWith(code)) error.message = `${code}: ${error.message}`;
+  return error;
 }
 
 /** A BullMQ Worker for `queue` on its own blocking connection. */
@@ -79,10 +90,17 @@ export function createPipelineWorker<Q extends QueueName, R>(
     queue,
     (job: Job<JobDataByQueue[Q], R>) => runProcessor(queue, job as unknown as JobLike<JobDataByQueue[Q]>, context, exec, options),
     {
-      connection: createRedis(context.config, 'worker'),
+      // Options, not a client: BullMQ then closes the connection on close() (a client it was
+      // handed stays open and keeps the process alive).
+      connection: ownedConnection(context.config, 'worker'),
       prefix: context.config.queuePrefix,
+      // Recorded on every job it takes (processedBy): which host and process held a stalled job.
+      name: `${os.hostname()}:${process.pid}`,
       concurrency: context.config.concurrency[queue],
-      lockDuration: options.lockDurationMs ?? 30_000,
+      // JOB_LOCK_DURATION overrides every queue's own lock, and the stalled check follows it, so
+      // a job whose worker died (kill -9, OOM) is taken up again within about twice that time.
+      lockDuration: context.config.jobLockDurationMs ?? options.lockDurationMs ?? 30_000,
+      ...(context.config.jobLockDurationMs ? { stalledInterval: context.config.jobLockDurationMs } : {}),
       maxStalledCount: 2,
       autorun: true,
     },

@@ -47,6 +47,11 @@ export interface PublishOptions {
    * An explicit tag is always moved. `false` = no tag.
    */
   tag?: string | false;
+  /**
+   * What the packument's `dist.tarball` says instead of this registry's own URL (a packument that
+   * sends clients to another host). The registry still serves the tarball at its own URL.
+   */
+  tarballUrl?: string;
 }
 
 export interface PublishResult {
@@ -92,6 +97,8 @@ interface VersionRecord {
   integrity: string;
   shasum: string;
   publishedAt: Date;
+  /** Overrides dist.tarball in packuments. */
+  tarballUrl?: string;
 }
 
 interface PackageRecord {
@@ -270,7 +277,7 @@ export class FixtureRegistry {
       pkg = { name, versions: new Map(), distTags: {}, created: publishedAt, modified: publishedAt };
       this.#packages.set(name, pkg);
     }
-    pkg.versions.set(version, { manifest, tarball, tarballFile, integrity, shasum, publishedAt });
+    pkg.versions.set(version, { manifest, tarball, tarballFile, integrity, shasum, publishedAt, tarballUrl: opts.tarballUrl });
     if (publishedAt < pkg.created) pkg.created = publishedAt;
 
     if (opts.tag === undefined) {
@@ -281,7 +288,7 @@ export class FixtureRegistry {
     }
     this.#touch(pkg, publishedAt);
 
-    return { name, version, integrity, shasum, tarballUrl: this.tarballUrl(name, version), size: tarball.length };
+    return { name, version, integrity, shasum, tarballUrl: opts.tarballUrl ?? this.tarballUrl(name, version), size: tarball.length };
   }
 
   /** Point a dist-tag at an existing version. */
@@ -407,7 +414,7 @@ export class FixtureRegistry {
     return {
       integrity: rec.integrity,
       shasum: rec.shasum,
-      tarball: `${this.url}${pkg.name}/-/${rec.tarballFile}`,
+      tarball: rec.tarballUrl ?? `${this.url}${pkg.name}/-/${rec.tarballFile}`,
     };
   }
 

@@ -1,0 +1,193 @@
+/*
+ * Redis loss, on a private redis-server (test/support/redisServer.ts; never the shared one): a
+ * worker process and a scheduler process (`mcp-updater start --role ...`), a dashboard and a
+ * producer client in this process. Redis stops in the middle of installing servers and comes back
+ * on the same port: first with its data (SHUTDOWN SAVE, like a restart with persistence), then
+ * without (SIGKILL, like a failover to an empty replica). The processes must stay up and finish
+ * by themselves; /ready says 503 while Redis is away and 200 after; producers fail fast with
+ * RedisUnavailableError (EREDIS) meanwhile.
+ */
+import fs from 'node:fs/promises';
+import { expect } from 'chai';
+import { ProducerClient } from '../producers/client.js';
+import { CHECK_SCHEDULER_PREFIX } from '../producers/scheduler.js';
+import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
+import { InstallLayout } from '../shared/layout.js';
+import { closeQueues, createQueues, createRedis, RedisUnavailableError, type QueueSet } from '../shared/redis.js';
+import { StateStore } from '../shared/state.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { startDashboard, type RunningDashboard } from '../dashboard/server.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { FixtureRegistry } from './support/registry.js';
+import { PrivateRedis } from './support/redisServer.js';
+import { killHard, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import { waitUntil } from './support/wait.js';
+
+const TOKEN = 'reliability-redis-token-0123456789';
+const WAVES = [
+  Array.from({ length: 8 }, (_, index) => `redis-a${index}`),
+  Array.from({ length: 3 }, (_, index) => `redis-b${index}`),
+  Array.from({ length: 8 }, (_, index) => `redis-c${index}`),
+];
+const old = new Date(Date.now() - 30 * 86_400_000);
+
+function inventory(servers: string[]): string {
+  return `defaults:\n  minReleaseAge: 0\n  smokeTest: { timeout: 20s, env: { FIXTURE_MCP_DELAY_MS: "300" } }\nservers:\n${servers.map((name) => `  ${name}: { package: ${name} }\n`).join('')}`;
+}
+
+describe('reliability: Redis goes away and comes back (private redis-server)', function () {
+  this.timeout(120_000);
+  let redisServer: PrivateRedis;
+  let registry: FixtureRegistry;
+  let env: TestEnv;
+  let config: Config;
+  let worker: ChildWithOutput;
+  let scheduler: ChildWithOutput;
+  let dashboard: RunningDashboard;
+  let dashboardInventory: InventoryWatcher;
+  let client: ProducerClient;
+  let probe: { redis: ReturnType<typeof createRedis>; queues: QueueSet; state: StateStore; layout: InstallLayout };
+  const children: ChildWithOutput[] = [];
+  const facts: Record<string, unknown> = {};
+
+  before(async () => {
+    redisServer = await PrivateRedis.start();
+    registry = await FixtureRegistry.start();
+    for (const name of WAVES.flat()) await registry.publish({ name, version: '1.0.0', publishedAt: old });
+    // Slow enough that Redis goes away while downloads, stages and activations are running.
+    registry.injectFault({ match: 'tarball', kind: 'delay', delayMs: 400 });
+    env = await createTestEnv({
+      registryUrl: registry.url,
+      inventory: inventory(WAVES[0]!),
+      env: { REDIS_URL: redisServer.url, API_TOKEN: TOKEN, PORT: '0', CONCURRENCY: 'stage=2,activate=2', LOG_LEVEL: 'info' },
+    });
+    config = loadConfig(env.env);
+    const redis = createRedis(config, 'worker');
+    probe = { redis, queues: createQueues(config, redis), state: new StateStore(redis, config), layout: new InstallLayout(config) };
+    dashboardInventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
+    dashboard = await startDashboard(config, { inventory: dashboardInventory });
+    client = ProducerClient.connect(config);
+    worker = startRole('worker', env.env);
+    scheduler = startRole('scheduler', env.env);
+    children.push(worker, scheduler);
+  });
+
+  after(async () => {
+    for (const child of children) await killHard(child);
+    await client?.close();
+    await dashboard?.close();
+    dashboardInventory?.close();
+    if (probe) {
+      await closeQueues(probe.queues);
+      probe.redis.disconnect();
+    }
+    await env?.cleanup();
+    await registry?.close();
+    await redisServer?.close();
+  });
+
+  async function installed(servers: string[]): Promise<number> {
+    let count = 0;
+    for (const server of servers) if (await probe.layout.currentVersion(server)) count += 1;
+    return count;
+  }
+
+  async function ready(): Promise<number> {
+    return (await fetch(`${dashboard.url}/ready`)).status;
+  }
+
+  /** While Redis is down: /ready, /health, the API and the producer client. */
+  async function whileDown(label: string): Promise<void> {
+    const readyStatus = await waitUntil('/ready to answer 503', async () => ((await ready()) === 503 ? 503 : undefined), 5_000);
+    const body = await (await fetch(`${dashboard.url}/ready`)).json() as { status: string; reason: string };
+    expect(body.status).to.equal('unavailable');
+    expect(body.reason).to.match(/Redis at .* is not reachable/);
+    expect((await fetch(`${dashboard.url}/health`)).status, '/health').to.equal(200);
+    const api = await fetch(`${dashboard.url}/api/v1/servers/${WAVES[0]![0]}/check`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(api.status, 'POST check while Redis is down').to.equal(503);
+    expect(((await api.json()) as { error: { code: string } }).error.code).to.equal('EREDIS');
+
+    // The client that knew Redis and one that never saw it, at the same time.
+    const fresh = ProducerClient.connect(config);
+    const timed = async (attempt: () => Promise<unknown>) => {
+      const started = Date.now();
+      const error = await attempt().then(() => undefined, (caught: unknown) => caught);
+      return { error, ms: Date.now() - started };
+    };
+    const [known, unknown] = await Promise.all([
+      timed(() => client.check(WAVES[0]![0]!)),
+      timed(() => fresh.checkAll(WAVES[0]!)),
+    ]);
+    await fresh.close();
+    for (const [who, outcome] of [['producer', known], ['fresh producer', unknown]] as const) {
+      expect(outcome.error, `${who} while Redis is down`).to.be.instanceOf(RedisUnavailableError);
+      expect((outcome.error as RedisUnavailableError).code).to.equal('EREDIS');
+      expect(outcome.ms, `${who} fails within`).to.be.below(4_000);
+    }
+    const producerMs = known.ms;
+    const freshMs = unknown.ms;
+    await sleep(500);
+    expect(worker.exitCode, `worker process (${worker.output.join('').slice(-500)})`).to.equal(null);
+    expect(scheduler.exitCode, `scheduler process (${scheduler.output.join('').slice(-500)})`).to.equal(null);
+    facts[label] = { ready: readyStatus, producerMs, freshProducerMs: freshMs };
+  }
+
+  it('with its data kept: workers and scheduler reconnect and finish, /ready 503 then 200, producers fail fast meanwhile', async () => {
+    await waitUntil('/ready to answer 200 at start', async () => (await ready()) === 200, 10_000, 50);
+    await waitUntil('some, not all, first installs', async () => {
+      const count = await installed(WAVES[0]!);
+      return count >= 1 && count < WAVES[0]!.length;
+    }, 60_000, 20);
+    const before = await installed(WAVES[0]!);
+    const downAt = Date.now();
+    await redisServer.stop();
+    await whileDown('restart');
+    await redisServer.start();
+    const readyAgain = await waitUntil('/ready to answer 200', async () => ((await ready()) === 200 ? Date.now() - downAt : undefined), 15_000, 100);
+
+    // What was running when Redis left finishes without anyone's help.
+    await waitUntil('every first-wave server installed', async () => (await installed(WAVES[0]!)) === WAVES[0]!.length, 60_000, 100);
+    // The scheduler process is still connected: it picks up an inventory change.
+    await env.writeInventory(inventory([...WAVES[0]!, ...WAVES[1]!]));
+    await waitUntil('the second wave installed by the scheduler and the worker', async () => (await installed(WAVES[1]!)) === WAVES[1]!.length, 60_000, 100);
+    // And the producer client works again.
+    await registry.publish({ name: WAVES[0]![0]!, version: '1.1.0', publishedAt: old });
+    await client.check(WAVES[0]![0]!, { reason: 'after the restart' });
+    await waitUntil('the update after the restart', async () => (await probe.layout.currentVersion(WAVES[0]![0]!)) === '1.1.0', 30_000, 100);
+    for (const server of [...WAVES[0]!, ...WAVES[1]!]) {
+      const record = await probe.layout.readVersionRecord(server, (await probe.layout.currentVersion(server))!);
+      expect(record?.smokeTest?.ok, `${server} smoke test`).to.equal(true);
+    }
+    facts.restart = { ...(facts.restart as object), installedWhenStopped: `${before}/${WAVES[0]!.length}`, readyAfterMs: readyAgain };
+  });
+
+  it('without its data (killed, restarted empty): the scheduler puts its schedulers back and every server gets installed', async () => {
+    const servers = WAVES.flat();
+    await env.writeInventory(inventory(servers));
+    await waitUntil('some, not all, third-wave installs', async () => {
+      const count = await installed(WAVES[2]!);
+      return count >= 1 && count < WAVES[2]!.length;
+    }, 60_000, 20);
+    const before = await installed(WAVES[2]!);
+    const downAt = Date.now();
+    await redisServer.stop({ lose: true });
+    await whileDown('dataLoss');
+    await redisServer.start();
+    // The data really is gone (nothing writes this server's state unless it is checked again).
+    expect(await probe.redis.exists(`${config.queuePrefix}:mcp-updater:server:${WAVES[0]![1]}`), 'state of an installed server').to.equal(0);
+    const readyAgain = await waitUntil('/ready to answer 200', async () => ((await ready()) === 200 ? Date.now() - downAt : undefined), 15_000, 100);
+
+    await waitUntil('every server installed after the data loss', async () => (await installed(servers)) === servers.length, 60_000, 100);
+    const schedulers = (await probe.queues.check.getJobSchedulers(0, -1, true)).map((item) => item.key).filter((key) => key.startsWith(CHECK_SCHEDULER_PREFIX));
+    expect(schedulers.sort(), 'check schedulers after the data loss').to.deep.equal(servers.map((server) => `${CHECK_SCHEDULER_PREFIX}${server}`).sort());
+    for (const server of servers) {
+      const record = await probe.layout.readVersionRecord(server, (await probe.layout.currentVersion(server))!);
+      expect(record?.smokeTest?.ok, `${server} smoke test`).to.equal(true);
+    }
+    expect(worker.exitCode).to.equal(null);
+    expect(scheduler.exitCode).to.equal(null);
+    const log = await fs.readFile(`${config.logDir}/orchestration.log`, 'utf8').catch(() => '');
+    facts.dataLoss = { ...(facts.dataLoss as object), installedWhenKilled: `${before}/${WAVES[2]!.length}`, readyAfterMs: readyAgain, resyncLogged: log.includes('scheduler re-synced') };
+    summary('redis-loss', { servers: servers.length, redisStarts: redisServer.starts, ...facts });
+  });
+});
