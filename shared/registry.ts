@@ -8,22 +8,13 @@
  * Why not pacote itself: measured on the bench (2 cores), pacote spent ~2 ms of CPU per
  * packument and ~5 ms per tarball, mostly in its cacache copy of every answer (a second copy of
  * every tarball beside BACKUP_DIR); this path costs a fraction of that.
- * The packument is the one request of every check, so without a proxy it skips even
- * npm-registry-fetch (~0.4 ms of CPU a request) for a plain keep-alive node:http(s) GET
- * (~0.03 ms): about 2,000 against 4,000 checks a second on the bench; tarballs under the
- * registry's URL likewise. With HTTP(S)_PROXY set, for tarballs elsewhere, or when the registry
- * redirects, npm-registry-fetch does the request as npm would.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import npmFetch from 'npm-registry-fetch';
 import ssri from 'ssri';
 import type { Config } from './config.js';
@@ -100,41 +91,11 @@ class PackumentCache {
   }
 }
 
-const gunzip = promisify(zlib.gunzip);
-
-/** A proxy variable npm honours is set: requests must go through npm's agent, which applies it. */
-function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Object.entries(env).some(([key, value]) => ['https_proxy', 'http_proxy', 'proxy'].includes(key.toLowerCase()) && !!value);
-}
-
 /** A packument answer's status, ETag and body (gzip undone). */
 interface PackumentAnswer {
   status: number;
   etag?: string;
   body: Buffer;
-}
-
-/** Fails a direct request after `ms` without a byte, like REGISTRY_TIMEOUT says; `stop()` when done. */
-class IdleTimeout {
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(readonly ms: number) {
-    this.timer = setTimeout(() => this.controller.abort(), ms);
-  }
-
-  get signal(): AbortSignal { return this.controller.signal; }
-
-  readonly touch = (): void => { this.timer.refresh(); };
-
-  stop(): void { clearTimeout(this.timer); }
-
-  /** The error to report: the timeout when it fired (the socket error it caused says less). */
-  reason(error: unknown): unknown {
-    return this.controller.signal.aborted
-      ? Object.assign(new Error(`the registry sent nothing for ${this.ms} ms`), { code: 'ETIMEDOUT' })
-      : error;
-  }
 }
 
 /** Nerf-darted auth key npm uses: //host/path/:_authToken. */
@@ -148,8 +109,6 @@ export class RegistryClient {
   private readonly packuments: PackumentCache;
   /** npm-registry-fetch options shared by every request; no `cache`: nothing is written to disk. */
   private readonly fetchOptions: npmFetch.Options;
-  /** Keep-alive pool of the direct packument requests; undefined when a proxy must be used. */
-  private readonly directAgent?: http.Agent;
 
   constructor(
     private readonly config: Pick<Config, 'apiBaseUrl' | 'registryToken' | 'tarballHosts' | 'maxTarballBytes'> & Partial<Pick<Config, 'registryTimeoutMs'>>,
@@ -165,9 +124,6 @@ export class RegistryClient {
       // The token goes only to the registry's own host, keyed the way npm keys it (nerf dart).
       ...(config.registryToken ? { [authKey(config.apiBaseUrl)]: config.registryToken } : {}),
     };
-    if (!proxyConfigured()) {
-      this.directAgent = new URL(config.apiBaseUrl).protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    }
   }
 
   get registry(): string { return this.config.apiBaseUrl; }
@@ -206,7 +162,7 @@ export class RegistryClient {
       accept: fullMetadata ? 'application/json' : CORGI_ACCEPT,
       ...(cached ? { 'if-none-match': cached.etag } : {}),
     };
-    const answer = (this.directAgent && await this.directGet(url, this.directAgent, headers)) || await this.npmGet(url, headers);
+    const answer = await this.npmGet(url, headers);
     if (answer.status === 304 && cached) return cached.text;
     if (answer.status < 200 || answer.status > 299) {
       this.packuments.delete(key);
@@ -221,52 +177,6 @@ export class RegistryClient {
   private async npmGet(url: string, headers: Record<string, string>): Promise<PackumentAnswer> {
     const response = await npmFetch(url, { ...this.fetchOptions, timeout: this.timeoutMs, headers });
     return { status: response.status, etag: response.headers.get('etag') ?? undefined, body: await response.buffer() };
-  }
-
-  /** GET a packument on the keep-alive pool; undefined when the registry redirects. */
-  private async directGet(url: string, agent: http.Agent, headers: Record<string, string>): Promise<PackumentAnswer | undefined> {
-    const idle = new IdleTimeout(this.timeoutMs);
-    try {
-      const response = await this.directResponse(url, agent, { 'accept-encoding': 'gzip', ...headers }, idle);
-      if (!response) return undefined;
-      const chunks: Buffer[] = [];
-      try {
-        for await (const chunk of response) {
-          idle.touch();
-          chunks.push(chunk as Buffer);
-        }
-      } catch (error) {
-        throw idle.reason(error);
-      }
-      const body = Buffer.concat(chunks);
-      const etag = response.headers.etag;
-      return { status: response.statusCode ?? 0, etag, body: response.headers['content-encoding'] === 'gzip' ? await gunzip(body) : body };
-    } finally {
-      idle.stop();
-    }
-  }
-
-  /**
-   * GET on the keep-alive pool, with the token (the URL is under the registry's); undefined when
-   * the answer is a redirect: npm-registry-fetch then follows it, dropping the token on the way
-   * to another host.
-   */
-  private async directResponse(url: string, agent: http.Agent, headers: Record<string, string>, idle: IdleTimeout): Promise<http.IncomingMessage | undefined> {
-    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      (url.startsWith('https:') ? https : http).get(url, {
-        agent,
-        signal: idle.signal,
-        headers: {
-          'user-agent': this.fetchOptions.userAgent!,
-          ...headers,
-          ...(this.config.registryToken ? { authorization: `Bearer ${this.config.registryToken}` } : {}),
-        },
-      }, resolve).on('error', (error) => reject(idle.reason(error)));
-    });
-    const status = response.statusCode ?? 0;
-    if (status < 300 || status >= 400 || status === 304 || !response.headers.location) return response;
-    response.resume();
-    return undefined;
   }
 
   /**
@@ -326,32 +236,8 @@ export class RegistryClient {
     }
   }
 
-  /**
-   * The tarball's bytes as they arrive: over the keep-alive pool when it lies under the registry
-   * and no proxy is set (~1 ms of CPU less per download on the bench), else npm-registry-fetch.
-   * Either way a stalled transfer fails, a long one does not.
-   */
+  /** The tarball's bytes as they arrive (npm-registry-fetch: keep-alive, proxies, redirects). */
   private async tarballBody(spec: TarballSpec): Promise<NodeJS.ReadableStream> {
-    if (this.directAgent && spec.tarball.startsWith(this.registry)) {
-      const idle = new IdleTimeout(this.timeoutMs);
-      const response = await this.directResponse(spec.tarball, this.directAgent, {}, idle).catch((error: unknown) => {
-        idle.stop();
-        throw error;
-      });
-      if (response && (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) <= 299) {
-        response.on('data', idle.touch);
-        response.on('close', () => idle.stop());
-        // The timeout's abort ends the response with a bare "aborted": say what happened.
-        const reported = new PassThrough();
-        response.on('error', (error) => reported.destroy(idle.reason(error) as Error));
-        return response.pipe(reported);
-      }
-      idle.stop();
-      if (response) {
-        response.resume();
-        throw Object.assign(new Error(`${response.statusCode} from ${redactUrl(spec.tarball)}`), { statusCode: response.statusCode });
-      }
-    }
     // A tarball may take long on a slow link: the timeout guards a stalled one, not a big one.
     const response = await npmFetch(spec.tarball, { ...this.fetchOptions, timeout: Math.max(this.timeoutMs, 300_000) });
     return response.body as unknown as NodeJS.ReadableStream;
