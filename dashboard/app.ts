@@ -65,52 +65,38 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 const nonceOf = (_req: unknown, res: ServerResponse) => `'nonce-${String((res as unknown as { locals: { cspNonce: string } }).locals.cspNonce)}'`;
 
-/** Strict CSP for our own pages: scripts and styles only with this response's nonce. */
-const pageHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'self'"],
-      scriptSrc: ["'self'", nonceOf],
-      scriptSrcAttr: ["'none'"],
-      styleSrc: ["'self'", nonceOf],
-      imgSrc: ["'self'", 'data:'],
-      connectSrc: ["'self'"],
-      fontSrc: ["'self'"],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'self'"],
-      objectSrc: ["'none'"],
+/** What both CSPs share; they differ only in where scripts and styles may come from. */
+function headers(scriptSrc: Array<string | typeof nonceOf>, styleSrc: Array<string | typeof nonceOf>, fontSrc: string[]) {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc,
+        scriptSrcAttr: ["'none'"],
+        styleSrc,
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc,
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'self'"],
+        objectSrc: ["'none'"],
+      },
     },
-  },
-  // Plain-HTTP deployments are common (localhost, a LAN box): HSTS belongs to the TLS proxy.
-  strictTransportSecurity: false,
-  // helmet's default no-referrer makes browsers send `Origin: null` on our own form posts,
-  // which the cookie/Origin rule must then refuse.
-  referrerPolicy: { policy: 'same-origin' },
-});
+    // Plain-HTTP deployments are common (localhost, a LAN box): HSTS belongs to the TLS proxy.
+    strictTransportSecurity: false,
+    // helmet's default no-referrer makes browsers send `Origin: null` on our own form posts,
+    // which the cookie/Origin rule must then refuse.
+    referrerPolicy: { policy: 'same-origin' },
+  });
+}
+
+/** Strict CSP for our own pages: scripts and styles only with this response's nonce. */
+const pageHeaders = headers(["'self'", nonceOf], ["'self'", nonceOf], ["'self'"]);
 
 /** Bull Board's UI sets inline styles and loads its bundle from its own static path. */
-const boardHeaders = helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      defaultSrc: ["'self'"],
-      scriptSrc: ["'self'"],
-      scriptSrcAttr: ["'none'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      fontSrc: ["'self'", 'data:'],
-      connectSrc: ["'self'"],
-      formAction: ["'self'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'self'"],
-      objectSrc: ["'none'"],
-    },
-  },
-  strictTransportSecurity: false,
-  referrerPolicy: { policy: 'same-origin' },
-});
+const boardHeaders = headers(["'self'"], ["'self'", "'unsafe-inline'"], ["'self'", 'data:']);
 
 export function createDashboardApp(deps: DashboardDeps): Express {
   const { config, inventory, redis, producer } = deps;
