@@ -14,7 +14,7 @@ import type { WorkerContext } from '../workers/context.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, type FaultKind, type PublishResult } from './support/registry.js';
-import { pipelineSettled, PIPELINE, summary } from './support/reliability.js';
+import { CurrentVersionMonitor, pipelineSettled, PIPELINE, summary } from './support/reliability.js';
 import { waitUntil } from './support/wait.js';
 
 const SERVERS = Array.from({ length: 50 }, (_, index) => `chaos-${String(index).padStart(2, '0')}`);
@@ -35,12 +35,10 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
   let context: WorkerContext;
   let workers: RunningWorkers | undefined;
   let client: ProducerClient;
-  let monitor: NodeJS.Timeout | undefined;
+  let monitor: CurrentVersionMonitor | undefined;
   const published = new Map<string, PublishResult>();
   const checkJobs: string[] = [];
   /** `current` targets that lacked a passed smoke test or the published integrity when sampled. */
-  const violations: string[] = [];
-  let samples = 0;
 
   before(async () => {
     registry = await FixtureRegistry.start();
@@ -75,27 +73,11 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
 
     // While everything runs: every `current` must point at a version that passed its smoke test
     // and holds the published integrity.
-    let sampling = false;
-    monitor = setInterval(() => {
-      if (sampling) return;
-      sampling = true;
-      void (async () => {
-        for (const server of SERVERS) {
-          const version = await context.layout.currentVersion(server).catch(() => undefined);
-          if (!version) continue;
-          const record = await context.layout.readVersionRecord(server, version).catch(() => undefined);
-          const expected = published.get(`${server}@${version}`)?.integrity;
-          if (!record || record.version !== version || record.smokeTest?.ok !== true || record.integrity !== expected) {
-            violations.push(`${server} -> ${version}: ${JSON.stringify(record ?? null)}`);
-          }
-        }
-        samples += 1;
-      })().finally(() => { sampling = false; });
-    }, 100);
+    monitor = new CurrentVersionMonitor(context.layout, SERVERS, 100, (server, version) => published.get(`${server}@${version}`)?.integrity);
   });
 
   after(async () => {
-    clearInterval(monitor);
+    monitor?.stop();
     await workers?.close();
     await client?.close();
     await env?.cleanup();
@@ -144,8 +126,8 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
     );
     expect(update.rounds, 'rounds to update').to.be.greaterThan(1);
     expect(update.retriggered[0], 'servers missing after the first update round').to.include(DOWNLOAD_EXHAUSTED);
-    clearInterval(monitor);
-    await waitUntil('the last sample', async () => samples > 0);
+    monitor?.stop();
+    await waitUntil('the last sample', async () => (monitor?.samples ?? 0) > 0);
 
     // Outcome of every server.
     for (const server of SERVERS) {
@@ -181,7 +163,7 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       const history = await context.layout.readHistory(server);
       expect(history?.entries.map((entry) => entry.to), `${server} history`).to.deep.equal(CORRUPTED.has(server) ? ['1.0.0'] : ['1.0.0', '2.0.0']);
     }
-    expect(violations, 'current pointing at an unverified version').to.deep.equal([]);
+    expect(monitor!.violations, 'current pointing at an unverified version').to.deep.equal([]);
 
     // No job lost: every check ended completed or failed, nothing is left in any queue.
     const checkStates: Record<string, number> = {};
@@ -224,7 +206,7 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       downloads: `${queueCounts.download!.completed} completed/${queueCounts.download!.failed} failed`,
       stages: queueCounts.stage!.completed,
       activations: queueCounts.activate!.completed,
-      currentSamples: samples,
+      currentSamples: monitor!.samples,
       seconds: Math.round((Date.now() - started) / 1000),
     });
   });

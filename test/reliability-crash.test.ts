@@ -15,7 +15,7 @@ import type { WorkerContext } from '../workers/context.js';
 import { serverLockKey } from '../workers/activate.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry } from './support/registry.js';
-import { killHard, pipelineSettled, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import { CurrentVersionMonitor, killHard, pipelineSettled, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
 import { waitUntil } from './support/wait.js';
 
 const SERVERS = Array.from({ length: 8 }, (_, index) => `crash-${index}`);
@@ -43,9 +43,7 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
   let victim: ChildWithOutput;
   let survivor: ChildWithOutput;
   const children: ChildWithOutput[] = [];
-  let monitor: NodeJS.Timeout | undefined;
-  const violations: string[] = [];
-  let samples = 0;
+  let monitor: CurrentVersionMonitor | undefined;
 
   function spawnWorker(): ChildWithOutput {
     const child = startRole('worker', { ...env.env, LOG_LEVEL: 'info' });
@@ -79,24 +77,11 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
     victim = spawnWorker();
     survivor = spawnWorker();
 
-    let sampling = false;
-    monitor = setInterval(() => {
-      if (sampling) return;
-      sampling = true;
-      void (async () => {
-        for (const server of SERVERS) {
-          const version = await context.layout.currentVersion(server).catch(() => undefined);
-          if (!version) continue;
-          const record = await context.layout.readVersionRecord(server, version).catch(() => undefined);
-          if (!record || record.version !== version || record.smokeTest?.ok !== true) violations.push(`${server} -> ${version}: ${JSON.stringify(record ?? null)}`);
-        }
-        samples += 1;
-      })().finally(() => { sampling = false; });
-    }, 50);
+    monitor = new CurrentVersionMonitor(context.layout, SERVERS, 50);
   });
 
   after(async () => {
-    clearInterval(monitor);
+    monitor?.stop();
     for (const child of children) await killHard(child);
     await client?.close();
     await env?.cleanup();
@@ -174,8 +159,8 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
       expect(activated, `${server} activations (kills: ${JSON.stringify(kills)})`).to.deep.equal(expected);
       expect((await context.layout.readHistory(server))?.entries.map((entry) => entry.to), `${server} history`).to.deep.equal(expected);
     }
-    clearInterval(monitor);
-    expect(violations, 'current pointing at a partial or unverified version').to.deep.equal([]);
+    monitor?.stop();
+    expect(monitor!.violations, 'current pointing at a partial or unverified version').to.deep.equal([]);
     expect(survivor.exitCode, 'the other worker kept running').to.equal(null);
 
     const failed = Object.fromEntries(await Promise.all(TARGETS.map(async (queue) => [queue, await context.queues[queue].getFailedCount()])));
@@ -192,7 +177,7 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
       partialDownloadsLeft: partials.length,
       // The killed activation had switched `current` already and was finished by its retry.
       activationResumed: (await fs.readFile(path.join(env.config.logDir, 'automation.log'), 'utf8').catch(() => '')).includes('finishing an interrupted run of this job'),
-      currentSamples: samples,
+      currentSamples: monitor!.samples,
       seconds: Math.round((Date.now() - started) / 1000),
     });
   });

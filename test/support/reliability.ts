@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QueueSet } from '../../shared/redis.js';
+import type { InstallLayout } from '../../shared/layout.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-updater.js', import.meta.url));
 export const PIPELINE = ['check', 'download', 'stage', 'activate', 'cleanup'] as const;
@@ -107,3 +108,35 @@ export function summary(scenario: string, facts: Record<string, unknown>): void 
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Samples every `intervalMs` that each server's `current` points at a version whose record says
+ * it passed its smoke test (and, when `integrityOf` knows it, holds the published integrity).
+ */
+export class CurrentVersionMonitor {
+  readonly violations: string[] = [];
+  samples = 0;
+  private readonly timer: NodeJS.Timeout;
+  private sampling = false;
+
+  constructor(layout: InstallLayout, servers: readonly string[], intervalMs: number, integrityOf?: (server: string, version: string) => string | undefined) {
+    this.timer = setInterval(() => {
+      if (this.sampling) return;
+      this.sampling = true;
+      void (async () => {
+        for (const server of servers) {
+          const version = await layout.currentVersion(server).catch(() => undefined);
+          if (!version) continue;
+          const record = await layout.readVersionRecord(server, version).catch(() => undefined);
+          const integrityOk = !integrityOf || record?.integrity === integrityOf(server, version);
+          if (!record || record.version !== version || record.smokeTest?.ok !== true || !integrityOk) {
+            this.violations.push(`${server} -> ${version}: ${JSON.stringify(record ?? null)}`);
+          }
+        }
+        this.samples += 1;
+      })().finally(() => { this.sampling = false; });
+    }, intervalMs);
+  }
+
+  stop(): void { clearInterval(this.timer); }
+}
