@@ -11,7 +11,7 @@ import semver from 'semver';
 import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ValidationError } from '../shared/errors.js';
-import { SERVER_NAME_PATTERN } from '../shared/queues.js';
+import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
 
 export type ClientFormat = 'mcpServers' | 'servers' | 'mcp.servers';
 

@@ -51,6 +51,14 @@ export async function start(role: Role): Promise<void> {
     log.warn('API_TOKEN is not set: the HTTP API and Bull Board are READ-ONLY. Set API_TOKEN (e.g. `openssl rand -hex 32`) to enable checks, approvals and rollbacks over HTTP.');
   }
   log.info(`mcp-updater starting (role ${role}): ${inventory.inventory.servers.size} servers from ${config.serversConfig}, registry ${config.apiBaseUrl}`);
+  // Disk is the truth for what is installed: a record Redis lost (it restarted empty) is rebuilt
+  // from the install layout now and whenever Redis comes back, not at the next scheduled check.
+  const records = new StateStore(redis, config);
+  const rebuildRecords = () => records.getMany([...inventory.inventory.servers.keys()]);
+  await rebuildRecords();
+  redis.on('ready', () => {
+    rebuildRecords().catch((error: unknown) => log.error(`rebuilding server records from disk failed: ${describeError(error)}`));
+  });
 
   // Roles load their modules only when this process runs them.
   if (role === 'all' || role === 'worker') {
@@ -68,7 +76,7 @@ export async function start(role: Role): Promise<void> {
     const queues = createQueues(config, redis);
     scheduler = new Scheduler({
       config, inventory, checkQueue: queues.check, cleanupQueue: queues.cleanup,
-      state: new StateStore(redis, config), layout: new InstallLayout(config), log,
+      state: records, layout: new InstallLayout(config), log,
     });
     await scheduler.start();
     // Redis came back (after a restart it may be empty: no persistence, a failover to a fresh

@@ -7,21 +7,19 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import Joi from 'joi';
 import type { ProducerClient } from '../producers/client.js';
+import { activationFacts, planActivation } from '../shared/activation.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { EVENT_TYPES, type EventLog, type EventType } from '../shared/events.js';
 import type { InventoryWatcher } from '../shared/inventory.js';
 import { createLogger } from '../shared/logger.js';
-import { SERVER_NAME_PATTERN } from '../shared/queues.js';
+import type { InstallLayout } from '../shared/layout.js';
+import { firstError, serverNameSchema, versionSchema } from '../shared/schemas.js';
 import type { StateStore } from '../shared/state.js';
 import { actorOf, describeActor, type Authenticator } from './auth.js';
 import type { ServerOverview } from './servers.js';
 
-const serverName = Joi.string().pattern(SERVER_NAME_PATTERN).messages({
-  'string.pattern.base': '{#label} must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit',
-});
-const version = Joi.string().max(256).pattern(/^[0-9A-Za-z.+-]+$/).messages({
-  'string.pattern.base': '{#label} must be a semver version such as 1.2.3',
-});
+const serverName = serverNameSchema;
+const version = versionSchema;
 const reason = Joi.string().max(300);
 
 const schemas = {
@@ -42,10 +40,8 @@ const schemas = {
 export function validate<T>(schema: Joi.Schema, value: unknown, where: 'body' | 'query' | 'params'): T {
   const { value: result, error } = schema.validate(value ?? {}, { abortEarly: true, convert: where !== 'body' });
   if (error) {
-    const detail = error.details[0]!;
-    throw new ValidationError(where === 'params' ? detail.message.replace(/^"name"/, 'server name') : detail.message, {
-      path: detail.path.join('.'),
-    });
+    const first = firstError(error);
+    throw new ValidationError(where === 'params' ? first.raw.replace(/^"name"/, 'server name') : first.raw, { path: first.path });
   }
   return result as T;
 }
@@ -53,6 +49,7 @@ export function validate<T>(schema: Joi.Schema, value: unknown, where: 'body' | 
 export interface ApiDeps {
   inventory: InventoryWatcher;
   state: StateStore;
+  layout: InstallLayout;
   events: EventLog;
   producer: ProducerClient;
   servers: ServerOverview;
@@ -127,13 +124,8 @@ export function createApiRouter(deps: ApiDeps): Router {
   router.post('/servers/:name/approve', ...mutation, route(async (req, res) => {
     const name = knownServer(req);
     const body = validate<{ version: string }>(schemas.approve, req.body, 'body');
-    const state = await deps.state.get(name);
-    if (state.staged !== body.version) {
-      throw new ConflictError(
-        `${name} ${body.version} is not staged for approval (${state.staged ? `staged: ${state.staged}` : 'nothing is staged'}; state: ${state.state})`,
-        { hint: 'approve the staged version shown by GET /api/v1/servers/' + name },
-      );
-    }
+    const plan = planActivation({ server: name, action: 'approve', version: body.version }, await activationFacts(deps.state, deps.layout, name));
+    if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
     const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)));
     audit(res, 'approve', { server: name, version: body.version, jobId });
     deps.servers.invalidate();
@@ -143,12 +135,11 @@ export function createApiRouter(deps: ApiDeps): Router {
   router.post('/servers/:name/rollback', ...mutation, route(async (req, res) => {
     const name = knownServer(req);
     const body = validate<{ version?: string }>(schemas.rollback, req.body, 'body');
-    const state = await deps.state.get(name);
-    const target = body.version ?? state.previous;
-    if (!target) throw new ConflictError(`${name} has no previous version to roll back to`, { hint: 'name a version: {"version": "1.2.3"}' });
-    if (target === state.current) throw new ConflictError(`${name} ${target} is already the active version`);
+    const facts = await activationFacts(deps.state, deps.layout, name);
+    const plan = planActivation({ server: name, action: 'rollback', version: body.version }, facts);
+    if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
     const { jobId, queue } = await deps.producer.rollback(name, { version: body.version, requestedBy: describeActor(actorOf(res)) });
-    audit(res, 'rollback', { server: name, from: state.current, version: target, jobId });
+    audit(res, 'rollback', { server: name, from: facts.current, version: plan.target, jobId });
     deps.servers.invalidate();
     res.status(202).json({ jobId, queue });
   }));

@@ -115,7 +115,8 @@ export function createDashboardApp(deps: DashboardDeps): Express {
 
   const state = new StateStore(redis, config);
   const events = new EventLog(redis, config);
-  const servers = new ServerOverview({ inventory, state, layout: new InstallLayout(config), cacheMs: deps.serverCacheMs });
+  const layout = new InstallLayout(config);
+  const servers = new ServerOverview({ inventory, state, layout, cacheMs: deps.serverCacheMs });
   const queueCounts = new QueueCounts(producer.queue, deps.queueCountCacheMs);
   const auth = new Authenticator(config, new SessionStore(redis, config));
   const registry = createMetricsRegistry({
@@ -188,7 +189,7 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   app.use(BOARD_PATH, read, boardGuard, createBoardRouter({ queues: producer.queue, readOnly: auth.readOnly }));
 
   app.use('/api/v1', createApiRouter({
-    inventory, state, events, producer, servers, auth,
+    inventory, state, layout, events, producer, servers, auth,
     limits: { read, mutation: limiter('mutation') },
   }));
 

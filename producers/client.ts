@@ -7,13 +7,12 @@
  *   const { jobId } = await client.check('memory', { reason: 'new release announced' });
  *   await client.close();
  */
-import crypto from 'node:crypto';
-import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../shared/config.js';
 import {
-  checkJobOptions, validateJobData,
-  type ActivateJobData, type CheckJobData, type CleanupJobData, type JobDataByQueue, type QueueName,
+  enqueue, enqueueChecks, requestChainId,
+  type ActivateJobData, type CheckJobData, type CleanupJobData, type JobResultByQueue, type QueueName,
 } from '../shared/queues.js';
 import { closeQueues, createQueueEvents, createQueues, createRedis, RedisUnavailableError, waitForRedis, type QueueSet } from '../shared/redis.js';
 
@@ -59,38 +58,35 @@ export class ProducerClient {
   get queue(): QueueSet { return this.queues; }
 
   async check(server: string, options: Omit<CheckJobData, 'server'> = {}): Promise<EnqueueResult> {
-    const data = validateJobData('check', { server, ...options });
-    const job = await this.add('check', data, checkJobOptions(server));
+    const job = await this.guard(() => enqueue(this.queues, 'check', { server, ...options }));
     return { jobId: job.id!, queue: 'check' };
   }
 
   async checkAll(servers: string[], options: Omit<CheckJobData, 'server'> = {}): Promise<EnqueueResult[]> {
-    const items = servers.map((server) => ({
-      name: 'check', data: validateJobData('check', { server, ...options }), opts: checkJobOptions(server),
-    }));
-    const jobs = await this.guard(() => this.queues.check.addBulk(items));
+    const jobs = await this.guard(() => enqueueChecks(this.queues, servers.map((server) => ({ server, ...options }))));
     return jobs.map((job) => ({ jobId: job.id!, queue: 'check' as const }));
   }
 
   async approve(server: string, version: string, requestedBy?: string): Promise<EnqueueResult> {
-    return this.activate({ server, action: 'approve', version, requestedBy, reason: 'approved' });
+    return this.activate({ server, chain: requestChainId(server, 'approve'), action: 'approve', version, requestedBy, reason: 'approved' });
   }
 
   async rollback(server: string, options: { version?: string; requestedBy?: string; reason?: string } = {}): Promise<EnqueueResult> {
-    return this.activate({ server, action: 'rollback', ...options, reason: options.reason ?? 'rollback requested' });
+    return this.activate({
+      server, chain: requestChainId(server, 'rollback'), action: 'rollback', ...options, reason: options.reason ?? 'rollback requested',
+    });
   }
 
   async cleanup(options: CleanupJobData = {}): Promise<EnqueueResult> {
-    const data = validateJobData('cleanup', options);
-    const job = await this.add('cleanup', data, { jobId: `cleanup-${Date.now()}-${crypto.randomBytes(3).toString('hex')}` });
+    const job = await this.guard(() => enqueue(this.queues, 'cleanup', options));
     return { jobId: job.id!, queue: 'cleanup' };
   }
 
-  /** Wait for a job to finish; resolves its return value or rejects with its failure reason. */
-  async waitFor<R = unknown>(queue: QueueName, jobId: string, timeoutMs = 5 * 60_000): Promise<R> {
+  /** Wait for a job to finish; resolves its result (typed by queue) or rejects with its failure reason. */
+  async waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs = 5 * 60_000): Promise<JobResultByQueue[Q]> {
     const job = await this.queues[queue].getJob(jobId);
     if (!job) throw new Error(`job ${jobId} is not in the ${queue} queue`);
-    return (await job.waitUntilFinished(this.queueEvents(queue), timeoutMs)) as R;
+    return (await job.waitUntilFinished(this.queueEvents(queue), timeoutMs)) as JobResultByQueue[Q];
   }
 
   queueEvents(queue: QueueName): QueueEvents {
@@ -109,15 +105,8 @@ export class ProducerClient {
   }
 
   private async activate(data: ActivateJobData): Promise<EnqueueResult> {
-    const payload = validateJobData('activate', data);
-    const jobId = `${payload.server}-${payload.action}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}`;
-    const job = await this.add('activate', payload, { jobId });
+    const job = await this.guard(() => enqueue(this.queues, 'activate', data));
     return { jobId: job.id!, queue: 'activate' };
-  }
-
-  private async add<Q extends QueueName>(queue: Q, data: JobDataByQueue[Q], opts: Parameters<Queue['add']>[2]): Promise<Job> {
-    const target = this.queues[queue] as unknown as Queue;
-    return this.guard(() => target.add(queue, data, opts));
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

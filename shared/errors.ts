@@ -9,6 +9,8 @@ export interface MCPErrorOptions {
   hint?: string;
   cause?: unknown;
   retryable?: boolean;
+  /** The cause belongs to the version itself (its bytes, its package, its behaviour): checks skip it until forced. */
+  versionFault?: boolean;
   /** Extra facts for logs and API answers (never secrets). */
   details?: Record<string, unknown>;
 }
@@ -19,6 +21,7 @@ export class MCPError extends Error {
   readonly details?: Record<string, unknown>;
   /** Explicit override of the retry decision; undefined = decided by `isRetryable`. */
   readonly retryable?: boolean;
+  readonly versionFault?: boolean;
 
   constructor(code: string, message: string, options: MCPErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -27,6 +30,7 @@ export class MCPError extends Error {
     this.hint = options.hint;
     this.details = options.details;
     this.retryable = options.retryable;
+    this.versionFault = options.versionFault;
   }
 
   /** "message: hint" — what a person reads in a log line, the CLI or a failed job. */
@@ -129,6 +133,25 @@ export function isRetryable(error: unknown): boolean {
   // JSON parse failures of a truncated registry answer are transient.
   if (error instanceof SyntaxError) return true;
   return error instanceof MCPError ? false : true;
+}
+
+/**
+ * Codes whose cause is the version itself: its digest, where the registry says it lives, its
+ * archive, its package.json, its bin, its smoke test. Everything else (an outage, a full disk, a
+ * lock, a permission) is not the version's fault, and the next check tries the version again.
+ */
+const VERSION_FAULT_CODES = new Set([
+  'EINTEGRITY', 'EWEAKINTEGRITY', 'ETARBALLHOST', 'EBADTARBALLURL', 'ETOOBIG', 'EPACKAGETOOBIG', 'ETOOMANYFILES',
+  'ETARBALL', 'EABSPATH', 'EDEVICE', 'EDUPLICATE', 'EENTRYTYPE', 'ELINKESCAPE', 'ELINKLOOP', 'ELINKTARGET',
+  'ELINKTHROUGH', 'EOUTSIDEROOT', 'EPATHDEPTH', 'EPATHTRAVERSAL', 'ESETID', 'EPKGJSON', 'EPKGMISMATCH',
+  'ENOBIN', 'EBINESCAPE', 'EBINMISSING', 'ESMOKETEST', 'EPOSTACTIVATION', 'EBADVERSION',
+]);
+
+/** Does this failure block the version for good (until a forced check)? */
+export function isVersionFault(error: unknown): boolean {
+  if (error instanceof MCPError && error.versionFault !== undefined) return error.versionFault;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && VERSION_FAULT_CODES.has(code);
 }
 
 /** Make an error safe to throw from a BullMQ processor: non-retryable ones stop the job at once. */

@@ -12,7 +12,7 @@ import semver from 'semver';
 import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ConfigurationError } from './errors.js';
-import { SERVER_NAME_PATTERN } from './queues.js';
+import { SERVER_NAME_PATTERN } from './schemas.js';
 import { isTimezone, parseCron, parseDuration } from './schedule.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;

@@ -2,11 +2,16 @@
  * Which version may a server move to? A pure decision over a packument: the highest version the
  * policy allows relative to the current one, inside the optional range, at most the channel's
  * dist-tag, not deprecated, no prerelease unless the channel points at one, not a version that
- * failed before, and old enough (minReleaseAge).
+ * failed before, old enough (minReleaseAge), and usable: an exact semver key, a strong integrity
+ * (shared/integrity.ts) and a tarball URL that parses and points where tarballs may come from.
+ * Unusable versions are reported (`unusable`) so check can fail each of them once, loudly,
+ * instead of passing poison downstream.
  */
 import semver from 'semver';
+import { strongestIntegrity } from './integrity.js';
 import type { Policy } from './inventory.js';
-import type { Packument } from './registry.js';
+import type { Packument, PackumentVersion } from './registry.js';
+import { isExactVersion } from './schemas.js';
 
 export interface CandidateSettings {
   policy: Policy;
@@ -25,9 +30,17 @@ export interface CandidateInput {
   now: Date;
   /** Versions that failed before (skipped unless the check is forced). */
   exclude?: Iterable<string>;
+  /** Why a tarball URL may not be used (another host, another scheme), or undefined when it may. */
+  tarballProblem?: (url: string) => string | undefined;
 }
 
-export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'no-tarball';
+export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
+
+/** What download needs of a version, validated. */
+export interface UsableDist {
+  integrity: string;
+  tarball: string;
+}
 
 export interface CandidateDecision {
   /** What the channel's dist-tag points at. */
@@ -42,7 +55,38 @@ export interface CandidateDecision {
   summary: string;
   /** Why newer versions were not taken, newest first (at most 10). */
   skipped: Array<{ version: string; reason: SkipReason }>;
-  error?: { code: string; message: string };
+  /** Versions that would have been considered but whose registry data cannot be used. */
+  unusable: Array<{ version: string; message: string }>;
+  /** The candidate's validated integrity and tarball URL. */
+  usable?: UsableDist;
+  error?: { code: string; message: string; hint?: string };
+}
+
+/** The version's dist as download needs it, or what is wrong with it. */
+export function usableDist(
+  name: string,
+  version: string,
+  manifest: PackumentVersion | undefined,
+  tarballProblem?: (url: string) => string | undefined,
+): { ok: true; dist: UsableDist } | { ok: false; message: string } {
+  const label = `${name}@${version}`;
+  const dist = manifest && typeof manifest === 'object' ? manifest.dist : undefined;
+  if (!dist || typeof dist !== 'object') return { ok: false, message: `${label}: the registry gives no dist (tarball and integrity) for this version` };
+  const integrity = strongestIntegrity(dist.integrity, dist.shasum);
+  if (!integrity.ok) return { ok: false, message: `${label}: ${integrity.problem}` };
+  const tarball = dist.tarball;
+  let url: URL | undefined;
+  try {
+    url = typeof tarball === 'string' && !/\s/.test(tarball) ? new URL(tarball) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    return { ok: false, message: `${label}: its tarball URL ${JSON.stringify(String(tarball).slice(0, 200))} is not an http(s) URL` };
+  }
+  const problem = tarballProblem?.(url.href);
+  if (problem) return { ok: false, message: `${label}: ${problem}` };
+  return { ok: true, dist: { integrity: integrity.integrity, tarball: url.href } };
 }
 
 function policyAllows(policy: Policy, current: string, version: string): boolean {
@@ -67,36 +111,55 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const excluded = new Set(input.exclude ?? []);
   const latest = packument['dist-tags']?.[settings.channel];
   const skipped: CandidateDecision['skipped'] = [];
-  if (!latest || !semver.valid(latest)) {
+  const unusable: CandidateDecision['unusable'] = [];
+  if (!latest || !isExactVersion(latest)) {
     const tags = Object.keys(packument['dist-tags'] ?? {}).join(', ') || 'none';
     return {
       updateAvailable: false,
       summary: `channel "${settings.channel}" not found`,
       skipped,
-      error: { code: 'ECHANNEL', message: `${packument.name} has no dist-tag "${settings.channel}" (dist-tags: ${tags}); set channel to one of them` },
+      unusable,
+      error: { code: 'ECHANNEL', message: `${packument.name} has no dist-tag "${settings.channel}" with a version (dist-tags: ${tags})`, hint: 'set channel to one of them' },
     };
   }
   const allowPrerelease = semver.prerelease(latest) !== null;
-  const versions = Object.keys(packument.versions ?? {})
-    .filter((version) => semver.valid(version) !== null)
-    .sort(semver.rcompare);
-  const updateAvailable = current !== undefined && semver.valid(current) !== null
-    ? versions.some((version) => semver.gt(version, current) && semver.lte(version, latest) && (allowPrerelease || !semver.prerelease(version)))
+  const keys = Object.keys(packument.versions ?? {});
+  const versions = keys.filter(isExactVersion).sort(semver.rcompare);
+  const currentValid = current !== undefined && semver.valid(current) !== null;
+  const isNewer = (version: string) => !currentValid || semver.gt(version, current!);
+  // Keys semver would read after trimming or dropping a "v" ("1.0.1 ", "v1.0.1"): never
+  // installable, and reported rather than silently ignored when they would count as newer.
+  for (const key of keys) {
+    const loose = semver.valid(key);
+    if (loose !== null && loose !== key && isNewer(loose) && semver.lte(loose, latest)) {
+      unusable.push({ version: key, message: `${packument.name}: the registry lists a version key ${JSON.stringify(key)} that is not an exact semver version` });
+    }
+  }
+  const updateAvailable = currentValid
+    ? versions.some((version) => semver.gt(version, current!) && semver.lte(version, latest) && (allowPrerelease || !semver.prerelease(version)))
     : versions.length > 0;
+  const dists = new Map<string, UsableDist>();
+  const checkUsable = (version: string): boolean => {
+    const usable = usableDist(packument.name, version, packument.versions[version], input.tarballProblem);
+    if (usable.ok) dists.set(version, usable.dist);
+    else unusable.push({ version, message: usable.message });
+    return usable.ok;
+  };
 
   const acceptable = (version: string, enforcePolicy: boolean): SkipReason | undefined => {
-    const manifest = packument.versions[version]!;
-    if (!manifest.dist?.tarball || !manifest.dist.integrity) return 'no-tarball';
-    if (manifest.deprecated) return 'deprecated';
+    const manifest = packument.versions[version];
+    if (manifest?.deprecated) return 'deprecated';
     if (semver.prerelease(version) && !allowPrerelease) return 'prerelease';
     if (semver.gt(version, latest)) return 'above-channel';
     if (settings.range && !semver.satisfies(version, settings.range, { includePrerelease: allowPrerelease })) return 'outside-range';
-    if (enforcePolicy && current && semver.valid(current) && !policyAllows(settings.policy, current, version)) return 'policy';
+    if (enforcePolicy && currentValid && !policyAllows(settings.policy, current!, version)) return 'policy';
     if (excluded.has(version)) return 'failed-before';
     if (settings.minReleaseAgeMs > 0) {
       const age = ageOf(packument, version, now);
       if (age === undefined || age < settings.minReleaseAgeMs) return 'too-young';
     }
+    // Last: only a version that would be chosen is judged (and reported) for its registry data.
+    if (!checkUsable(version)) return 'unusable';
     return undefined;
   };
 
@@ -106,28 +169,37 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     const exists = packument.versions?.[target];
     if (!exists) {
       return {
-        latest, updateAvailable, skipped,
+        latest, updateAvailable, skipped, unusable,
         summary: `${target} not published`,
-        error: { code: 'ETARGET', message: `${packument.name}@${target} is not published; fix servers.<name>.version` },
+        error: { code: 'ETARGET', message: `${packument.name}@${target} is not published`, hint: 'fix servers.<name>.version in the inventory' },
       };
     }
     if (current !== target && excluded.has(target)) {
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'failed-before' }],
+        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'failed-before' }], unusable,
         summary: `${target} failed or was rolled back before; a forced check tries it again`,
       };
     }
     const candidate = current === target ? undefined : target;
+    if (candidate && !checkUsable(candidate)) {
+      const message = unusable.at(-1)!.message;
+      return {
+        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'unusable' }], unusable,
+        summary: `${target} cannot be installed`,
+        error: { code: 'EBADVERSION', message, hint: 'the registry\'s data for this version is unusable; pin another version' },
+      };
+    }
     const heldBack = updateAvailable && settings.policy === 'pin' ? ` (${latest} available, pinned)` : '';
     return {
-      latest, candidate, allowed: target, updateAvailable, skipped,
+      latest, candidate, allowed: target, updateAvailable, skipped, unusable,
+      ...(candidate ? { usable: dists.get(candidate) } : {}),
       summary: candidate ? `install ${target}${heldBack}` : `pinned at ${target}${heldBack}`,
     };
   }
 
   let allowed: string | undefined;
   for (const version of versions) {
-    if (current && semver.valid(current) && semver.lte(version, current)) {
+    if (currentValid && semver.lte(version, current!)) {
       allowed ??= current;
       break;
     }
@@ -139,18 +211,34 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     if (skipped.length < 10 && reason !== 'above-channel') skipped.push({ version, reason });
   }
   const candidate = allowed && allowed !== current ? allowed : undefined;
-  let summary: string;
-  if (candidate) summary = current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
-  else if (!allowed) summary = 'no version satisfies the policy';
-  else if (skipped.length > 0) {
-    // Say why the newest version that was *eligible but for one rule* was not taken.
-    const telling = skipped.find((skip) => skip.reason !== 'policy') ?? skipped[0]!;
-    summary = telling.reason === 'policy'
-      ? `up to date; ${telling.version} held back by policy ${settings.policy}`
-      : `up to date; ${telling.version} skipped (${telling.reason})`;
+  const decision: CandidateDecision = {
+    latest, candidate, allowed, updateAvailable, skipped, unusable,
+    ...(candidate ? { usable: dists.get(candidate) } : {}),
+    summary: summarize(current, candidate, allowed, skipped, settings.policy),
+  };
+  if (!allowed && current === undefined) {
+    // A first install with nothing allowed is a failure, not "up to date": nothing is installed.
+    const why = skipped.length > 0
+      ? skipped.slice(0, 5).map((skip) => `${skip.version} ${skip.reason}`).join(', ')
+      : `no published version up to the "${settings.channel}" dist-tag (${latest})`;
+    decision.error = {
+      code: 'ENOVERSION',
+      message: `no version of ${packument.name} may be installed (${why})`,
+      hint: 'widen range or policy, lower minReleaseAge, or set version in the inventory; nothing was installed',
+    };
   }
-  else summary = 'up to date';
-  return { latest, candidate, allowed, updateAvailable, skipped, summary };
+  return decision;
+}
+
+function summarize(current: string | undefined, candidate: string | undefined, allowed: string | undefined, skipped: CandidateDecision['skipped'], policy: Policy): string {
+  if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
+  if (!allowed) return 'no version satisfies the policy';
+  if (skipped.length === 0) return 'up to date';
+  // Say why the newest version that was *eligible but for one rule* was not taken.
+  const telling = skipped.find((skip) => skip.reason !== 'policy') ?? skipped[0]!;
+  return telling.reason === 'policy'
+    ? `up to date; ${telling.version} held back by policy ${policy}`
+    : `up to date; ${telling.version} skipped (${telling.reason})`;
 }
 
 /** Do we need the full packument (with `time`) for this decision? */

@@ -1,10 +1,24 @@
 /*
- * Queue names (public: other services enqueue `check` directly), job payload types with their joi
- * schemas (validated by producers and again by workers), and the job options every queue uses.
+ * The pipeline contract (docs/ARCHITECTURE.md "Job contract"): for each queue its job data type,
+ * its result type, its joi schema and its job-id function, and the one internal way to enqueue
+ * (validate, then add under the contract's id). Flags such as `force` travel in the job data;
+ * nothing ever parses a job id.
+ *
+ * Chains: check starts a chain for one server and version; download, stage and the activate that
+ * follows a stage share the chain's id (`data.chain`), one job per queue. A chain id is
+ * `<server>@<version>` for the first chain of a version and `<server>@<version>#<run>` for any
+ * later one (forced, or after an earlier chain of that version ended), so repeated checks add
+ * nothing while a chain is alive and a dead chain never swallows a new one.
  */
+import crypto from 'node:crypto';
+import type { DefaultJobOptions, JobsOptions, Queue } from 'bullmq';
 import Joi from 'joi';
-import type { DefaultJobOptions } from 'bullmq';
 import { ValidationError } from './errors.js';
+import type { SmokeTestRecord } from './layout.js';
+import type { RetentionPlan } from './retention.js';
+import {
+  actorSchema, firstError, reasonSchema, serverNameSchema, strongIntegritySchema, versionSchema,
+} from './schemas.js';
 
 export const QUEUE_NAMES = ['check', 'download', 'stage', 'activate', 'cleanup', 'webhook'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -12,53 +26,57 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 /** The pipeline queues in order (webhook delivery is a side queue). */
 export const PIPELINE_QUEUES = ['check', 'download', 'stage', 'activate', 'cleanup'] as const satisfies readonly QueueName[];
 
-export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const optionalServerName = Joi.string().pattern(SERVER_NAME_PATTERN).messages({
-  'string.pattern.base': '{#label} must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit',
-});
-const serverName = optionalServerName.required();
-const version = Joi.string().max(256).pattern(/^[0-9A-Za-z.+-]+$/).messages({
-  'string.pattern.base': '{#label} must be a semver version such as 1.2.3',
-});
-const integrity = Joi.string().pattern(/^sha(256|384|512)-[A-Za-z0-9+/=]+$/).messages({
-  'string.pattern.base': '{#label} must be an SRI string such as sha512-…',
-});
-const reason = Joi.string().max(500);
+/** The queues one chain runs through after its check, in order. */
+export const CHAIN_QUEUES = ['download', 'stage', 'activate'] as const satisfies readonly QueueName[];
+export type ChainQueue = (typeof CHAIN_QUEUES)[number];
 
-/** Public payload of `check`. */
+export type ActivateAction = 'activate' | 'approve' | 'rollback';
+
+// ---------------------------------------------------------------------------------------------
+// Job data
+
+/** Public payload of `check`: other services may enqueue it directly. */
 export interface CheckJobData {
   server: string;
+  /** Try versions that failed before, and start a new chain even if one of this version ran. */
   force?: boolean;
   reason?: string;
 }
 
-export interface DownloadJobData {
+interface ChainJobData {
   server: string;
-  package: string;
+  /** The chain this job belongs to; also its job id. */
+  chain: string;
   version: string;
-  integrity: string;
-  tarball: string;
   reason?: string;
+  /** The chain was started by a forced check. */
+  force?: boolean;
 }
 
-export interface StageJobData {
-  server: string;
+export interface DownloadJobData extends ChainJobData {
   package: string;
-  version: string;
+  /** The strongest single SRI hash the registry published for the tarball. */
   integrity: string;
-  reason?: string;
-  /** Activate right after staging even with `activation: manual` (rollback to a cleaned-up version). */
-  activateAfter?: ActivateJobData['action'];
+  tarball: string;
+}
+
+export interface StageJobData extends ChainJobData {
+  package: string;
+  integrity: string;
 }
 
 export interface ActivateJobData {
   server: string;
-  /** activate: after a stage (auto); approve: operator; rollback: operator or post-activation failure. */
-  action: 'activate' | 'approve' | 'rollback';
+  /** Job id: the chain of an auto activation, or a request id of its own for approve/rollback. */
+  chain: string;
+  /** activate: after a stage (auto); approve: operator; rollback: operator. */
+  action: ActivateAction;
+  /** Required for activate and approve; a rollback without one goes to the previous version. */
   version?: string;
   reason?: string;
-  /** Who asked (token fingerprint, IP, "scheduler"); for the audit log. */
+  /** Who asked (token fingerprint, IP, "cli:user"); for the audit log. */
   requestedBy?: string;
+  force?: boolean;
 }
 
 export interface CleanupJobData {
@@ -82,40 +100,124 @@ export interface JobDataByQueue {
   webhook: WebhookJobData;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Job results (what `waitFor` resolves to)
+
+export interface CheckResult {
+  server: string;
+  current?: string;
+  latest?: string;
+  /** The version a chain runs for (started now or already running). */
+  candidate?: string;
+  summary: string;
+  /** Id of the chain (its download job) started or found alive. */
+  chain?: string;
+}
+
+export interface DownloadResult {
+  file: string;
+  bytes: number;
+  /** The verified tarball was already in the backup store. */
+  cached: boolean;
+  chain: string;
+}
+
+export interface StageResult {
+  version: string;
+  dir: string;
+  toolCount?: number;
+  /** versions/<version> already held this integrity; nothing was done. */
+  reused: boolean;
+  /** What happens next: an activate job of the same chain, or waiting for approval. */
+  next: 'activate' | 'awaiting-approval';
+  chain: string;
+}
+
+export interface ActivateResult {
+  /** `unchanged`: the target already was the current version. */
+  outcome: 'activated' | 'unchanged';
+  server: string;
+  action: ActivateAction;
+  version: string;
+  from?: string;
+  /** The version directory was re-created from its backup tarball. */
+  restaged: boolean;
+  /** The post-activation check (absent when smoke tests are disabled or nothing changed). */
+  smokeTest?: SmokeTestRecord;
+}
+
+export interface CleanupResult {
+  dryRun: boolean;
+  plan: RetentionPlan;
+  /** Bytes actually deleted (0 in a dry run). */
+  bytesFreed: number;
+  /** What the plan's removals take on disk (what a real run would free). */
+  bytesPlanned: number;
+  /** Removals not done: the version became current/previous/staged meanwhile, or the server was busy. */
+  skipped: Array<{ server: string; version?: string; reason: string }>;
+}
+
+export interface WebhookResult {
+  status: number;
+}
+
+export interface JobResultByQueue {
+  check: CheckResult;
+  download: DownloadResult;
+  stage: StageResult;
+  activate: ActivateResult;
+  cleanup: CleanupResult;
+  webhook: WebhookResult;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+const chainIdSchema = Joi.string().max(400).pattern(/^[a-z0-9][a-z0-9-]{0,62}[@~][A-Za-z0-9.+#~-]+$/).messages({
+  'string.pattern.base': '{#label} must be a chain id such as memory@1.2.3',
+});
+const packageName = Joi.string().max(214);
+const serverName = serverNameSchema.required();
+
+const chainFields = {
+  server: serverName,
+  chain: chainIdSchema.required(),
+  version: versionSchema.required(),
+  reason: reasonSchema,
+  force: Joi.boolean(),
+};
+
 export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]> } = {
   check: Joi.object<CheckJobData>({
     server: serverName,
     force: Joi.boolean(),
-    reason,
+    reason: reasonSchema,
   }),
   download: Joi.object<DownloadJobData>({
-    server: serverName,
-    package: Joi.string().max(214).required(),
-    version: version.required(),
-    integrity: integrity.required(),
+    ...chainFields,
+    package: packageName.required(),
+    integrity: strongIntegritySchema.required(),
     tarball: Joi.string().uri({ scheme: ['http', 'https'] }).required(),
-    reason,
   }),
   stage: Joi.object<StageJobData>({
-    server: serverName,
-    package: Joi.string().max(214).required(),
-    version: version.required(),
-    integrity: integrity.required(),
-    reason,
-    activateAfter: Joi.string().valid('activate', 'approve', 'rollback'),
+    ...chainFields,
+    package: packageName.required(),
+    integrity: strongIntegritySchema.required(),
   }),
   activate: Joi.object<ActivateJobData>({
     server: serverName,
+    chain: chainIdSchema.required(),
     action: Joi.string().valid('activate', 'approve', 'rollback').required(),
-    version: version.when('action', { is: Joi.valid('activate', 'approve'), then: Joi.required() }),
-    reason,
-    requestedBy: Joi.string().max(200),
+    version: versionSchema.when('action', { is: Joi.valid('activate', 'approve'), then: Joi.required() }),
+    reason: reasonSchema,
+    requestedBy: actorSchema,
+    force: Joi.boolean(),
   }),
   cleanup: Joi.object<CleanupJobData>({
     dryRun: Joi.boolean(),
-    server: optionalServerName,
-    reason,
-    requestedBy: Joi.string().max(200),
+    server: serverNameSchema,
+    reason: reasonSchema,
+    requestedBy: actorSchema,
   }),
   webhook: Joi.object<WebhookJobData>({
     url: Joi.string().uri({ scheme: ['http', 'https'] }).required(),
@@ -127,13 +229,82 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
 export function validateJobData<Q extends QueueName>(queue: Q, data: unknown): JobDataByQueue[Q] {
   const { value, error } = jobSchemas[queue].validate(data, { abortEarly: true, stripUnknown: false, convert: false });
   if (error) {
-    const detail = error.details[0]!;
-    throw new ValidationError(`invalid ${queue} job data: ${detail.message}`, {
-      path: detail.path.join('.'),
-      hint: `send a payload of the form documented for the ${queue} queue`,
+    const first = firstError(error);
+    throw new ValidationError(`invalid ${queue} job data: ${first.raw}`, {
+      path: first.path,
+      hint: `send a payload of the form documented for the ${queue} queue (docs/ARCHITECTURE.md "Job contract")`,
     });
   }
   return value as JobDataByQueue[Q];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job ids
+
+function runToken(): string {
+  return `${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** The first chain of a version; later chains add a run token (`memory@1.2.3#lx2k9a1b2c3`). */
+export function chainId(server: string, version: string, fresh = false): string {
+  return fresh ? `${server}@${version}#${runToken()}` : `${server}@${version}`;
+}
+
+/** An operator's approve or rollback: a chain of its own (`memory~rollback~lx2k9a1b2c3`). */
+export function requestChainId(server: string, action: Exclude<ActivateAction, 'activate'>): string {
+  return `${server}~${action}~${runToken()}`;
+}
+
+/** The job id under which each queue adds a job with this data. */
+export function jobIdFor<Q extends QueueName>(queue: Q, data: JobDataByQueue[Q]): string | undefined {
+  switch (queue) {
+    case 'download':
+    case 'stage':
+    case 'activate':
+      return (data as ChainJobData).chain;
+    case 'cleanup': {
+      const { dryRun, server } = data as CleanupJobData;
+      return `cleanup-${dryRun ? 'dry-run-' : ''}${server ?? 'all'}-${runToken()}`;
+    }
+    // check: one waiting and at most one running per server, by deduplication (checkJobOptions).
+    default:
+      return undefined;
+  }
+}
+
+/** Checks are deduplicated per server: one waiting and at most one running. */
+export function checkJobOptions(server: string): JobsOptions {
+  return { deduplication: { id: `check-${server}`, keepLastIfActive: true } };
+}
+
+function addOptions<Q extends QueueName>(queue: Q, data: JobDataByQueue[Q]): JobsOptions {
+  if (queue === 'check') return checkJobOptions((data as CheckJobData).server);
+  const jobId = jobIdFor(queue, data);
+  return jobId ? { jobId } : {};
+}
+
+/** The queues the contract adds to (a QueueSet, or the part of one a caller has). */
+export type ContractQueues = { [Q in QueueName]: Queue<JobDataByQueue[Q], JobResultByQueue[Q]> };
+
+/** The one internal way to add a job: validate the payload, then add it under the contract's id. */
+export async function enqueue<Q extends QueueName>(
+  queues: Pick<ContractQueues, Q>,
+  queue: Q,
+  data: JobDataByQueue[Q],
+  extra: Pick<JobsOptions, 'delay' | 'priority'> = {},
+) {
+  const payload = validateJobData(queue, data);
+  const target = queues[queue] as unknown as Queue;
+  return target.add(queue, payload, { ...addOptions(queue, payload), ...extra });
+}
+
+/** Many checks in one round trip (check all). */
+export async function enqueueChecks(queues: Pick<ContractQueues, 'check'>, items: CheckJobData[]) {
+  const bulk = items.map((item) => {
+    const data = validateJobData('check', item);
+    return { name: 'check', data, opts: checkJobOptions(data.server) };
+  });
+  return (queues.check as unknown as Queue).addBulk(bulk);
 }
 
 /** Options every job gets; attempts come from MAX_RETRIES, the first retry delay from RETRY_BACKOFF. */
@@ -144,14 +315,4 @@ export function defaultJobOptions(maxRetries: number, backoffMs = 1_000): Defaul
     removeOnComplete: { age: 24 * 3600, count: 1_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
   };
-}
-
-/** Job id that makes a step idempotent per server and version ("memory@1.2.3"). */
-export function versionJobId(server: string, version: string): string {
-  return `${server}@${version}`;
-}
-
-/** Checks are deduplicated per server: one waiting and at most one running. */
-export function checkJobOptions(server: string) {
-  return { deduplication: { id: `check-${server}`, keepLastIfActive: true } };
 }

@@ -7,7 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
 import type { Config } from './config.js';
 import { MCPError } from './errors.js';
-import { defaultJobOptions, QUEUE_NAMES, type JobDataByQueue, type QueueName } from './queues.js';
+import { defaultJobOptions, QUEUE_NAMES, type ContractQueues, type JobDataByQueue, type JobResultByQueue, type QueueName } from './queues.js';
 import { redactUrl } from './redact.js';
 
 export type ConnectionRole = 'worker' | 'producer';
@@ -62,8 +62,8 @@ export async function waitForRedis(client: Redis, url: string, timeoutMs = 3_000
   });
 }
 
-export function createQueue<Q extends QueueName>(name: Q, config: Config, connection: Redis): Queue<JobDataByQueue[Q]> {
-  const queue = new Queue<JobDataByQueue[Q]>(name, {
+export function createQueue<Q extends QueueName>(name: Q, config: Config, connection: Redis): Queue<JobDataByQueue[Q], JobResultByQueue[Q]> {
+  const queue = new Queue<JobDataByQueue[Q], JobResultByQueue[Q]>(name, {
     connection,
     prefix: config.queuePrefix,
     defaultJobOptions: defaultJobOptions(config.maxRetries, config.retryBackoffMs),
@@ -106,7 +106,7 @@ export async function evictionPolicyProblem(client: Redis): Promise<string | und
   return undefined;
 }
 
-export type QueueSet = { [Q in QueueName]: Queue<JobDataByQueue[Q]> };
+export type QueueSet = ContractQueues;
 
 /** One Queue object per queue name, sharing one connection. */
 export function createQueues(config: Config, connection: Redis): QueueSet {

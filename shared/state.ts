@@ -1,16 +1,22 @@
 /*
- * Per-server state in Redis (DESIGN.md: current, previous, latest, candidate, state, last error,
- * last check, history) shared by every worker, the API and the CLI. One hash per server, one
- * capped list of history entries, and a set of known server names.
+ * Per-server state in Redis (docs/ARCHITECTURE.md "Server record": current, previous, latest,
+ * candidate, state, last error, last check, history) shared by every worker, the API and the CLI.
+ * One hash per server, one capped list of history entries, a set of failed versions and a set of
+ * known server names.
+ *
+ * Disk is the truth for what is installed: whenever a server's record is missing (Redis restarted
+ * empty, or was flushed), `current`, `previous`, the history and the versions rolled away from are
+ * rebuilt from the install layout (the `current` link and `<name>/history.json`) before anything
+ * is answered. Redis holds what the disk cannot know: jobs, the last check, the last error.
  */
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import type { HistoryEntry } from './layout.js';
-import { HISTORY_LIMIT } from './layout.js';
+import type { DiskHistory, HistoryEntry } from './layout.js';
+import { HISTORY_LIMIT, InstallLayout } from './layout.js';
 import { appKey } from './redis.js';
+import { nextState, type ServerStateName } from './stateMachine.js';
 
-export const SERVER_STATES = ['idle', 'checking', 'downloading', 'staging', 'awaiting-approval', 'activating', 'failed'] as const;
-export type ServerStateName = (typeof SERVER_STATES)[number];
+export type { ServerStateName } from './stateMachine.js';
 
 export interface ServerState {
   name: string;
@@ -29,6 +35,9 @@ export interface ServerState {
   /** Short outcome of the last check ("up to date", "update 1.2.3", "2.0.0 blocked by policy minor"). */
   lastCheckResult?: string;
   updatedAt?: string;
+  /** The last chain a check started for this server, and its version (check looks it up to find it alive). */
+  chain?: string;
+  chainVersion?: string;
   /** Versions that failed integrity, staging or smoke test; checks skip them unless forced. */
   failedVersions: string[];
 }
@@ -36,7 +45,7 @@ export interface ServerState {
 type StoredFields = Omit<ServerState, 'name' | 'failedVersions'>;
 const FIELDS: (keyof StoredFields)[] = [
   'package', 'current', 'previous', 'latest', 'candidate', 'staged', 'state', 'lastError', 'lastCheck',
-  'lastCheckResult', 'updatedAt',
+  'lastCheckResult', 'updatedAt', 'chain', 'chainVersion',
 ];
 
 /*
@@ -72,11 +81,15 @@ function stateScripts(redis: Redis): StateScripts {
   return redis as unknown as StateScripts;
 }
 
+type StoreConfig = Pick<Config, 'queuePrefix' | 'serversPath' | 'stagingDir' | 'backupDir'>;
+
 export class StateStore {
   private readonly scripts: StateScripts;
+  private readonly layout: InstallLayout;
 
-  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'queuePrefix'>) {
+  constructor(private readonly redis: Redis, private readonly config: StoreConfig) {
     this.scripts = stateScripts(redis);
+    this.layout = new InstallLayout(config);
   }
 
   private key(server: string): string { return appKey(this.config, 'server', server); }
@@ -86,11 +99,16 @@ export class StateStore {
 
   async get(server: string): Promise<ServerState> {
     const [values, failed] = await this.scripts.mcpUpdaterGetState(this.key(server), this.failedKey(server), ...FIELDS);
+    if (isMissing(values)) return this.rebuild(server);
     return toState(server, values, failed);
   }
 
   /** Many servers in one round trip (status page with thousands of servers). */
   async getMany(servers: string[]): Promise<ServerState[]> {
+    return Promise.all(await this.readMany(servers));
+  }
+
+  private async readMany(servers: string[]): Promise<Array<ServerState | Promise<ServerState>>> {
     if (servers.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const server of servers) {
@@ -103,8 +121,33 @@ export class StateStore {
       const [setError, failed] = replies[index * 2 + 1]!;
       if (fieldError) throw fieldError;
       if (setError) throw setError;
-      return toState(name, values as (string | null)[], failed as string[]);
+      const fields = values as (string | null)[];
+      return isMissing(fields) ? this.rebuild(name) : toState(name, fields, failed as string[]);
     });
+  }
+
+  /**
+   * Write the record of `server` from the disk: `current` from its link, `previous`, the package
+   * and the history from history.json, and the versions an operator or a failed post-activation
+   * check rolled away from (checks skip them until forced). Nothing on disk: nothing is written.
+   */
+  async rebuild(server: string): Promise<ServerState> {
+    const [current, history] = await Promise.all([this.layout.currentVersion(server), this.layout.readHistory(server)]);
+    if (current === undefined && history === undefined) return { name: server, state: 'idle', failedVersions: [] };
+    const failedVersions = history ? versionsRolledAwayFrom(history) : [];
+    const patch = {
+      current: current ?? null,
+      previous: history?.previous && history.previous !== current ? history.previous : null,
+      package: history?.package ?? null,
+      state: nextState('idle', { step: 'rebuild', event: 'done' }) ?? 'idle',
+    };
+    await this.update(server, patch);
+    if (failedVersions.length > 0) await this.redis.sadd(this.failedKey(server), ...failedVersions);
+    if (history && history.entries.length > 0 && (await this.redis.llen(this.historyKey(server))) === 0) {
+      const newestFirst = history.entries.slice(-HISTORY_LIMIT).reverse().map((entry) => JSON.stringify(entry));
+      await this.redis.rpush(this.historyKey(server), ...newestFirst);
+    }
+    return this.get(server);
   }
 
   /** Set fields; `undefined` leaves a field alone, `null` clears it. */
@@ -130,9 +173,13 @@ export class StateStore {
     await this.scripts.mcpUpdaterAppendHistory(this.historyKey(server), JSON.stringify(entry), HISTORY_LIMIT);
   }
 
-  /** Newest first. */
+  /** Newest first; rebuilt from history.json when Redis has none. */
   async history(server: string, limit = HISTORY_LIMIT): Promise<HistoryEntry[]> {
-    const items = await this.redis.lrange(this.historyKey(server), 0, limit - 1);
+    let items = await this.redis.lrange(this.historyKey(server), 0, limit - 1);
+    if (items.length === 0 && (await this.layout.readHistory(server))?.entries.length) {
+      await this.rebuild(server);
+      items = await this.redis.lrange(this.historyKey(server), 0, limit - 1);
+    }
     return items.map((item) => JSON.parse(item) as HistoryEntry);
   }
 
@@ -147,6 +194,24 @@ export class StateStore {
       .del(this.key(server), this.historyKey(server), this.failedKey(server))
       .srem(this.indexKey, server));
   }
+}
+
+/** A record that was never written (or was lost with Redis): every field is empty, updatedAt too. */
+function isMissing(values: (string | null)[]): boolean {
+  return values[FIELDS.indexOf('updatedAt')] === null;
+}
+
+/**
+ * Versions that were switched away from by a rollback or a failed post-activation check and not
+ * activated again since: checks skip them, as they did before Redis lost the record.
+ */
+export function versionsRolledAwayFrom(history: Pick<DiskHistory, 'entries'>): string[] {
+  const held = new Set<string>();
+  for (const entry of history.entries) {
+    if ((entry.action === 'rollback' || entry.action === 'auto-rollback') && entry.from) held.add(entry.from);
+    else held.delete(entry.to);
+  }
+  return [...held].sort();
 }
 
 function toState(name: string, values: (string | null)[], failed: string[]): ServerState {

@@ -1,42 +1,39 @@
 /*
  * check: ask the registry what the server's package offers and decide (shared/policy.ts) whether
- * to move. Records latest, candidate and the check time; on a candidate emits `update.available`
- * and adds the download job with id `<server>@<version>`, so repeated checks add it once.
+ * to move. Records latest, candidate and the check time. A candidate starts a chain (a download
+ * job, docs/ARCHITECTURE.md "Job contract") unless a chain of that version is still alive; a
+ * chain that ended without making the version current (a transient failure after its last
+ * attempt, a version cleaned up) is replaced by a fresh one, so recovery needs no `--force`.
+ * Versions whose registry data is unusable (a weak or malformed integrity, a tarball URL that
+ * does not parse or points elsewhere, a version key that is not exact semver) fail here, each
+ * once, with a message naming what was wrong.
  * Checks are enqueued by producers/ (scheduler, client); `{server, force?, reason?}` is public.
  */
 import { describeError, MCPError } from '../shared/errors.js';
 import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../shared/policy.js';
-import { versionJobId, type CheckJobData } from '../shared/queues.js';
+import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
+import { nextState } from '../shared/stateMachine.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
-export type { CheckJobData };
-
-export interface CheckResult {
-  server: string;
-  current?: string;
-  latest?: string;
-  candidate?: string;
-  summary: string;
-  /** Id of the download job added (or found already queued). */
-  downloadJobId?: string;
-}
-
 export function createCheckWorker(context: WorkerContext) {
-  return createPipelineWorker('check', context, execCheckJob, { onFinalFailure: checkFailed });
+  return createPipelineWorker('check', context, execCheckJob);
 }
+
+/** Job states in which a chain's job will still run. */
+const ALIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerContext): Promise<CheckResult> {
   const { server, force } = job.data;
   const settings = serverSettings(context, server);
-  const previous = await context.state.get(server);
-  const current = previous.current ?? await context.layout.currentVersion(server);
-  const busy = previous.state === 'downloading' || previous.state === 'staging' || previous.state === 'activating';
+  const before = await context.state.get(server);
+  const current = before.current ?? await context.layout.currentVersion(server);
+  const starting = nextState(before.state, { step: 'check', event: 'start' });
   // "checking" is written while the registry answers: one round trip less on every check.
   const [packument] = await Promise.all([
     context.registry.packument(settings.package, needsFullMetadata(settings)),
-    busy ? undefined : context.state.update(server, { state: 'checking', package: settings.package }),
+    starting ? context.state.update(server, { state: starting, package: settings.package }) : undefined,
   ]);
   const now = context.now();
   const decision: CandidateDecision = chooseCandidate({
@@ -44,77 +41,117 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     current,
     settings,
     now,
-    exclude: force ? [] : previous.failedVersions,
+    exclude: force ? [] : before.failedVersions,
+    tarballProblem: (url) => tarballProblem(context, url),
   });
   const checkedAt = now.toISOString();
+  const refused = await refuseUnusableVersions(context, job, decision, before.failedVersions);
   if (decision.error) {
-    throw new MCPError(decision.error.code, decision.error.message, { retryable: false });
+    throw new MCPError(decision.error.code, decision.error.message, { retryable: false, hint: decision.error.hint });
   }
-  const recorded = context.state.update(server, {
+  if (refused.length > 0 && !decision.candidate) {
+    // Nothing usable to move to: the check fails, naming every refused version.
+    throw new MCPError('EBADVERSION', refused.map((entry) => entry.message).join('; '), {
+      retryable: false,
+      hint: 'the registry\'s data for these versions is unusable; they are skipped from now on (a forced check tries them again)',
+    });
+  }
+
+  const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
+  const chain = decision.candidate ? await chainFor(context, server, decision.candidate, Boolean(force)) : undefined;
+  const self = starting ? 'checking' : before.state;
+  const ending = nextState(self, { step: 'check', event: 'done', chain: chain !== undefined }, before.state);
+  await context.state.update(server, {
     package: settings.package,
     current: current ?? null,
     latest: decision.latest ?? null,
     candidate: decision.allowed ?? null,
     lastCheck: checkedAt,
     lastCheckResult: decision.summary,
-    // A failed update or a pending approval stays visible until something newer happens.
-    state: busy || previous.state === 'awaiting-approval' || previous.state === 'failed' ? undefined : 'idle',
+    ...(ending ? { state: ending } : {}),
+    ...(chain?.started ? { chain: chain.id, chainVersion: decision.candidate } : {}),
   });
-
-  const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
-  if (!decision.candidate) {
-    await Promise.all([recorded, context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now)]);
+  if (!decision.candidate || !chain) {
+    await context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now);
     return result;
   }
-  await recorded;
   const candidate = decision.candidate;
-  const manifest = packument.versions[candidate]!;
-  try {
-    context.registry.assertTarballHost(manifest.dist!.tarball!);
-  } catch (error) {
-    // A packument that sends us to another host is a property of this version: refuse it once,
-    // loudly, and let later checks move on to other versions.
-    await context.state.markFailedVersion(server, candidate);
-    await context.events.publish({ type: 'update.failed', server, version: candidate, jobId: job.id, reason: describeError(error) });
-    throw error;
-  }
-  if (force) await context.state.clearFailedVersion(server, candidate);
   result.candidate = candidate;
-
-  const jobId = force ? `${versionJobId(server, candidate)}-forced-${Date.now()}` : versionJobId(server, candidate);
-  const existing = await context.queues.download.getJob(jobId);
-  // A download that ran out of attempts on a transient fault is tried again by the next check.
-  if (existing && (await existing.getState()) === 'failed') await existing.retry('failed');
-  if (!existing) {
+  result.chain = chain.id;
+  if (chain.started) {
+    if (force) await context.state.clearFailedVersion(server, candidate);
     await context.events.publish({
       type: 'update.available', server, version: candidate, from: current, jobId: job.id, reason: job.data.reason,
-      details: { latest: decision.latest, policy: settings.policy },
+      details: { latest: decision.latest, policy: settings.policy, chain: chain.id },
+    });
+    const usable = decision.usable!;
+    await enqueue(context.queues, 'download', {
+      server,
+      chain: chain.id,
+      package: settings.package,
+      version: candidate,
+      integrity: usable.integrity,
+      tarball: usable.tarball,
+      ...(job.data.reason ? { reason: job.data.reason } : {}),
+      ...(force ? { force: true } : {}),
     });
   }
-  const download = await context.queues.download.add('download', {
-    server,
-    package: settings.package,
-    version: candidate,
-    integrity: manifest.dist!.integrity!,
-    tarball: manifest.dist!.tarball!,
-    reason: job.data.reason,
-  }, { jobId });
-  if (!busy) await context.state.update(server, { state: 'downloading' });
   await context.metrics.checked(server, 'update', now);
-  result.downloadJobId = download.id;
   return result;
 }
 
-/** A check that will not be retried leaves the error on the server's record. */
-export async function checkFailed(job: JobLike<CheckJobData>, error: Error, context: WorkerContext): Promise<void> {
-  const server = job.data.server;
-  if (!context.inventory.server(server)) return;
+/**
+ * The chain to follow for `version`: one still alive (waiting or running in any chain queue), or
+ * a new one. The first chain of a version gets the plain id; a version whose earlier chain ended
+ * (failed after its attempts on a transient cause, or completed without the version staying
+ * current) gets a fresh one. A forced check always starts a fresh chain.
+ */
+async function chainFor(context: WorkerContext, server: string, version: string, force: boolean): Promise<{ id: string; started: boolean }> {
+  const plain = chainId(server, version);
+  if (force) return { id: chainId(server, version, true), started: true };
   const state = await context.state.get(server);
-  await context.state.update(server, {
-    lastError: describeError(error),
-    lastCheck: context.now().toISOString(),
-    lastCheckResult: 'check failed',
-    state: state.state === 'checking' ? 'idle' : undefined,
-  });
-  await context.metrics.checked(server, 'error', context.now());
+  const candidates = [plain, ...(state.chain && state.chainVersion === version && state.chain !== plain ? [state.chain] : [])];
+  let plainUsed = false;
+  for (const id of candidates) {
+    for (const queue of CHAIN_QUEUES) {
+      const jobState = await context.queues[queue].getJobState(id);
+      if (ALIVE_STATES.has(jobState)) return { id, started: false };
+      if (id === plain && jobState !== 'unknown') plainUsed = true;
+    }
+  }
+  return { id: plainUsed ? chainId(server, version, true) : plain, started: true };
+}
+
+function tarballProblem(context: WorkerContext, url: string): string | undefined {
+  try {
+    context.registry.assertTarballHost(url);
+    return undefined;
+  } catch (error) {
+    return error instanceof MCPError ? error.toString() : describeError(error);
+  }
+}
+
+/**
+ * Versions whose registry data cannot be used fail here, each once: the version goes on the
+ * failed list. When the check still has a usable candidate, each refusal is also recorded on its
+ * own (lastError, one `update.failed`, one metric); otherwise the check fails with all of them
+ * through the one failure path.
+ */
+async function refuseUnusableVersions(
+  context: WorkerContext,
+  job: JobLike<CheckJobData>,
+  decision: CandidateDecision,
+  alreadyFailed: readonly string[],
+): Promise<CandidateDecision['unusable']> {
+  const { server } = job.data;
+  const refused = decision.unusable.filter((entry) => !alreadyFailed.includes(entry.version));
+  for (const { version, message } of refused) {
+    await context.state.markFailedVersion(server, version);
+    context.log.automation.warn(`${server}: refused ${version}: ${message}`, { server, version, jobId: job.id });
+    if (!decision.candidate) continue;
+    await context.state.update(server, { lastError: message });
+    await context.events.publish({ type: 'update.failed', server, version, jobId: job.id, reason: message, details: { step: 'check', kind: 'unusable-version' } });
+    await context.metrics.increment('updates_total', [server, 'failed']);
+  }
+  return refused;
 }

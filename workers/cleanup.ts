@@ -8,37 +8,17 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { JobsOptions } from 'bullmq';
 import { describeError, LockError, NotFoundError } from '../shared/errors.js';
 import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layout.js';
-import { validateJobData, type CleanupJobData } from '../shared/queues.js';
-import type { QueueSet } from '../shared/redis.js';
+import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
-import { withServerLock } from './activate.js';
+import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
-export type { CleanupJobData };
-
-export interface CleanupResult {
-  dryRun: boolean;
-  plan: RetentionPlan;
-  /** Bytes actually deleted (0 in a dry run). */
-  bytesFreed: number;
-  /** What the plan's removals take on disk (what a real run would free). */
-  bytesPlanned: number;
-  /** Removals not done: the version became current/previous/staged meanwhile, or the server was busy. */
-  skipped: Array<{ server: string; version?: string; reason: string }>;
-}
 
 export function createCleanupWorker(context: WorkerContext) {
   return createPipelineWorker('cleanup', context, execCleanupJob, { lockDurationMs: 120_000 });
-}
-
-export async function addCleanupJob(queues: Pick<QueueSet, 'cleanup'>, data: CleanupJobData = {}, opts: JobsOptions = {}) {
-  const payload = validateJobData('cleanup', data);
-  const jobId = `cleanup-${payload.dryRun ? 'dry-run-' : ''}${payload.server ?? 'all'}-${Date.now()}-${crypto.randomBytes(3).toString('hex')}`;
-  return queues.cleanup.add('cleanup', payload, { jobId, ...opts });
 }
 
 export async function execCleanupJob(job: JobLike<CleanupJobData>, context: WorkerContext): Promise<CleanupResult> {

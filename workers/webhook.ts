@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { MCPError } from '../shared/errors.js';
-import type { WebhookJobData } from '../shared/queues.js';
+import type { WebhookJobData, WebhookResult } from '../shared/queues.js';
 import { redactUrl } from '../shared/redact.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -32,7 +32,7 @@ export function signBody(body: string, secret: string): string {
   return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export async function execWebhookJob(job: JobLike<WebhookJobData>, context: WorkerContext): Promise<{ status: number }> {
+export async function execWebhookJob(job: JobLike<WebhookJobData>, context: WorkerContext): Promise<WebhookResult> {
   const { url, event } = job.data;
   const body = JSON.stringify({ ...event, text: eventText(event) });
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'mcp-updater' };

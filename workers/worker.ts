@@ -1,14 +1,16 @@
 /*
  * What every pipeline worker shares: payload validation before any work (a bad payload fails at
- * once, without retries), the retry decision of shared/errors.ts, a hook for the final failure
- * (state + `update.failed`), logs, and error listeners so a Redis hiccup never crashes a process.
+ * once, without retries), the retry decision of shared/errors.ts, the one failure path
+ * (workers/failure.ts) for every way a job ends badly — including jobs BullMQ fails itself after
+ * they stalled too often — logs, and error listeners so a Redis hiccup never crashes a process.
  */
 import os from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { describeError, toJobError, ValidationError } from '../shared/errors.js';
 import { ownedConnection } from '../shared/redis.js';
-import { validateJobData, type JobDataByQueue, type QueueName } from '../shared/queues.js';
+import { validateJobData, type JobDataByQueue, type JobResultByQueue, type QueueName } from '../shared/queues.js';
 import type { WorkerContext } from './context.js';
+import { recordFailure } from './failure.js';
 
 /** The part of a BullMQ job a processor uses; tests pass plain objects. */
 export interface JobLike<T> {
@@ -20,51 +22,53 @@ export interface JobLike<T> {
   updateProgress?(progress: number | object): Promise<void>;
 }
 
-export type Processor<Q extends QueueName, R> = (job: JobLike<JobDataByQueue[Q]>, context: WorkerContext) => Promise<R>;
+export type Processor<Q extends QueueName> = (job: JobLike<JobDataByQueue[Q]>, context: WorkerContext) => Promise<JobResultByQueue[Q]>;
 
-export interface PipelineWorkerOptions<Q extends QueueName> {
-  /** Called once when the job will not be tried again (unrecoverable or out of attempts). */
-  onFinalFailure?: (job: JobLike<JobDataByQueue[Q]>, error: Error, context: WorkerContext) => Promise<void>;
+export interface PipelineWorkerOptions {
   /** Lock duration for long jobs (stage runs npm install and a smoke test). */
   lockDurationMs?: number;
 }
 
+/** Set on an error whose failure runProcessor recorded, so the worker's `failed` listener does not record it again. */
+const RECORDED = Symbol('mcp-updater.failure-recorded');
+
+function markRecorded(error: Error): Error {
+  (error as unknown as Record<symbol, boolean>)[RECORDED] = true;
+  return error;
+}
+
 /** Is this the attempt after which BullMQ gives up? */
-export function isFinalAttempt(job: JobLike<unknown>, error: Error): boolean {
+export function isFinalAttempt(job: Pick<JobLike<unknown>, 'attemptsMade' | 'opts'>, error: Error): boolean {
   return error instanceof UnrecoverableError || (job.attemptsMade ?? 0) + 1 >= (job.opts?.attempts ?? 1);
 }
 
 /** Validate, run, and map errors; exported so tests run a processor exactly as the worker does. */
-export async function runProcessor<Q extends QueueName, R>(
+export async function runProcessor<Q extends QueueName>(
   queue: Q,
   job: JobLike<JobDataByQueue[Q]>,
   context: WorkerContext,
-  exec: Processor<Q, R>,
-  options: PipelineWorkerOptions<Q> = {},
-): Promise<R> {
+  exec: Processor<Q>,
+): Promise<JobResultByQueue[Q]> {
   const logger = queue === 'cleanup' ? context.log.cleanup : context.log.automation;
   let data: JobDataByQueue[Q];
   try {
     data = validateJobData(queue, job.data);
   } catch (error) {
-    logger.error(`${queue} job ${job.id} refused: ${describeError(error)}`, { queue, jobId: job.id });
-    throw withCodeInMessage(toJobError(error as ValidationError));
+    await recordFailure(context, { queue, id: job.id, data: job.data }, error as ValidationError);
+    throw markRecorded(withCodeInMessage(toJobError(error as ValidationError)));
   }
   try {
     return await exec({ ...job, data } as JobLike<JobDataByQueue[Q]>, context);
   } catch (error) {
     const jobError = toJobError(error);
     const final = isFinalAttempt(job, jobError);
-    logger.log(final ? 'error' : 'warn', `${queue} job ${job.id} ${final ? 'failed' : 'will be retried'}: ${describeError(error)}`, {
+    if (final) {
+      await recordFailure(context, { queue, id: job.id, data }, error as Error);
+      throw markRecorded(withCodeInMessage(jobError));
+    }
+    logger.warn(`${queue} job ${job.id} will be retried: ${describeError(error)}`, {
       queue, jobId: job.id, server: (data as { server?: string }).server, attempt: (job.attemptsMade ?? 0) + 1,
     });
-    if (final && options.onFinalFailure) {
-      try {
-        await options.onFinalFailure({ ...job, data } as JobLike<JobDataByQueue[Q]>, error as Error, context);
-      } catch (hookError) {
-        logger.error(`${queue} job ${job.id}: recording the failure failed: ${describeError(hookError)}`, { queue, jobId: job.id });
-      }
-    }
     throw withCodeInMessage(jobError);
   }
 }
@@ -80,15 +84,15 @@ function withCodeInMessage(error: Error): Error {
 }
 
 /** A BullMQ Worker for `queue` on its own blocking connection. */
-export function createPipelineWorker<Q extends QueueName, R>(
+export function createPipelineWorker<Q extends QueueName>(
   queue: Q,
   context: WorkerContext,
-  exec: Processor<Q, R>,
-  options: PipelineWorkerOptions<Q> = {},
-): Worker<JobDataByQueue[Q], R> {
-  const worker = new Worker<JobDataByQueue[Q], R>(
+  exec: Processor<Q>,
+  options: PipelineWorkerOptions = {},
+): Worker<JobDataByQueue[Q], JobResultByQueue[Q]> {
+  const worker = new Worker<JobDataByQueue[Q], JobResultByQueue[Q]>(
     queue,
-    (job: Job<JobDataByQueue[Q], R>) => runProcessor(queue, job as unknown as JobLike<JobDataByQueue[Q]>, context, exec, options),
+    (job: Job<JobDataByQueue[Q], JobResultByQueue[Q]>) => runProcessor(queue, job as unknown as JobLike<JobDataByQueue[Q]>, context, exec),
     {
       // Options, not a client: BullMQ then closes the connection on close() (a client it was
       // handed stays open and keeps the process alive).
@@ -107,6 +111,13 @@ export function createPipelineWorker<Q extends QueueName, R>(
   );
   worker.on('error', (error) => {
     context.log.orchestration.error(`${queue} worker error: ${describeError(error)}`, { queue });
+  });
+  // Failures the processor never saw: BullMQ gives up on a job that stalled too often (its worker
+  // was killed or OOM-killed mid-job) without running the processor again.
+  worker.on('failed', (job, error) => {
+    if (!job || (error as unknown as Record<symbol, boolean>)[RECORDED]) return;
+    if (!isFinalAttempt({ attemptsMade: job.attemptsMade - 1, opts: job.opts }, error)) return;
+    void recordFailure(context, { queue, id: job.id, data: job.data }, error);
   });
   return worker;
 }

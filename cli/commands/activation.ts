@@ -4,7 +4,9 @@
  * --wait the command waits for the job and prints the switch.
  */
 import { Option, type Command } from 'commander';
-import { ConflictError } from '../../shared/errors.js';
+import semver from 'semver';
+import { activationFacts, planActivation } from '../../shared/activation.js';
+import type { ActivateAction } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson } from '../format.js';
 import { jsonOption, parseTimeout, withSession, type CliSession } from './session.js';
@@ -27,8 +29,6 @@ interface ActivationOptions {
   timeout: number;
 }
 
-interface ActivateReturn { outcome?: 'activated' | 'unchanged'; version?: string; from?: string }
-
 function requestedBy(): string {
   return `cli:${process.env.USER ?? process.env.LOGNAME ?? 'unknown'}`;
 }
@@ -36,8 +36,8 @@ function requestedBy(): string {
 async function finish(session: CliSession, report: ActivationReport, options: ActivationOptions): Promise<void> {
   if (options.wait) {
     try {
-      const result = await session.client.waitFor<ActivateReturn>('activate', report.jobId, options.timeout);
-      report.result = { outcome: result.outcome ?? 'activated', from: result.from ?? null, to: result.version ?? report.version, reason: null };
+      const result = await session.client.waitFor('activate', report.jobId, options.timeout);
+      report.result = { outcome: result.outcome, from: result.from ?? null, to: result.version, reason: null };
     } catch (error) {
       const state = await session.state.get(report.server);
       report.result = { outcome: 'failed', from: null, to: state.current ?? null, reason: (error as Error).message };
@@ -53,7 +53,19 @@ async function finish(session: CliSession, report: ActivationReport, options: Ac
   if (outcome === 'failed') return note(`mcp-updater: ${report.action} of ${report.server} to ${target} failed: ${reason}`);
   print(outcome === 'unchanged'
     ? `${report.server}: ${to} was already active`
-    : `${report.server}: ${from ?? '(none)'} -> ${to} (${report.action === 'approve' ? 'approved' : 'rolled back'})`);
+    : `${report.server}: ${from ?? '(none)'} -> ${to} (${report.action === 'approve' ? 'approved' : direction(from, to)})`);
+}
+
+/** How a switch moved: "downgraded" for a move down, "moved to" a newer version. */
+function direction(from: string | null, to: string | null): string {
+  if (!from || !to || !semver.valid(from) || !semver.valid(to)) return 'switched';
+  return semver.lt(to, from) ? 'downgraded' : 'moved to a newer version';
+}
+
+/** The activation rules, before anything is enqueued: the target, or the reason it is refused (exit 1). */
+async function planFor(session: CliSession, server: string, action: Exclude<ActivateAction, 'activate'>, version?: string): Promise<string> {
+  const plan = planActivation({ server, action, version }, await activationFacts(session.state, session.layout, server));
+  return plan.target;
 }
 
 const waitOptions = (command: Command) => command
@@ -73,16 +85,7 @@ Examples:
 `)
     .action(async (name: string, version: string | undefined, options: ActivationOptions) => {
       await withSession(async (session) => {
-        let target = version;
-        if (!target) {
-          const state = await session.state.get(name);
-          if (!state.staged) {
-            throw new ConflictError(`${name} has no version staged for approval (state ${state.state})`, {
-              hint: `name the version (mcp-updater approve ${name} <version>) or wait for a check to stage one (mcp-updater status ${name})`,
-            });
-          }
-          target = state.staged;
-        }
+        const target = await planFor(session, name, 'approve', version);
         const { jobId } = await session.client.approve(name, target, requestedBy());
         await finish(session, { server: name, action: 'approve', version: target, jobId, queue: 'activate' }, options);
       }, { servers: [name] });
@@ -100,6 +103,7 @@ Examples:
 `)
     .action(async (name: string, options: ActivationOptions & { to?: string; reason?: string }) => {
       await withSession(async (session) => {
+        await planFor(session, name, 'rollback', options.to);
         const { jobId } = await session.client.rollback(name, {
           ...(options.to ? { version: options.to } : {}),
           requestedBy: requestedBy(),

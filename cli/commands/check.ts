@@ -3,15 +3,14 @@
  * --wait, follow each server's chain until it ends — check -> download -> stage -> activate, or
  * an earlier stop (up to date, awaiting approval, failed) — and print what changed.
  *
- * Following uses the chain's deterministic links: a check returns `downloadJobId`, a download
- * returns `stageJobId`, a stage for auto activation adds the activate job `<server>@<version>`
- * (or leaves the server awaiting approval). Job states are polled; QueueEvents only wake the
- * poller early, so a missed event costs at most one poll interval.
+ * Following uses the chain (docs/ARCHITECTURE.md "Job contract"): a check returns the chain id it
+ * started or found alive, and the chain's download, stage and activate jobs all carry that id; a
+ * stage says whether its activate job follows or the version waits for approval. Job states are
+ * polled; QueueEvents only wake the poller early, so a missed event costs at most one poll interval.
  */
 import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import type { QueueName } from '../../shared/queues.js';
-import { versionJobId } from '../../shared/queues.js';
+import type { ActivateResult, CheckResult, QueueName, StageResult } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession, type CliSession } from './session.js';
@@ -35,12 +34,6 @@ export interface CheckReport {
   summary: string;
   checkJobId: string;
 }
-
-/** What the workers return, as far as following the chain needs it. */
-interface CheckReturn { candidate?: string; summary?: string; downloadJobId?: string }
-interface DownloadReturn { stageJobId?: string }
-interface StageReturn { activateJobId?: string }
-interface ActivateReturn { outcome?: 'activated' | 'unchanged'; version?: string; from?: string }
 
 interface Tracker {
   server: string;
@@ -129,42 +122,27 @@ export class ChainFollower {
   private async advance(tracker: Tracker, returned: unknown): Promise<boolean> {
     switch (tracker.step) {
       case 'check': {
-        const result = (returned ?? {}) as CheckReturn;
+        const result = (returned ?? {}) as Partial<CheckResult>;
         tracker.version = result.candidate;
-        if (!result.downloadJobId) {
+        if (!result.chain) {
           this.end(tracker, 'up-to-date', result.summary ?? 'up to date');
           return false;
         }
-        return this.move(tracker, 'download', result.downloadJobId);
+        return this.move(tracker, 'download', result.chain);
       }
-      case 'download': {
-        const result = (returned ?? {}) as DownloadReturn;
-        if (!result.stageJobId) {
-          this.end(tracker, 'failed', `download job ${tracker.jobId} finished without adding a stage job`);
-          return false;
-        }
-        return this.move(tracker, 'stage', result.stageJobId);
-      }
+      case 'download':
+        // The stage job of a chain carries the chain's id.
+        return this.move(tracker, 'stage', tracker.jobId);
       case 'stage': {
-        const result = (returned ?? {}) as StageReturn;
-        if (result.activateJobId) return this.move(tracker, 'activate', result.activateJobId);
-        const version = tracker.version;
-        const state = await this.session.state.get(tracker.server);
-        if (state.staged && (!version || state.staged === version)) {
-          tracker.version = state.staged;
-          this.end(tracker, 'awaiting-approval', `${state.staged} is staged and waits for approval: mcp-updater approve ${tracker.server}`);
-          return false;
-        }
-        // A stage that does not report its follow-up: the auto activation's id is deterministic.
-        const activateJobId = version ? versionJobId(tracker.server, version) : undefined;
-        if (activateJobId && (await this.session.client.queue.activate.getJobState(activateJobId)) !== 'unknown') {
-          return this.move(tracker, 'activate', activateJobId);
-        }
-        this.end(tracker, 'failed', `${version ?? 'the version'} was staged but neither activated nor left awaiting approval (state ${state.state})`);
+        const result = (returned ?? {}) as Partial<StageResult>;
+        if (result.next === 'activate') return this.move(tracker, 'activate', tracker.jobId);
+        const staged = result.version ?? tracker.version;
+        tracker.version = staged;
+        this.end(tracker, 'awaiting-approval', `${staged} is staged and waits for approval: mcp-updater approve ${tracker.server}`);
         return false;
       }
       case 'activate': {
-        const result = (returned ?? {}) as ActivateReturn;
+        const result = (returned ?? {}) as Partial<ActivateResult>;
         if (result.version) tracker.version = result.version;
         if (result.outcome === 'unchanged') {
           this.end(tracker, 'up-to-date', `${result.version ?? tracker.version} is already active`);
@@ -179,11 +157,11 @@ export class ChainFollower {
   /**
    * A finished job can be trimmed from its queue before this poller sees it (queues keep the last
    * 1000 completed jobs; `check --wait` of thousands of servers outruns that). Then the server's
-   * state and the deterministic job ids tell where the chain went. True when the chain moved on.
+   * record and the chain id tell where the chain went. True when the chain moved on.
    */
   private async recoverRemoved(tracker: Tracker): Promise<boolean> {
+    const state = await this.session.state.get(tracker.server);
     if (tracker.step === 'check') {
-      const state = await this.session.state.get(tracker.server);
       const checkedAt = state.lastCheck ? Date.parse(state.lastCheck) : Number.NaN;
       if (!(checkedAt >= this.startedAt - CLOCK_SKEW_MS)) return false;
       if (state.lastCheckResult === 'check failed') {
@@ -191,18 +169,20 @@ export class ChainFollower {
         return false;
       }
       const candidate = state.candidate && state.candidate !== state.current ? state.candidate : undefined;
-      const returned: CheckReturn = {
+      const returned: Partial<CheckResult> = {
         candidate,
         summary: state.lastCheckResult,
-        downloadJobId: candidate ? versionJobId(tracker.server, candidate) : undefined,
+        chain: candidate && state.chainVersion === candidate ? state.chain : undefined,
       };
       return this.advance(tracker, returned);
     }
     const next = CHAIN[CHAIN.indexOf(tracker.step) + 1];
-    if (!next || !tracker.version) return false;
-    const nextId = versionJobId(tracker.server, tracker.version);
-    if ((await this.session.client.queue[next].getJobState(nextId)) === 'unknown') return false;
-    return this.move(tracker, next, nextId);
+    if (!next) return false;
+    if ((await this.session.client.queue[next].getJobState(tracker.jobId)) !== 'unknown') return this.move(tracker, next, tracker.jobId);
+    if (tracker.step === 'stage' && state.staged === tracker.version && state.state === 'awaiting-approval') {
+      this.end(tracker, 'awaiting-approval', `${state.staged} is staged and waits for approval: mcp-updater approve ${tracker.server}`);
+    }
+    return false;
   }
 
   private move(tracker: Tracker, step: ChainStep, jobId: string): true {

@@ -4,29 +4,18 @@
  * returns at once unless --wait is given.
  */
 import { Option, type Command } from 'commander';
+import type { CleanupResult } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
 import { formatBytes, note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession } from './session.js';
 
-/** What the cleanup worker returns, as far as the CLI prints it. */
-export interface CleanupOutcome {
-  dryRun?: boolean;
-  plan: {
-    removeVersions: Array<{ server: string; version: string }>;
-    removeStaging: string[];
-    removeBackups: string[];
-  };
-  bytesFreed: number;
-  bytesPlanned?: number;
-  skipped?: Array<{ server: string; version?: string; reason: string }>;
-}
 
 /** `cleanup --json`: `result` is the worker's answer, null when the command did not wait. */
 export interface CleanupReport {
   jobId: string;
   queue: 'cleanup';
   dryRun: boolean;
-  result: CleanupOutcome | null;
+  result: CleanupResult | null;
 }
 
 interface CleanupOptions {
@@ -36,7 +25,7 @@ interface CleanupOptions {
   timeout: number;
 }
 
-function printPlan(outcome: CleanupOutcome, dryRun: boolean): void {
+function printPlan(outcome: CleanupResult, dryRun: boolean): void {
   const { removeVersions, removeStaging, removeBackups } = outcome.plan;
   const rows: string[][] = [
     ...removeVersions.map((item) => ['version', `${item.server}@${item.version}`]),
@@ -80,7 +69,7 @@ Examples:
         const report: CleanupReport = { jobId, queue: 'cleanup', dryRun, result: null };
         if (dryRun || options.wait) {
           try {
-            report.result = await session.client.waitFor<CleanupOutcome>('cleanup', jobId, options.timeout);
+            report.result = await session.client.waitFor('cleanup', jobId, options.timeout);
           } catch (error) {
             const message = (error as Error).message;
             const stuck = /timed out/i.test(message)

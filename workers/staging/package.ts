@@ -1,0 +1,178 @@
+/*
+ * Staging steps on the extracted package: read and check its package.json against what the
+ * registry said, choose the bin the launcher runs, and write the version's run script.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { StagingError } from '../../shared/errors.js';
+import type { ServerSettings } from '../../shared/inventory.js';
+import { label, type StageRequest } from './request.js';
+
+export interface PackageManifest {
+  name?: unknown;
+  version?: unknown;
+  bin?: unknown;
+  dependencies?: unknown;
+  optionalDependencies?: unknown;
+}
+
+export async function readManifest(dir: string, request: StageRequest): Promise<PackageManifest> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, 'package.json'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new StagingError('EPKGJSON', `the tarball of ${label(request)} has no package.json`, {
+      hint: 'the tarball is not an npm package; it was not installed', retryable: false,
+    });
+  }
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(text);
+  } catch (error) {
+    throw new StagingError('EPKGJSON', `package.json of ${label(request)} is not valid JSON (${(error as Error).message})`, {
+      hint: 'the package is damaged; it was not installed', retryable: false,
+    });
+  }
+  if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) {
+    throw new StagingError('EPKGJSON', `package.json of ${label(request)} is not a JSON object`, {
+      hint: 'the package is damaged; it was not installed', retryable: false,
+    });
+  }
+  const { name, version } = manifest as PackageManifest;
+  if (name !== request.package || version !== request.version) {
+    throw new StagingError('EPKGMISMATCH', `the tarball contains ${String(name)}@${String(version)}, but the registry said ${label(request)}`, {
+      hint: 'the registry serves another package under this name or version; it was not installed (tell the registry operator)',
+      retryable: false,
+    });
+  }
+  return manifest as PackageManifest;
+}
+
+/** A package's bins as npm reads them: a string means one bin named like the package. */
+export function packageBins(manifest: { name?: unknown; bin?: unknown }): Record<string, string> {
+  if (typeof manifest.bin === 'string') return { [packageBasename(String(manifest.name ?? ''))]: manifest.bin };
+  if (manifest.bin && typeof manifest.bin === 'object' && !Array.isArray(manifest.bin)) {
+    return Object.fromEntries(Object.entries(manifest.bin).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  }
+  return {};
+}
+
+function packageBasename(name: string): string {
+  return name.startsWith('@') ? name.slice(name.indexOf('/') + 1) : name;
+}
+
+export type BinChoice =
+  | { ok: true; name: string; path: string }
+  | { ok: false; code: 'ENOBIN' | 'EBINESCAPE'; reason: string };
+
+/**
+ * Which bin the launcher runs: the one named in the inventory, else the only one, else the one
+ * named like the package. Its path (package-relative, normalised) must stay inside the package.
+ */
+export function choosePackageBin(manifest: { name?: unknown; bin?: unknown }, wanted?: string): BinChoice {
+  const bins = packageBins(manifest);
+  const names = Object.keys(bins);
+  let name: string | undefined;
+  if (wanted !== undefined) {
+    if (!(wanted in bins)) {
+      return { ok: false, code: 'ENOBIN', reason: `has no bin named ${JSON.stringify(wanted)} (${names.length ? `it has: ${names.join(', ')}` : 'it has none'})` };
+    }
+    name = wanted;
+  } else if (names.length === 1) {
+    name = names[0];
+  } else if (names.length === 0) {
+    return { ok: false, code: 'ENOBIN', reason: 'declares no bin' };
+  } else {
+    name = names.find((candidate) => candidate === packageBasename(String(manifest.name ?? '')));
+    if (!name) return { ok: false, code: 'ENOBIN', reason: `has several bins (${names.join(', ')}) and none is named like the package` };
+  }
+  const raw = bins[name!]!;
+  const normalized = path.posix.normalize(raw.replaceAll('\\', '/'));
+  if (raw === '' || path.posix.isAbsolute(normalized) || /^[A-Za-z]:/.test(normalized) || normalized === '..' || normalized.startsWith('../') || normalized === '.') {
+    return { ok: false, code: 'EBINESCAPE', reason: `bin ${JSON.stringify(name)} points outside the package (${JSON.stringify(raw)})` };
+  }
+  return { ok: true, name: name!, path: normalized };
+}
+
+/** What `.mcp-updater/run` starts. */
+export type RunTarget =
+  | { kind: 'node'; bin: string }
+  | { kind: 'exec'; bin: string }
+  | { kind: 'command'; command: string; args: string[] };
+
+/** A shebang that does not mention node means the bin is not JavaScript: run it as it is. */
+export function runsWithNode(firstLine: string): boolean {
+  return !firstLine.startsWith('#!') || /\bnode(js)?\b/.test(firstLine);
+}
+
+export async function resolveRunTarget(dir: string, manifest: PackageManifest, settings: ServerSettings, request: StageRequest): Promise<RunTarget> {
+  const command = settings.smokeTest.command;
+  const choice = choosePackageBin(manifest, settings.bin);
+  if (!choice.ok) {
+    // A configured command replaces the bin, but an escaping bin is refused all the same.
+    if (command && choice.code === 'ENOBIN' && settings.bin === undefined) return { kind: 'command', command, args: settings.smokeTest.args };
+    throw new StagingError(choice.code, `${label(request)} ${choice.reason}`, {
+      hint: choice.code === 'ENOBIN'
+        ? `set smokeTest.command or bin for ${request.server} in the inventory`
+        : 'the package is unsafe; it was not installed',
+      retryable: false,
+    });
+  }
+  if (command) return { kind: 'command', command, args: settings.smokeTest.args };
+  const file = path.join(dir, choice.path);
+  let real: string;
+  try {
+    real = await fs.realpath(file);
+  } catch {
+    throw new StagingError('EBINMISSING', `${label(request)}: bin ${JSON.stringify(choice.name)} points at ${choice.path}, which the package does not contain`, {
+      hint: `set bin or smokeTest.command for ${request.server} in the inventory`, retryable: false,
+    });
+  }
+  const root = await fs.realpath(dir);
+  if (!real.startsWith(`${root}${path.sep}`)) {
+    throw new StagingError('EBINESCAPE', `${label(request)}: bin ${JSON.stringify(choice.name)} resolves outside the package`, {
+      hint: 'the package is unsafe; it was not installed', retryable: false,
+    });
+  }
+  const handle = await fs.open(real, 'r');
+  let firstLine: string;
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(256), 0, 256, 0);
+    firstLine = buffer.subarray(0, bytesRead).toString('utf8').split('\n')[0] ?? '';
+  } finally {
+    await handle.close();
+  }
+  if (runsWithNode(firstLine)) return { kind: 'node', bin: choice.path };
+  await fs.chmod(real, 0o755);
+  return { kind: 'exec', bin: choice.path };
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The text of `.mcp-updater/run`: it finds its version directory itself, so it can be moved. */
+export function runScriptText(target: RunTarget, about: string, fallbackNode = process.execPath): string {
+  const lines = [
+    '#!/bin/sh',
+    `# Starts ${about.replaceAll('\n', ' ')}.`,
+    '# Written by mcp-updater when the version was staged; MCP_UPDATER_NODE picks another node.',
+    'here="$(cd "$(dirname "$0")/.." && pwd -P)"',
+  ];
+  if (target.kind === 'node') {
+    lines.push(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo ${shellQuote(fallbackNode)})}"`);
+    lines.push(`exec "$NODE" "$here"/${shellQuote(target.bin)} "$@"`);
+  } else if (target.kind === 'exec') {
+    lines.push(`exec "$here"/${shellQuote(target.bin)} "$@"`);
+  } else {
+    lines.push('cd "$here" || exit 127');
+    lines.push(`exec ${[target.command, ...target.args].map(shellQuote).join(' ')} "$@"`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function hasDependencies(manifest: PackageManifest): boolean {
+  const count = (value: unknown) => (value && typeof value === 'object' ? Object.keys(value).length : 0);
+  return count(manifest.dependencies) + count(manifest.optionalDependencies) > 0;
+}
