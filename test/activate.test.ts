@@ -2,19 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { UnrecoverableError } from 'bullmq';
+import { planActivation, type ActivationFacts, type ActivationRequest } from '../shared/activation.js';
 import { ConflictError, LockError, NotFoundError, ValidationError } from '../shared/errors.js';
 import type { UpdateEvent } from '../shared/events.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
-import type { ActivateJobData } from '../shared/queues.js';
-import {
-  activateFailed,
-  activationTarget,
-  addActivateJob,
-  execActivateJob,
-  PostActivationError,
-  serverLockKey,
-  withServerLock,
-} from '../workers/activate.js';
+import { chainId, enqueue, requestChainId, type ActivateJobData } from '../shared/queues.js';
+import { execActivateJob } from '../workers/activate.js';
+import { serverLockKey, withServerLock } from '../workers/activation/lock.js';
 import { execCleanupJob } from '../workers/cleanup.js';
 import type { WorkerContext } from '../workers/context.js';
 import { runProcessor } from '../workers/worker.js';
@@ -62,14 +56,21 @@ async function installVersion(context: WorkerContext, version: string, fixture =
   return integrity;
 }
 
-let jobCounter = 0;
-function job(data: ActivateJobData) {
-  jobCounter += 1;
-  return { id: `test-${jobCounter}`, data, attemptsMade: 0, opts: { attempts: 2 } };
+type ActivateRequest = Omit<ActivateJobData, 'chain'>;
+
+/**
+ * A job as the pipeline adds it: its id is its chain. Each call is a chain of its own (as after a
+ * new check), so a second activation of one version is not taken for a resumed run of the first.
+ */
+function job(request: ActivateRequest) {
+  const chain = request.action === 'activate'
+    ? chainId(request.server, request.version!, true)
+    : requestChainId(request.server, request.action);
+  return { id: chain, data: { ...request, chain }, attemptsMade: 0, opts: { attempts: 2 } };
 }
 
-const activate = (context: WorkerContext, data: ActivateJobData) =>
-  runProcessor('activate', job(data), context, execActivateJob, { onFinalFailure: activateFailed });
+const activate = (context: WorkerContext, request: ActivateRequest) =>
+  runProcessor('activate', job(request), context, execActivateJob);
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
@@ -137,7 +138,8 @@ describe('activate worker', function () {
       ['install', undefined, '1.0.0'],
     ]);
     expect(redisHistory[1]).to.include({ integrity });
-    expect(redisHistory[1]!.jobId).to.match(/^test-\d+$/);
+    expect(redisHistory[1]!.jobId).to.match(/^memory@1\.0\.0#[0-9a-z]+$/);
+    expect(redisHistory[0]!.jobId).to.match(/^memory@1\.1\.0#[0-9a-z]+$/);
     const disk = await context.layout.readHistory(SERVER);
     expect(disk).to.include({ server: SERVER, package: 'mcp-healthy', current: '1.1.0', previous: '1.0.0' });
     expect(disk?.integrities['1.0.0']).to.equal(integrity);
@@ -164,6 +166,7 @@ describe('activate worker', function () {
 
     const error = await rejection(activate(context, { server: SERVER, action: 'activate', version: '1.1.0' }));
     expect(error).to.be.instanceOf(UnrecoverableError);
+    expect(error.code).to.equal('EPOSTACTIVATION');
     expect(error.message).to.contain('rolled back to 1.0.0');
     expect(await context.layout.currentVersion(SERVER)).to.equal('1.0.0');
     expect((await handshake(context)).serverVersion).to.equal('1.0.0');
@@ -174,9 +177,12 @@ describe('activate worker', function () {
     expect(state.lastError).to.contain('1.1.0 failed its post-activation check');
     expect(state.failedVersions).to.deep.equal(['1.1.0']);
 
+    // The switch back is recorded by activate, the failure by the one failure path: once each.
     const failed = await events(context, 'update.failed');
     expect(failed).to.have.length(1);
-    expect(failed[0]).to.include({ version: '1.1.0', from: '1.0.0' });
+    expect(failed[0]).to.include({ version: '1.1.0' });
+    expect(failed[0]!.reason).to.contain('1.1.0 failed its post-activation check and was rolled back to 1.0.0');
+    expect(failed[0]!.details).to.include({ step: 'activate' });
     const rolledBack = await events(context, 'update.rolled-back');
     expect(rolledBack).to.have.length(1);
     expect(rolledBack[0]).to.include({ version: '1.0.0', from: '1.1.0' });
@@ -196,13 +202,17 @@ describe('activate worker', function () {
 
   it('leaves nothing active when the first install fails its post-activation check', async () => {
     await installVersion(context, '1.0.0', 'mcp-broken-crash');
-    const error = await rejection(execActivateJob(job({ server: SERVER, action: 'activate', version: '1.0.0' }), context));
-    expect(error).to.be.instanceOf(PostActivationError);
+    const error = await rejection(activate(context, { server: SERVER, action: 'activate', version: '1.0.0' }));
+    expect(error).to.be.instanceOf(UnrecoverableError);
+    expect(error.code).to.equal('EPOSTACTIVATION');
     expect(await context.layout.currentVersion(SERVER)).to.equal(undefined);
     const state = await context.state.get(SERVER);
     expect(state.state).to.equal('failed');
     expect(state.current).to.equal(undefined);
+    expect(state.lastError).to.contain('1.0.0 failed its post-activation check; nothing is active');
+    expect(state.failedVersions).to.deep.equal(['1.0.0']);
     expect(await events(context, 'update.failed')).to.have.length(1);
+    expect(await counter(context, 'updates_total', [SERVER, 'failed'])).to.equal(1);
     expect(await events(context, 'update.rolled-back')).to.have.length(0);
     expect((await context.layout.readHistory(SERVER))?.current).to.equal(undefined);
   });
@@ -213,12 +223,13 @@ describe('activate worker', function () {
 
     const refused = await rejection(execActivateJob(job({ server: SERVER, action: 'approve', version: '1.2.0' }), context));
     expect(refused).to.be.instanceOf(ConflictError);
-    expect(refused.message).to.equal('memory@1.2.0 is not staged; run a check first');
+    expect(refused.message).to.equal('memory 1.2.0 is not staged (nothing is staged)');
     // Through the worker path it is final at once and recorded once.
     const viaWorker = await rejection(activate(context, { server: SERVER, action: 'approve', version: '1.2.0' }));
     expect(viaWorker).to.be.instanceOf(UnrecoverableError);
     expect(viaWorker.code).to.equal('ECONFLICT');
     expect(await events(context, 'update.failed')).to.have.length(1);
+    expect(await context.state.get(SERVER)).to.include({ state: 'failed' });
     expect(await context.layout.currentVersion(SERVER)).to.equal('1.0.0');
 
     await installVersion(context, '1.1.0');
@@ -259,17 +270,28 @@ describe('activate worker', function () {
     ]);
   });
 
-  it('refuses a rollback without a previous version, and one to a version it has no backup of', async () => {
-    await installVersion(context, '1.0.0');
+  it('refuses a rollback without a previous version, one to a version it has no backup of, and one whose backup is gone', async () => {
+    const integrity = await installVersion(context, '1.0.0');
     await activate(context, { server: SERVER, action: 'activate', version: '1.0.0' });
     const none = await rejection(execActivateJob(job({ server: SERVER, action: 'rollback' }), context));
     expect(none).to.be.instanceOf(ConflictError);
     expect(none.message).to.contain('no previous version to roll back to');
 
     const unknown = await rejection(execActivateJob(job({ server: SERVER, action: 'rollback', version: '0.1.0' }), context));
-    expect(unknown).to.be.instanceOf(NotFoundError);
+    expect(unknown).to.be.instanceOf(ConflictError);
     expect(unknown.message).to.contain('no backup of it is known');
     expect(await context.layout.currentVersion(SERVER)).to.equal('1.0.0');
+
+    // history.json knows 1.0.0's integrity, but both its directory and its backup are gone.
+    await installVersion(context, '1.1.0');
+    await activate(context, { server: SERVER, action: 'activate', version: '1.1.0' });
+    await fs.rm(context.layout.versionDir(SERVER, '1.0.0'), { recursive: true });
+    await fs.rm(context.layout.backupFile(integrity));
+    const gone = await rejection(execActivateJob(job({ server: SERVER, action: 'rollback', version: '1.0.0' }), context));
+    expect(gone).to.be.instanceOf(NotFoundError);
+    expect(gone.message).to.contain('its backup');
+    expect(gone.message).to.contain('is gone');
+    expect(await context.layout.currentVersion(SERVER)).to.equal('1.1.0');
   });
 
   it('re-stages a version cleanup removed from its backup tarball when rolling back to it', async () => {
@@ -329,33 +351,77 @@ describe('activate worker', function () {
     expect(await withServerLock(other, SERVER, async () => 'free', { acquireTimeoutMs: 200 })).to.equal('free');
   });
 
-  describe('activationTarget', () => {
-    const cases: Array<{ name: string; data: Pick<ActivateJobData, 'action' | 'version'>; known: Parameters<typeof activationTarget>[1]; expected: string | 'conflict' }> = [
-      { name: 'activate names its version', data: { action: 'activate', version: '2.0.0' }, known: { current: '1.0.0' }, expected: '2.0.0' },
-      { name: 'rollback to a named version', data: { action: 'rollback', version: '0.9.0' }, known: { current: '1.0.0', statePrevious: '0.8.0' }, expected: '0.9.0' },
-      { name: 'rollback to the previous of Redis', data: { action: 'rollback' }, known: { current: '1.0.0', statePrevious: '0.9.0', historyPrevious: '0.8.0' }, expected: '0.9.0' },
-      { name: 'rollback falls back to history.json', data: { action: 'rollback' }, known: { current: '1.0.0', historyPrevious: '0.8.0' }, expected: '0.8.0' },
-      { name: 'a previous equal to current does not count', data: { action: 'rollback' }, known: { current: '1.0.0', statePrevious: '1.0.0', historyPrevious: '0.8.0' }, expected: '0.8.0' },
-      { name: 'rollback without any previous', data: { action: 'rollback' }, known: { current: '1.0.0' }, expected: 'conflict' },
+  describe('planActivation', () => {
+    const base: ActivationFacts = { installed: [], restorable: [] };
+    const cases: Array<{
+      name: string;
+      request: Omit<ActivationRequest, 'server'>;
+      facts: Partial<ActivationFacts>;
+      expected: { kind: 'switch' | 'resume' | 'unchanged'; target: string; from?: string; historyAction?: string } | 'conflict';
+    }> = [
+      { name: 'activate names its version', request: { action: 'activate', version: '2.0.0' }, facts: { current: '1.0.0', installed: ['1.0.0', '2.0.0'] }, expected: { kind: 'switch', target: '2.0.0', from: '1.0.0', historyAction: 'activate' } },
+      { name: 'the first activation is an install', request: { action: 'activate', version: '1.0.0' }, facts: { installed: ['1.0.0'] }, expected: { kind: 'switch', target: '1.0.0', historyAction: 'install' } },
+      { name: 'activate without a version', request: { action: 'activate' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
+      { name: 'the target already is current', request: { action: 'activate', version: '1.0.0' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: { kind: 'unchanged', target: '1.0.0' } },
+      { name: 'rollback to a named version', request: { action: 'rollback', version: '0.9.0' }, facts: { current: '1.0.0', previous: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
+      { name: 'rollback to the previous of Redis', request: { action: 'rollback' }, facts: { current: '1.0.0', previous: '0.9.0', historyPrevious: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
+      { name: 'rollback falls back to history.json', request: { action: 'rollback' }, facts: { current: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' } },
+      { name: 'a previous equal to current does not count', request: { action: 'rollback' }, facts: { current: '1.0.0', previous: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' } },
+      { name: 'rollback without any previous', request: { action: 'rollback' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
+      { name: 'a version cleanup removed is re-staged from its backup', request: { action: 'rollback', version: '0.9.0' }, facts: { current: '1.0.0', installed: ['1.0.0'], restorable: ['0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
+      { name: 'a version neither installed nor backed up', request: { action: 'rollback', version: '0.1.0' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
+      { name: 'approve without a version takes the staged one', request: { action: 'approve' }, facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'] }, expected: { kind: 'switch', target: '1.1.0', from: '1.0.0', historyAction: 'approve' } },
+      { name: 'approve with nothing staged and no version', request: { action: 'approve' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
+      { name: 'approve of a version that is neither staged nor installed', request: { action: 'approve', version: '1.2.0' }, facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'], restorable: ['1.2.0'] }, expected: 'conflict' },
+      {
+        name: 'the same job after it switched and died is resumed',
+        request: { action: 'activate', version: '1.1.0', jobId: 'memory@1.1.0' },
+        facts: { current: '1.1.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' } },
+        expected: { kind: 'resume', target: '1.1.0', from: '1.0.0' },
+      },
+      {
+        name: 'another job of a version that is current is unchanged, not resumed',
+        request: { action: 'activate', version: '1.1.0', jobId: 'memory@1.1.0#other' },
+        facts: { current: '1.1.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' } },
+        expected: { kind: 'unchanged', target: '1.1.0' },
+      },
+      {
+        name: 'a rollback job whose switch was undone since is not resumed',
+        request: { action: 'rollback', jobId: 'memory~rollback~x' },
+        facts: { current: '1.1.0', previous: '1.0.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'rollback', from: '1.1.0', to: '1.0.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory~rollback~x' } },
+        expected: { kind: 'switch', target: '1.0.0', from: '1.1.0', historyAction: 'rollback' },
+      },
     ];
     for (const testCase of cases) {
       it(testCase.name, () => {
-        const data = { server: SERVER, ...testCase.data };
-        if (testCase.expected === 'conflict') expect(() => activationTarget(data, testCase.known)).to.throw(ConflictError);
-        else expect(activationTarget(data, testCase.known)).to.equal(testCase.expected);
+        const request: ActivationRequest = { server: SERVER, ...testCase.request };
+        const facts: ActivationFacts = { ...base, ...testCase.facts };
+        if (testCase.expected === 'conflict') {
+          expect(() => planActivation(request, facts)).to.throw(ConflictError);
+          return;
+        }
+        expect(planActivation(request, facts)).to.deep.include(testCase.expected);
       });
     }
   });
 
-  it('addActivateJob: idempotent auto activation, unique operator jobs, validated payloads', async () => {
-    const auto = await addActivateJob(context.queues, { server: SERVER, action: 'activate', version: '1.1.0' });
-    const again = await addActivateJob(context.queues, { server: SERVER, action: 'activate', version: '1.1.0' });
+  it('enqueue: one auto activation per chain, unique operator jobs, validated payloads', async () => {
+    const chain = chainId(SERVER, '1.1.0');
+    const auto = await enqueue(context.queues, 'activate', { server: SERVER, chain, action: 'activate', version: '1.1.0' });
+    const again = await enqueue(context.queues, 'activate', { server: SERVER, chain, action: 'activate', version: '1.1.0' });
     expect(auto.id).to.equal('memory@1.1.0');
     expect(again.id).to.equal('memory@1.1.0');
-    const rollback = await addActivateJob(context.queues, { server: SERVER, action: 'rollback' });
-    expect(rollback.id).to.match(/^memory-rollback-\d+-[0-9a-f]{6}$/);
-    expect(await context.queues.activate.count()).to.equal(2);
-    const invalid = await rejection(addActivateJob(context.queues, { server: SERVER, action: 'approve' }));
+    const rollback = await enqueue(context.queues, 'activate', { server: SERVER, chain: requestChainId(SERVER, 'rollback'), action: 'rollback' });
+    expect(rollback.id).to.match(/^memory~rollback~[0-9a-z]+$/);
+    const forced = await enqueue(context.queues, 'activate', { server: SERVER, chain: chainId(SERVER, '1.1.0', true), action: 'activate', version: '1.1.0', force: true });
+    expect(forced.id).to.match(/^memory@1\.1\.0#[0-9a-z]+$/);
+    expect(forced.data.force).to.equal(true);
+    expect(await context.queues.activate.count()).to.equal(3);
+    const invalid = await rejection(enqueue(context.queues, 'activate', { server: SERVER, chain: requestChainId(SERVER, 'approve'), action: 'approve' }));
     expect(invalid).to.be.instanceOf(ValidationError);
+    const loose = await rejection(enqueue(context.queues, 'activate', { server: SERVER, chain, action: 'activate', version: '1.1.0 ' }));
+    expect(loose).to.be.instanceOf(ValidationError);
+    expect(loose.message).to.contain('exact semver');
+    expect(await context.queues.activate.count()).to.equal(3);
   });
 });
