@@ -3,7 +3,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { NotFoundError } from '../shared/errors.js';
 import type { DiskHistory, HistoryEntry } from '../shared/layout.js';
-import { addCleanupJob, execCleanupJob } from '../workers/cleanup.js';
+import { enqueue } from '../shared/queues.js';
+import { execCleanupJob } from '../workers/cleanup.js';
 import type { WorkerContext } from '../workers/context.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -244,11 +245,14 @@ describe('cleanup worker', function () {
     await fs.access(backup);
   });
 
-  it('addCleanupJob validates and enqueues', async () => {
-    const job = await addCleanupJob(context.queues, { dryRun: true, reason: 'test' });
-    expect(job.id).to.match(/^cleanup-dry-run-all-\d+-[0-9a-f]{6}$/);
+  it('enqueue validates and adds a cleanup job under an id of its own', async () => {
+    const job = await enqueue(context.queues, 'cleanup', { dryRun: true, reason: 'test' });
+    expect(job.id).to.match(/^cleanup-dry-run-all-[0-9a-z]+$/);
     expect(job.data).to.deep.equal({ dryRun: true, reason: 'test' });
-    const invalid = await addCleanupJob(context.queues, { server: 'Bad Name' }).catch((error: unknown) => error);
+    const scoped = await enqueue(context.queues, 'cleanup', { server: 'memory' });
+    expect(scoped.id).to.match(/^cleanup-memory-[0-9a-z]+$/);
+    const invalid = await enqueue(context.queues, 'cleanup', { server: 'Bad Name' }).catch((error: unknown) => error);
     expect((invalid as { code?: string }).code).to.equal('EVALIDATION');
+    expect(await context.queues.cleanup.count()).to.equal(2);
   });
 });
