@@ -18,6 +18,7 @@ import { ProducerClient } from '../producers/client.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { EventLog } from '../shared/events.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
+import { InstallLayout } from '../shared/layout.js';
 import { appKey, createRedis, waitForRedis } from '../shared/redis.js';
 import { StateStore } from '../shared/state.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -110,6 +111,10 @@ describe('dashboard', function () {
     await h.state.appendHistory('memory', { action: 'install', to: '0.9.0', at: '2026-01-01T00:00:00.000Z' });
     await h.state.appendHistory('memory', { action: 'activate', from: '0.9.0', to: '1.0.0', at: '2026-02-01T00:00:00.000Z' });
     await h.state.update('everything', { current: '2.0.0', latest: '2.0.0', candidate: '2.0.0', state: 'idle', lastCheck: fiveMinutesAgo });
+    // Approve and rollback ask the activation rules, which read what is installed from the disk.
+    const layout = new InstallLayout(env.config);
+    for (const version of ['0.8.0', '0.9.0', '1.0.0', '1.1.0']) await fs.mkdir(layout.versionDir('memory', version), { recursive: true });
+    await layout.switchCurrent('memory', '1.0.0');
     const events = new EventLog(env.redis, env.config);
     await events.publish({ type: 'update.available', server: 'memory', version: '1.1.0', from: '1.0.0', jobId: 'c1' });
     await events.publish({ type: 'update.staged', server: 'memory', version: '1.1.0', jobId: 's1' });
@@ -616,7 +621,7 @@ describe('dashboard', function () {
 
     it('redacts secrets in job data', async () => {
       await h.producer.queue.download.add('download', {
-        server: 'memory', package: 'x', version: '1.0.0', integrity: 'sha512-AAAA',
+        server: 'memory', chain: 'memory@1.0.0', package: 'x', version: '1.0.0', integrity: 'sha512-AAAA',
         tarball: 'https://user:hunter2-password@registry.example/x.tgz', reason: `token ${TOKEN}`,
       }, { jobId: 'secret-job' });
       const res = keep(await request(h.app).get('/admin/queues/api/queues/download/secret-job').set('Authorization', bearer));
