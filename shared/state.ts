@@ -67,7 +67,12 @@ const APPEND_HISTORY = `redis.call('LPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 return 1`;
 
+/** Refill a lost history list, unless a concurrent rebuild (or a new entry) got there first. */
+const FILL_HISTORY = `if redis.call('LLEN', KEYS[1]) == 0 then redis.call('RPUSH', KEYS[1], unpack(ARGV)) end
+return 1`;
+
 interface StateScripts {
+  mcpUpdaterFillHistory(key: string, ...entries: string[]): Promise<number>;
   mcpUpdaterGetState(key: string, failedKey: string, ...fields: string[]): Promise<[(string | null)[], string[]]>;
   mcpUpdaterUpdateState(key: string, indexKey: string, server: string, pairs: number, ...fieldsThenCleared: string[]): Promise<number>;
   mcpUpdaterAppendHistory(key: string, entry: string, limit: number): Promise<number>;
@@ -77,6 +82,7 @@ function stateScripts(redis: Redis): StateScripts {
   const scripted = redis as unknown as Partial<StateScripts>;
   if (!scripted.mcpUpdaterGetState) redis.defineCommand('mcpUpdaterGetState', { numberOfKeys: 2, lua: GET_STATE });
   if (!scripted.mcpUpdaterUpdateState) redis.defineCommand('mcpUpdaterUpdateState', { numberOfKeys: 2, lua: UPDATE_STATE });
+  if (!scripted.mcpUpdaterFillHistory) redis.defineCommand('mcpUpdaterFillHistory', { numberOfKeys: 1, lua: FILL_HISTORY });
   if (!scripted.mcpUpdaterAppendHistory) redis.defineCommand('mcpUpdaterAppendHistory', { numberOfKeys: 1, lua: APPEND_HISTORY });
   return redis as unknown as StateScripts;
 }
@@ -143,9 +149,9 @@ export class StateStore {
     };
     await this.update(server, patch);
     if (failedVersions.length > 0) await this.redis.sadd(this.failedKey(server), ...failedVersions);
-    if (history && history.entries.length > 0 && (await this.redis.llen(this.historyKey(server))) === 0) {
+    if (history && history.entries.length > 0) {
       const newestFirst = history.entries.slice(-HISTORY_LIMIT).reverse().map((entry) => JSON.stringify(entry));
-      await this.redis.rpush(this.historyKey(server), ...newestFirst);
+      await this.scripts.mcpUpdaterFillHistory(this.historyKey(server), ...newestFirst);
     }
     return this.get(server);
   }

@@ -202,6 +202,7 @@ export class FixtureRegistry {
   readonly #server: http.Server;
   readonly #packages = new Map<string, PackageRecord>();
   #faults: ActiveFault[] = [];
+  readonly #edits = new Map<string, (packument: Record<string, unknown>) => void>();
   readonly #pendingDelays = new Set<() => void>();
   #closed = false;
 
@@ -352,6 +353,14 @@ export class FixtureRegistry {
       if (best) pkg.distTags.latest = best;
     }
     this.#touch(pkg);
+  }
+
+  /**
+   * Rewrite every packument of `name` as it is served (full and abbreviated): a registry that
+   * serves values a client must refuse (a weak integrity, a bad URL, an odd version key).
+   */
+  editPackument(name: string, edit: (packument: Record<string, unknown>) => void): void {
+    this.#edits.set(name, edit);
   }
 
   /** Add a fault; faults are evaluated in insertion order. */
@@ -520,7 +529,9 @@ export class FixtureRegistry {
     if (route.kind === 'packument') {
       const accept = req.headers.accept ?? '';
       const corgi = accept.includes(CORGI_TYPE);
-      const body = Buffer.from(JSON.stringify(corgi ? this.#abbreviatedPackument(pkg) : this.#fullPackument(pkg)));
+      const document = corgi ? this.#abbreviatedPackument(pkg) : this.#fullPackument(pkg);
+      this.#edits.get(pkg.name)?.(document);
+      const body = Buffer.from(JSON.stringify(document));
       const etag = `"${sha1(body)}"`;
       const common = {
         ETag: etag,
