@@ -137,6 +137,7 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.current).to.equal(undefined);
+    expect(state.state).to.equal('failed');
     expect(state.lastError).to.match(/EINTEGRITY/);
     expect(await context.layout.currentVersion('demo')).to.equal(undefined);
   });
@@ -148,7 +149,8 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     await registry.publish({ name: 'demo-mcp', version: '1.1.0', publishedAt: old, packageJson: { fixtureFailsWhenActive: true } });
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
-    expect(state.current).to.equal('1.0.0');
+    expect(state).to.include({ current: '1.0.0', state: 'failed' });
+    expect(state.lastError).to.match(/EPOSTACTIVATION/);
     expect(state.failedVersions).to.include('1.1.0');
     expect(await context.layout.currentVersion('demo')).to.equal('1.0.0');
     const events = await context.events.list({ server: 'demo', limit: 100 });
@@ -183,11 +185,11 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     }
     // Cleanup keeps current (1.3.0), previous (1.2.0) and the newest `keep` (1): 1.0.0 and 1.1.0 go.
     const dryRun = await client.cleanup({ dryRun: true });
-    const planned = await client.waitFor<{ plan: { removeVersions: Array<{ version: string }> } }>('cleanup', dryRun.jobId);
+    const planned = await client.waitFor('cleanup', dryRun.jobId);
     expect(planned.plan.removeVersions.map((item) => item.version).sort()).to.deep.equal(['1.0.0', '1.1.0']);
     expect((await context.layout.installedVersions('demo')).sort()).to.deep.equal(['1.0.0', '1.1.0', '1.2.0', '1.3.0']);
     const real = await client.cleanup({});
-    const cleaned = await client.waitFor<{ bytesFreed: number }>('cleanup', real.jobId);
+    const cleaned = await client.waitFor('cleanup', real.jobId);
     expect(cleaned.bytesFreed).to.be.greaterThan(0);
     expect((await context.layout.installedVersions('demo')).sort()).to.deep.equal(['1.2.0', '1.3.0']);
 
