@@ -8,7 +8,8 @@
  */
 import ssri from 'ssri';
 
-const DIGEST_BYTES: Record<string, number> = { sha256: 32, sha384: 48, sha512: 64 };
+/** The digest length of each algorithm mcp-updater accepts. */
+export const DIGEST_BYTES: Readonly<Record<string, number>> = { sha256: 32, sha384: 48, sha512: 64 };
 
 export type IntegrityChoice = { ok: true; integrity: string } | { ok: false; code: 'EWEAKINTEGRITY' | 'EBADINTEGRITY'; problem: string };
 

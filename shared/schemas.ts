@@ -5,6 +5,7 @@
  */
 import Joi from 'joi';
 import semver from 'semver';
+import { DIGEST_BYTES } from './integrity.js';
 import { isTimezone, parseCron } from './schedule.js';
 
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -35,10 +36,17 @@ export const versionSchema = Joi.string()
   .custom((value: string, helpers) => (isExactVersion(value) ? value : helpers.error('version.exact')))
   .messages({ 'version.exact': '{#label} must be an exact semver version such as 1.2.3' });
 
-/** A single SRI hash of a strong algorithm (what check hands downstream; see shared/integrity.ts). */
+/** A single SRI hash of a strong algorithm with a digest of its length (what check hands downstream; see shared/integrity.ts). */
 export const strongIntegritySchema = Joi.string()
   .pattern(/^sha(256|384|512)-[A-Za-z0-9+/]+={0,2}$/)
-  .messages({ 'string.pattern.base': '{#label} must be one SRI hash such as sha512-… (sha256, sha384 or sha512)' });
+  .custom((value: string, helpers) => {
+    const [algorithm, digest] = value.split('-') as [string, string];
+    return Buffer.from(digest, 'base64').length === DIGEST_BYTES[algorithm] ? value : helpers.error('integrity.length');
+  })
+  .messages({
+    'string.pattern.base': '{#label} must be one SRI hash such as sha512-… (sha256, sha384 or sha512)',
+    'integrity.length': '{#label} must hold a digest of its algorithm\'s length (sha256: 32, sha384: 48, sha512: 64 bytes, base64)',
+  });
 
 export const cronSchema = Joi.string().custom((value: string, helpers) => {
   try {

@@ -1,7 +1,8 @@
 /*
  * Bad input corpora. Job payloads: refused by validateJobData with the bad field's message, and
  * through runProcessor and real BullMQ workers failed at once (UnrecoverableError, one attempt,
- * "EVALIDATION: ..." as failedReason) without touching anything. API payloads: 400 with joi's
+ * "EVALIDATION: ..." as failedReason), recorded once by the one failure path when they name a
+ * server of the inventory, and otherwise touching nothing. API payloads: 400 with joi's
  * message from the dashboard app. Inventories: a bad edit reloaded by a running scheduler and
  * worker context is refused with the bad key's path, and the running set stays in use.
  */
@@ -29,8 +30,13 @@ import { sleep, summary } from './support/reliability.js';
 import { waitUntil } from './support/wait.js';
 
 const INTEGRITY = `sha512-${Buffer.alloc(64).toString('base64')}`;
-const DOWNLOAD = { server: 'ok', package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY, tarball: 'http://127.0.0.1/ok-mcp/-/ok-mcp-1.0.0.tgz' };
-const STAGE = { server: 'ok', package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY };
+const CHAIN = 'ok@1.0.0';
+const DOWNLOAD = { server: 'ok', chain: CHAIN, package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY, tarball: 'http://127.0.0.1/ok-mcp/-/ok-mcp-1.0.0.tgz' };
+const STAGE = { server: 'ok', chain: CHAIN, package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY };
+const SRI = '"integrity" must be one SRI hash such as sha512-… (sha256, sha384 or sha512)';
+const DIGEST_LENGTH = '"integrity" must hold a digest of its algorithm\'s length (sha256: 32, sha384: 48, sha512: 64 bytes, base64)';
+const EXACT = 'must be an exact semver version such as 1.2.3';
+const CHAIN_ID = '"chain" must be a chain id such as memory@1.2.3';
 const NAME_RULE = 'must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit';
 const HTTP_URI = 'must be a valid uri with a scheme matching the http|https pattern';
 
@@ -49,19 +55,36 @@ const JOB_CASES: Array<[QueueName, unknown, string, string]> = [
   ['check', 'memory', '', '"value" must be of type object'],
   ['check', [], '', '"value" must be of type object'],
   ['download', { ...DOWNLOAD, integrity: undefined }, 'integrity', '"integrity" is required'],
-  ['download', { ...DOWNLOAD, integrity: 'md5-abc' }, 'integrity', '"integrity" must be an SRI string such as sha512-…'],
+  ['download', { ...DOWNLOAD, integrity: 'md5-abc' }, 'integrity', SRI],
+  // What a registry may publish but download takes only after check chose one strong hash.
+  ['download', { ...DOWNLOAD, integrity: `${INTEGRITY} sha1-${Buffer.alloc(20).toString('base64')}` }, 'integrity', SRI],
+  ['download', { ...DOWNLOAD, integrity: `sha1-${Buffer.alloc(20).toString('base64')}` }, 'integrity', SRI],
+  ['download', { ...DOWNLOAD, integrity: `sha512-${Buffer.alloc(32).toString('base64')}` }, 'integrity', DIGEST_LENGTH],
+  ['download', { ...DOWNLOAD, integrity: 'sha256-AAAA' }, 'integrity', DIGEST_LENGTH],
+  ['download', { ...DOWNLOAD, chain: undefined }, 'chain', '"chain" is required'],
+  ['download', { ...DOWNLOAD, chain: 'ok 1.0.0' }, 'chain', CHAIN_ID],
+  ['download', { ...DOWNLOAD, chain: 'ok@1.0.0/../../x' }, 'chain', CHAIN_ID],
+  ['download', { ...DOWNLOAD, force: 'yes' }, 'force', '"force" must be a boolean'],
+  ['download', { ...DOWNLOAD, version: '1.0.1 ' }, 'version', `"version" ${EXACT}`],
+  ['download', { ...DOWNLOAD, version: 'v1.0.0' }, 'version', `"version" ${EXACT}`],
+  ['download', { ...DOWNLOAD, version: '^1.0.0' }, 'version', `"version" ${EXACT}`],
   ['download', { ...DOWNLOAD, tarball: 'file:///etc/passwd' }, 'tarball', `"tarball" ${HTTP_URI}`],
   ['download', { ...DOWNLOAD, tarball: 'not a url' }, 'tarball', `"tarball" ${HTTP_URI}`],
-  ['download', { ...DOWNLOAD, version: '1.0.0; rm -rf /' }, 'version', '"version" must be a semver version such as 1.2.3'],
+  ['download', { ...DOWNLOAD, version: '1.0.0; rm -rf /' }, 'version', `"version" ${EXACT}`],
   ['download', { ...DOWNLOAD, package: 'x'.repeat(215) }, 'package', '"package" length must be less than or equal to 214 characters long'],
   ['download', { ...DOWNLOAD, version: '1'.repeat(257) }, 'version', '"version" length must be less than or equal to 256 characters long'],
-  ['stage', { ...STAGE, activateAfter: 'delete' }, 'activateAfter', '"activateAfter" must be one of [activate, approve, rollback]'],
+  // Gone from the contract: activate re-stages a cleaned-up version itself.
+  ['stage', { ...STAGE, activateAfter: 'activate' }, 'activateAfter', '"activateAfter" is not allowed'],
+  ['stage', { ...STAGE, chain: undefined }, 'chain', '"chain" is required'],
   ['stage', { ...STAGE, version: undefined }, 'version', '"version" is required'],
-  ['stage', { ...STAGE, integrity: 'sha512-$$$' }, 'integrity', '"integrity" must be an SRI string such as sha512-…'],
-  ['activate', { server: 'ok', action: 'destroy' }, 'action', '"action" must be one of [activate, approve, rollback]'],
-  ['activate', { server: 'ok', action: 'activate' }, 'version', '"version" is required'],
-  ['activate', { server: 'ok', action: 'approve' }, 'version', '"version" is required'],
-  ['activate', { server: 'ok', action: 'rollback', requestedBy: 'x'.repeat(201) }, 'requestedBy', '"requestedBy" length must be less than or equal to 200 characters long'],
+  ['stage', { ...STAGE, integrity: 'sha512-$$$' }, 'integrity', SRI],
+  ['stage', { ...STAGE, version: '1.0.0\n' }, 'version', `"version" ${EXACT}`],
+  ['activate', { server: 'ok', action: 'activate', version: '1.0.0' }, 'chain', '"chain" is required'],
+  ['activate', { server: 'ok', chain: CHAIN, action: 'destroy' }, 'action', '"action" must be one of [activate, approve, rollback]'],
+  ['activate', { server: 'ok', chain: CHAIN, action: 'activate' }, 'version', '"version" is required'],
+  ['activate', { server: 'ok', chain: 'ok~approve~x1', action: 'approve' }, 'version', '"version" is required'],
+  ['activate', { server: 'ok', chain: 'ok~rollback~x1', action: 'rollback', version: '1.0' }, 'version', `"version" ${EXACT}`],
+  ['activate', { server: 'ok', chain: 'ok~rollback~x1', action: 'rollback', requestedBy: 'x'.repeat(201) }, 'requestedBy', '"requestedBy" length must be less than or equal to 200 characters long'],
   ['activate', { action: 'rollback' }, 'server', '"server" is required'],
   ['cleanup', { dryRun: 'true' }, 'dryRun', '"dryRun" must be a boolean'],
   ['cleanup', { server: 'UPPER' }, 'server', `"server" ${NAME_RULE}`],
@@ -77,7 +100,9 @@ const API_CASES: Array<['GET' | 'POST', string, unknown, string]> = [
   ['POST', '/api/v1/servers/memory/approve', { version: 123 }, '"version" must be a string'],
   ['POST', '/api/v1/servers/memory/approve', { version: null }, '"version" must be a string'],
   ['POST', '/api/v1/servers/memory/approve', { version: '' }, '"version" is not allowed to be empty'],
-  ['POST', '/api/v1/servers/memory/approve', { version: '1.0.0 && rm -rf /' }, '"version" must be a semver version such as 1.2.3'],
+  ['POST', '/api/v1/servers/memory/approve', { version: '1.0.0 && rm -rf /' }, `"version" ${EXACT}`],
+  ['POST', '/api/v1/servers/memory/approve', { version: '1.0.1 ' }, `"version" ${EXACT}`],
+  ['POST', '/api/v1/servers/memory/approve', { version: 'v1.0.0' }, `"version" ${EXACT}`],
   ['POST', '/api/v1/servers/memory/approve', { version: 'x'.repeat(300) }, '"version" length must be less than or equal to 256 characters long'],
   ['POST', '/api/v1/servers/memory/approve', { version: '1.0.0', extra: true }, '"extra" is not allowed'],
   ['POST', '/api/v1/servers/memory/approve', '{"version":', 'request body is not valid JSON'],
@@ -86,7 +111,8 @@ const API_CASES: Array<['GET' | 'POST', string, unknown, string]> = [
   ['POST', '/api/v1/servers/memory/approve', [], '"value" must be of type object'],
   ['POST', '/api/v1/servers/memory/approve', { constructor: { prototype: { admin: true } } }, '"version" is required'],
   ['POST', '/api/v1/servers/memory/rollback', { version: 5 }, '"version" must be a string'],
-  ['POST', '/api/v1/servers/memory/rollback', { version: '../1.0.0' }, '"version" must be a semver version such as 1.2.3'],
+  ['POST', '/api/v1/servers/memory/rollback', { version: '../1.0.0' }, `"version" ${EXACT}`],
+  ['POST', '/api/v1/servers/memory/rollback', { version: '1.x' }, `"version" ${EXACT}`],
   ['POST', '/api/v1/servers/memory/rollback', { to: '1.0.0' }, '"to" is not allowed'],
   ['POST', '/api/v1/servers/memory/check', { force: 'yes' }, '"force" must be a boolean'],
   ['POST', '/api/v1/servers/memory/check', { reason: 'x'.repeat(301) }, '"reason" length must be less than or equal to 300 characters long'],
@@ -187,25 +213,48 @@ describe('reliability: bad input corpora', function () {
       }
     });
 
-    it('runProcessor fails each at once with UnrecoverableError before the processor runs', async () => {
+    /**
+     * The bad payloads the one failure path records: a pipeline step's job that names a server
+     * of the inventory. The others (no server, a bad name, cleanup, webhook) are only logged.
+     */
+    const recorded = (queue: QueueName, payload: unknown) => ['check', 'download', 'stage', 'activate'].includes(queue)
+      && (payload as { server?: unknown } | null)?.server === 'ok';
+    const RECORDED = JOB_CASES.filter(([queue, payload]) => recorded(queue, payload)).length;
+
+    async function refusals(jobId: (id: string | undefined) => boolean) {
+      return (await context.events.list({ limit: 1000 })).filter((event) => jobId(event.jobId));
+    }
+
+    it('runProcessor fails each at once with UnrecoverableError before the processor runs, recording each failure once', async () => {
       let ran = 0;
-      const exec = async () => { ran += 1; return 'ran'; };
-      for (const [queue, payload, , message] of JOB_CASES) {
-        const outcome = await runProcessor(queue, { id: 'bad', data: payload as never, attemptsMade: 0, opts: { attempts: 3 } }, context, exec)
+      const exec = async (): Promise<never> => { ran += 1; throw new Error('the processor ran'); };
+      for (const [index, [queue, payload, , message]] of JOB_CASES.entries()) {
+        const outcome = await runProcessor(queue, { id: `unit-${index}`, data: payload as never, attemptsMade: 0, opts: { attempts: 3 } }, context, exec)
           .then(() => undefined, (error: unknown) => error);
         expect(outcome, `${queue} ${message}`).to.be.instanceOf(UnrecoverableError);
-        expect((outcome as Error).message).to.equal(`EVALIDATION: invalid ${queue} job data: ${message}: send a payload of the form documented for the ${queue} queue`);
+        expect((outcome as Error).message).to.equal(`EVALIDATION: invalid ${queue} job data: ${message}: send a payload of the form documented for the ${queue} queue (docs/ARCHITECTURE.md "Job contract")`);
       }
       expect(ran, 'processor runs').to.equal(0);
+      const events = await refusals((id) => id?.startsWith('unit-') ?? false);
+      expect(events).to.have.length(RECORDED);
+      for (const event of events) {
+        expect(event).to.include({ type: 'update.failed', server: 'ok' });
+        expect(event.details).to.include({ kind: 'invalid-payload' });
+        expect(event.reason).to.match(/^[a-z]+ job unit-\d+ was refused: EVALIDATION: invalid [a-z]+ job data: /);
+      }
+      const state = await context.state.get('ok');
+      expect(state.state).to.equal('failed');
+      expect(state.lastError).to.match(/was refused: EVALIDATION/);
+      expect(await context.state.knownServers(), 'only the inventory\'s server has a record').to.deep.equal(['ok']);
     });
 
-    it('real workers fail each bad job on its first attempt (MAX_RETRIES=3) and change nothing', async () => {
+    it('real workers fail each bad job on its first attempt (MAX_RETRIES=3), record it once and change nothing else', async () => {
       const pipelineCases = JOB_CASES.filter(([queue]) => queue !== 'webhook');
-      const added: Array<{ queue: QueueName; id: string; message: string }> = [];
+      const added: Array<{ queue: QueueName; id: string; message: string; recorded: boolean }> = [];
       for (const [index, [queue, payload, , message]] of pipelineCases.entries()) {
         // Straight into Redis, as a foreign service could: Queue.add does not validate.
         const job = await context.queues[queue].add(queue as never, payload as never, { jobId: `bad-${index}` });
-        added.push({ queue, id: job.id!, message });
+        added.push({ queue, id: job.id!, message, recorded: recorded(queue, payload) });
       }
       workers = startWorkers(context, ['check', 'download', 'stage', 'activate', 'cleanup']);
       for (const item of added) {
@@ -214,16 +263,21 @@ describe('reliability: bad input corpora', function () {
           return found && (await found.getState()) === 'failed' ? found : undefined;
         }, 15_000);
         expect(job.attemptsMade, `${item.queue} ${item.id} attempts`).to.equal(1);
-        expect(job.failedReason).to.equal(`EVALIDATION: invalid ${item.queue} job data: ${item.message}: send a payload of the form documented for the ${item.queue} queue`);
+        expect(job.failedReason).to.equal(`EVALIDATION: invalid ${item.queue} job data: ${item.message}: send a payload of the form documented for the ${item.queue} queue (docs/ARCHITECTURE.md "Job contract")`);
       }
       await sleep(300);
       for (const item of added) expect(await (await context.queues[item.queue].getJob(item.id))!.getState()).to.equal('failed');
-      expect(await context.state.knownServers(), 'server state written').to.deep.equal([]);
-      expect(await context.events.list(), 'events').to.deep.equal([]);
+      // One update.failed per recorded job: the worker's `failed` listener does not record it again.
+      const events = await refusals((id) => id?.startsWith('bad-') ?? false);
+      expect(events.map((event) => event.jobId).sort()).to.deep.equal(added.filter((item) => item.recorded).map((item) => item.id).sort());
+      expect(events.every((event) => event.type === 'update.failed' && event.details?.kind === 'invalid-payload')).to.equal(true);
+      expect(await refusals(() => true), 'no other events').to.have.length(RECORDED + events.length);
+      expect(await context.state.knownServers(), 'server state written').to.deep.equal(['ok']);
+      expect((await context.state.get('ok')).current).to.equal(undefined);
       for (const queue of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
         expect(await context.queues[queue].getCompletedCount(), `${queue} completed`).to.equal(0);
       }
-      summary('bad-job-payloads', { cases: JOB_CASES.length, throughWorkers: added.length, attemptsEach: 1 });
+      summary('bad-job-payloads', { cases: JOB_CASES.length, throughWorkers: added.length, attemptsEach: 1, failuresRecorded: events.length });
     });
   });
 
@@ -337,7 +391,7 @@ describe('reliability: bad input corpora', function () {
 
       // While the file on disk is still invalid, the worker goes on with the running set.
       const { jobId } = await client.check('alpha', { reason: 'during a bad inventory' });
-      const result = await client.waitFor<{ candidate?: string }>('check', jobId, 15_000);
+      const result = await client.waitFor('check', jobId, 15_000);
       expect(result.candidate).to.equal('1.0.0');
 
       // And a good edit is applied at once.
