@@ -3,14 +3,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import type { StageJobData } from '../shared/queues.js';
+import { chainId, type StageJobData, type StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
 import type { WorkerContext } from '../workers/context.js';
-import {
-  choosePackageBin, execStageJob, npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV, runScriptText,
-  runsWithNode, stageFailed, type StageResult,
-} from '../workers/stage.js';
+import { execStageJob } from '../workers/stage.js';
+import { npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
+import { choosePackageBin, runScriptText, runsWithNode } from '../workers/staging/package.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
@@ -137,15 +136,16 @@ servers:
     const file = context.layout.backupFile(integrity);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, tarball);
-    return { server, package: pkg, version, integrity };
+    return { server, chain: chainId(server, version), package: pkg, version, integrity };
   }
 
   async function backupFixture(server: string, fixture: string, pkg: string, version: string, packageJson?: Record<string, unknown>) {
     return backup(server, pkg, version, await packDirectory(fixturePackageDir(fixture), { name: pkg, version, packageJson }));
   }
 
-  async function stage(data: StageJobData, id = `${data.server}@${data.version}`): Promise<StageResult> {
-    return runProcessor('stage', { id, data, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob, { onFinalFailure: stageFailed });
+  /** Run a stage job as the worker does; its id is its chain. */
+  async function stage(data: StageJobData): Promise<StageResult> {
+    return runProcessor('stage', { id: data.chain, data, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob);
   }
 
   async function stageFails(data: StageJobData): Promise<Error & { code?: string }> {
@@ -197,8 +197,8 @@ servers:
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
     const dir = context.layout.versionDir('healthy', '1.0.0');
-    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false });
-    expect(result.activateJobId).to.equal(undefined);
+    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false, next: 'awaiting-approval', chain: 'healthy@1.0.0' });
+    expect(await context.queues.activate.count()).to.equal(0);
 
     const record = JSON.parse(await fs.readFile(context.layout.versionRecordFile(dir), 'utf8')) as VersionRecord;
     expect(record).to.include({ server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js' });
@@ -220,8 +220,10 @@ servers:
 
   it('reuses versions/<v> when it already holds the same integrity', async () => {
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0');
-    const result = await stage(data, 'healthy@1.0.0-again');
+    // A later chain of the same version (as a check starts after the first one ended).
+    const result = await stage({ ...data, chain: chainId('healthy', '1.0.0', true) });
     expect(result.reused).to.equal(true);
+    expect(result.next).to.equal('awaiting-approval');
     expect((await context.metrics.readStageDurations()).count).to.equal(1);
   });
 
@@ -233,21 +235,26 @@ servers:
     expect(record?.integrity).not.to.equal(data.integrity);
   });
 
-  it('adds the activate job with the version job id when activation is auto', async () => {
+  it('adds the activate job of its chain when activation is auto, leaving the state to it', async () => {
     const data = await backupFixture('auto', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
-    expect(result.activateJobId).to.equal('auto@1.0.0');
+    expect(result).to.include({ next: 'activate', chain: 'auto@1.0.0' });
     const job = await context.queues.activate.getJob('auto@1.0.0');
-    expect(job?.data).to.deep.equal({ server: 'auto', action: 'activate', version: '1.0.0' });
-    expect((await context.state.get('auto')).state).to.equal('activating');
+    expect(job?.data).to.deep.equal({ server: 'auto', chain: 'auto@1.0.0', action: 'activate', version: '1.0.0' });
+    // Only the step that runs a job sets its state: `staging` until the activate job starts.
+    const state = await context.state.get('auto');
+    expect(state.state).to.equal('staging');
+    expect(state.staged).to.equal(undefined);
+    expect(await context.events.list({ server: 'auto', type: 'update.awaiting-approval' })).to.have.length(0);
   });
 
-  it('adds an activate job with a unique id when the stage asks for one (rollback re-stage)', async () => {
-    const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.1');
-    const result = await stage({ ...data, activateAfter: 'rollback', reason: 'rollback to a cleaned-up version' });
-    expect(result.activateJobId).to.match(/^healthy@1\.0\.1-rollback-\d+$/);
-    const job = await context.queues.activate.getJob(result.activateJobId!);
-    expect(job?.data).to.deep.equal({ server: 'healthy', action: 'rollback', version: '1.0.1', reason: 'rollback to a cleaned-up version' });
+  it('hands a forced chain\'s flag and reason to its activate job, under the same chain id', async () => {
+    const data = await backupFixture('auto', 'mcp-healthy', 'mcp-healthy', '1.0.1');
+    const chain = chainId('auto', '1.0.1', true);
+    const result = await stage({ ...data, chain, force: true, reason: 'forced by an operator' });
+    expect(result).to.include({ next: 'activate', chain });
+    const job = await context.queues.activate.getJob(chain);
+    expect(job?.data).to.deep.equal({ server: 'auto', chain, action: 'activate', version: '1.0.1', reason: 'forced by an operator', force: true });
   });
 
   it('runs a configured smoke-test command from the version directory when the package has no bin', async () => {
@@ -404,7 +411,10 @@ servers:
     await fs.rm(context.layout.backupFile(data.integrity));
     const error = await stageFails(data);
     expect(error.code).to.equal('EBACKUPMISSING');
-    expect(error.message).to.include('run a forced check of bad');
+    expect(error.message).to.include('the next check of bad downloads it again');
+    await expectCleanFailure(data, 'EBACKUPMISSING');
+    // Not the version's fault: the next plain check tries it again.
+    expect((await context.state.get('bad')).failedVersions).to.not.include('3.0.1');
   });
 
   describe('dependencies', () => {
@@ -451,8 +461,8 @@ servers:
         const file = tokenContext.layout.backupFile(integrity);
         await fs.mkdir(path.dirname(file), { recursive: true });
         await fs.writeFile(file, tarball);
-        const data = { server: 'deps', package: 'mcp-with-dep', version: '1.0.0', integrity };
-        await runProcessor('stage', { id: 'deps@1.0.0', data }, tokenContext, execStageJob, { onFinalFailure: stageFailed });
+        const data = { server: 'deps', chain: chainId('deps', '1.0.0'), package: 'mcp-with-dep', version: '1.0.0', integrity };
+        await runProcessor('stage', { id: data.chain, data }, tokenContext, execStageJob);
         const dir = tokenContext.layout.versionDir('deps', '1.0.0');
         expect(await exists(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'))).to.equal(true);
         expect(await exists(path.join(dir, '.npmrc'))).to.equal(false);

@@ -18,7 +18,7 @@ export async function verifyBackup(file: string, request: StageRequest): Promise
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new StagingError('EBACKUPMISSING', `the verified tarball of ${label(request)} is not in the backup store (${file})`, {
-      hint: `run a forced check of ${request.server} so the tarball is downloaded again`,
+      hint: `the next check of ${request.server} downloads it again (mcp-updater check ${request.server}); no --force is needed`,
       retryable: false,
     });
   }
