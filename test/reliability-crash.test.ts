@@ -12,7 +12,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ProducerClient } from '../producers/client.js';
 import type { WorkerContext } from '../workers/context.js';
-import { serverLockKey } from '../workers/activate.js';
+import { serverLockKey } from '../workers/activation/lock.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry } from './support/registry.js';
 import { CurrentVersionMonitor, killHard, pipelineSettled, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
