@@ -5,6 +5,7 @@
  */
 import { ownedConnection } from '../shared/redis.js';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
@@ -62,6 +63,12 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
     });
   }
 
+  /** Version directories as stage leaves them, and `current` (the activation rules read the disk). */
+  async function installed(server: string, versions: string[], current?: string): Promise<void> {
+    for (const version of versions) await fs.mkdir(context.layout.versionDir(server, version), { recursive: true });
+    if (current) await context.layout.switchCurrent(server, current);
+  }
+
   const json = <T = Record<string, unknown>>(run: Run): T => {
     try {
       return JSON.parse(run.stdout) as T;
@@ -110,7 +117,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
 
     it('status: servers and queue counts; status <name>: settings, history and events', async () => {
       await context.state.update('demo', { current: '1.1.0', previous: '1.0.0', lastCheck: new Date(Date.now() - 5 * 60_000).toISOString(), lastCheckResult: 'up to date' });
-      await context.state.appendHistory('demo', { action: 'activate', from: '1.0.0', to: '1.1.0', at: new Date().toISOString(), reason: 'test' });
+      await context.state.appendHistory('demo', { action: 'activate', from: '1.0.0', to: '1.1.0', at: new Date(Date.now() - 2 * 3_600_000).toISOString(), reason: 'test' });
       await context.events.publish({ type: 'update.activated', server: 'demo', version: '1.1.0', from: '1.0.0', jobId: 'j1' });
       await context.queues.check.add('check', { server: 'demo' });
 
@@ -128,8 +135,9 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(detail.code, detail.stderr).to.equal(0);
       expect(detail.stdout).to.match(/^current:\s+1\.1\.0$/m);
       expect(detail.stdout).to.include(`launcher:         ${path.join(env.config.serversPath, 'bin', 'demo')}`);
-      expect(detail.stdout).to.match(/^just now\s+activate\s+1\.0\.0\s+1\.1\.0\s+test$/m);
-      expect(detail.stdout).to.match(/^just now\s+update\.activated\s+1\.0\.0 -> 1\.1\.0\s+-$/m);
+      expect(detail.stdout).to.match(/^2 h ago\s+activate\s+1\.0\.0\s+1\.1\.0\s+test$/m);
+      // Published when the test began: a few seconds before this CLI run on a busy machine.
+      expect(detail.stdout).to.match(/^(just now|\d+ s ago|\d+ min ago)\s+update\.activated\s+1\.0\.0 -> 1\.1\.0\s+-$/m);
 
       const one = json<{ server: Record<string, unknown>; history: unknown[]; events: Array<{ type: string }> }>(await cli(['status', 'demo', '--json']));
       expect(one.server).to.include({ name: 'demo', current: '1.1.0', previous: '1.0.0', launcher: path.join(env.config.serversPath, 'bin', 'demo') });
@@ -161,6 +169,8 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
     });
 
     it('approve: the staged version by default, or the named one', async () => {
+      await installed('manual', ['1.0.0']);
+      await installed('demo', ['1.0.0', '1.1.0'], '1.0.0');
       await context.state.update('manual', { staged: '1.0.0', state: 'awaiting-approval' });
       const staged = await cli(['approve', 'manual', '--json']);
       expect(staged.code, staged.stderr).to.equal(0);
@@ -177,19 +187,35 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(nothing.code).to.equal(1);
       expect(nothing.stderr).to.include('demo has no version staged for approval');
       expect(nothing.stderr).to.include('mcp-updater approve demo <version>');
+
+      // The activation rules answer before anything is enqueued.
+      const missing = await cli(['approve', 'demo', '1.2.0']);
+      expect(missing.code).to.equal(1);
+      expect(missing.stderr).to.include('ECONFLICT: demo 1.2.0 is not staged');
+      expect(await context.queues.activate.count()).to.equal(2);
     });
 
     it('rollback: to the previous version, or --to a named one', async () => {
+      const refused = await cli(['rollback', 'demo']);
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.include('demo has no previous version to roll back to');
+      expect(await context.queues.activate.count()).to.equal(0);
+
+      await installed('demo', ['1.0.0', '1.1.0'], '1.1.0');
+      await context.state.update('demo', { current: '1.1.0', previous: '1.0.0' });
       const previous = json<{ jobId: string; version: string | null }>(await cli(['rollback', 'demo', '--json']));
       expect(previous.version).to.equal(null);
       const job = await context.queues.activate.getJob(previous.jobId);
-      expect(job?.data).to.include({ server: 'demo', action: 'rollback', reason: 'rollback requested' });
+      expect(job?.data).to.include({ server: 'demo', chain: previous.jobId, action: 'rollback', reason: 'rollback requested' });
+      expect(previous.jobId).to.match(/^demo~rollback~[0-9a-z]+$/);
       expect(job?.data).to.not.have.property('version');
 
       const named = await cli(['rollback', 'demo', '--to', '1.0.0', '--reason', 'regression']);
       expect(named.code, named.stderr).to.equal(0);
       const jobs = await context.queues.activate.getJobs(['waiting']);
-      expect(jobs.map((item) => item.data)).to.deep.include({ server: 'demo', action: 'rollback', version: '1.0.0', reason: 'regression', requestedBy: jobs.find((item) => item.data.version)!.data.requestedBy });
+      const toNamed = jobs.find((item) => item.data.version)!;
+      expect(toNamed.data).to.deep.equal({ server: 'demo', chain: toNamed.id, action: 'rollback', version: '1.0.0', reason: 'regression', requestedBy: toNamed.data.requestedBy });
+      expect(toNamed.data.requestedBy).to.match(/^cli:/);
     });
 
     it('cleanup: enqueues; a dry run without a worker gives up with exit 1', async () => {
