@@ -53,6 +53,14 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/** Why Redis does not answer a PING within `timeoutMs` (redacted), or undefined when it does. */
+export async function probeRedis(redis: Redis, redisUrl: string, timeoutMs: number): Promise<string | undefined> {
+  return within(redis.ping(), timeoutMs).then(
+    () => undefined,
+    (error: unknown) => redactString(new RedisUnavailableError(redisUrl, error).message),
+  );
+}
+
 export async function readStatus(deps: StatusDeps): Promise<StatusReport> {
   const uptimeSeconds = Math.floor(process.uptime());
   const base = {
@@ -61,10 +69,7 @@ export async function readStatus(deps: StatusDeps): Promise<StatusReport> {
     uptimeSeconds,
   };
   const timeoutMs = deps.timeoutMs ?? 1_000;
-  const unreachable = await within(deps.redis.ping(), timeoutMs).then(
-    () => undefined,
-    (error: unknown) => redactString(new RedisUnavailableError(deps.redisUrl, error).message),
-  );
+  const unreachable = await probeRedis(deps.redis, deps.redisUrl, timeoutMs);
   if (unreachable) {
     return { status: 'unavailable', ...base, redis: { reachable: false, error: unreachable }, queues: null, servers: null };
   }

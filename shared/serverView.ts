@@ -4,7 +4,7 @@
  * it. Every key is always present (an absent value is null), error text is redacted, and the
  * settings leave out smoke-test env values (they are often API keys).
  */
-import type { Activation, Policy, ServerSettings } from './inventory.js';
+import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
 import { redactString, REDACTED } from './redact.js';
 import { SERVER_STATES, type ServerState, type ServerStateName, type StateStore } from './state.js';
@@ -38,27 +38,17 @@ export interface ServerView {
   launcher: string;
 }
 
-/** The settings that decide updates, as the inventory resolved them; env values are hidden. */
-export interface PublicSettings {
-  version: string | null;
-  channel: string;
-  range: string | null;
-  bin: string | null;
-  schedule: string;
-  timezone: string;
-  policy: Policy;
-  minReleaseAgeMs: number;
-  activation: Activation;
-  keep: number;
-  smokeTest: {
-    enabled: boolean;
-    timeoutMs: number;
-    command: string | null;
-    args: string[];
-    /** Keys only: every value is "[REDACTED]". */
-    env: Record<string, string>;
-  };
-}
+/** Optional keys made required, absent as null: the JSON always has every key. */
+type WithNulls<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], undefined> | null : T[K] };
+
+/**
+ * The settings that decide updates, as the inventory resolved them. Derived from ServerSettings,
+ * so a setting added there does not compile until publicSettings() decides how to show it.
+ */
+export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest'>> & {
+  /** `env` keys only: every value is "[REDACTED]". */
+  smokeTest: WithNulls<SmokeTestSettings>;
+};
 
 export interface ServerDetail extends ServerView {
   settings: PublicSettings;
