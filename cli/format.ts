@@ -1,6 +1,7 @@
 /*
  * How the CLI prints: plain padded tables for people, `--json` for scripts (one JSON document on
- * stdout, stable keys: absent values are null, never missing), relative times and byte sizes.
+ * stdout, stable keys: absent values are null, never missing) and byte sizes. Times and durations
+ * use shared/humanTime.ts and shared/schedule.ts, as the status page does.
  */
 
 /** Cell text for a value that may be absent. */
@@ -23,22 +24,11 @@ export function fields(entries: Array<[string, string | number | null | undefine
   return entries.map(([key, value]) => `${`${key}:`.padEnd(width)}  ${cell(value)}`).join('\n') + '\n';
 }
 
-const UNITS: Array<[number, string]> = [
-  [365 * 86_400_000, 'y'], [30 * 86_400_000, 'mo'], [7 * 86_400_000, 'w'], [86_400_000, 'd'],
-  [3_600_000, 'h'], [60_000, 'min'], [1_000, 's'],
-];
-
-/** "5 min ago", "in 3 h", "just now"; "-" when there is no time. */
-export function relativeTime(iso: string | null | undefined, now: Date = new Date()): string {
-  if (!iso) return '-';
-  const at = Date.parse(iso);
-  if (Number.isNaN(at)) return iso;
-  const delta = now.getTime() - at;
-  const magnitude = Math.abs(delta);
-  if (magnitude < 5_000) return 'just now';
-  const [size, unit] = UNITS.find(([unitSize]) => magnitude >= unitSize) ?? UNITS[UNITS.length - 1]!;
-  const amount = Math.floor(magnitude / size);
-  return delta >= 0 ? `${amount} ${unit} ago` : `in ${amount} ${unit}`;
+/** One line of at most `max` characters ("…" marks a cut): long error text in a table cell. */
+export function truncate(text: string | null | undefined, max: number): string | null {
+  if (text === null || text === undefined) return null;
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= max ? line : `${line.slice(0, max - 1).trimEnd()}…`;
 }
 
 /** 1536 -> "1.5 KiB". */

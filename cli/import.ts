@@ -3,13 +3,16 @@
  * `mcpServers`, VS Code `servers` in .vscode/mcp.json or `mcp.servers` in settings.json) into
  * inventory entries. Pure functions: the command does the file I/O.
  *
- * Recognised: `npx [-y] <package>[@spec] [args…]` (also `npx -p <package> <bin>` and Windows'
- * `cmd /c npx …`) and `node …/node_modules/<package>/… [args…]`. Everything else (uvx, docker,
- * remote `url` servers, other commands) is listed with the reason it cannot be managed.
+ * Recognised: `npx [-y] <package>[@spec] [args…]`, the same through pnpx / `pnpm dlx` and bunx /
+ * `bun x` (also `-p <package> <bin>`, and Windows' `cmd /c npx …`), and
+ * `node …/node_modules/<package>/… [args…]`. Package specs are read by npm-package-arg, the
+ * parser npm itself uses; client files by jsonc-parser. Everything else (uvx, docker, remote
+ * `url` servers, other commands) is listed with the reason it cannot be managed.
  */
+import * as jsonc from 'jsonc-parser';
+import npa from 'npm-package-arg';
 import semver from 'semver';
 import YAML from 'yaml';
-import validatePackageName from 'validate-npm-package-name';
 import { ValidationError } from '../shared/errors.js';
 import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
 
@@ -59,32 +62,17 @@ export interface ClientImport {
 
 /** JSON with comments and trailing commas (VS Code's settings.json and mcp.json are JSONC). */
 export function parseJsonc(text: string): unknown {
-  let out = '';
-  let index = 0;
-  const length = text.length;
-  while (index < length) {
-    const char = text[index]!;
-    if (char === '"') {
-      const start = index++;
-      while (index < length && text[index] !== '"') index += text[index] === '\\' ? 2 : 1;
-      out += text.slice(start, ++index);
-    } else if (char === '/' && text[index + 1] === '/') {
-      while (index < length && text[index] !== '\n') index++;
-    } else if (char === '/' && text[index + 1] === '*') {
-      const end = text.indexOf('*/', index + 2);
-      index = end === -1 ? length : end + 2;
-    } else {
-      out += char;
-      index++;
-    }
+  const errors: jsonc.ParseError[] = [];
+  const value = jsonc.parse(text, errors, { allowTrailingComma: true, allowEmptyContent: false }) as unknown;
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset).split('\n');
+    const where = `line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
+    throw new ValidationError(`not valid JSON: ${jsonc.printParseErrorCode(first.error)} at ${where}`, {
+      hint: 'pass the client\'s config file (claude_desktop_config.json, ~/.cursor/mcp.json, .vscode/mcp.json)',
+    });
   }
-  // Trailing commas: `,` followed only by blanks before `}` or `]` (strings are already intact).
-  const cleaned = out.replace(/,(\s*[}\]])/g, '$1');
-  try {
-    return JSON.parse(cleaned) as unknown;
-  } catch (error) {
-    throw new ValidationError(`not valid JSON: ${(error as Error).message}`, { hint: 'pass the client\'s config file (claude_desktop_config.json, ~/.cursor/mcp.json, .vscode/mcp.json)' });
-  }
+  return value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -108,36 +96,79 @@ function commandName(command: string): string {
   return base.replace(/\.(cmd|exe|bat|ps1)$/i, '').toLowerCase();
 }
 
-const NPX_FLAGS = new Set(['-y', '--yes', '-q', '--quiet', '--silent', '--prefer-offline', '--prefer-online', '--no-install', '--ignore-existing']);
-const NPX_VALUE_FLAGS = new Set(['--registry', '--cache', '--userconfig', '--node-options', '--loglevel']);
+/** How a package runner (npx, pnpm dlx, bunx) is called: its flags, and which of them take a value. */
+interface RunnerSyntax {
+  name: string;
+  flags: ReadonlySet<string>;
+  valueFlags: ReadonlySet<string>;
+  /** Flags naming the package when the command to run is a bin of it (`-p <package> <bin>`). */
+  packageFlags: ReadonlySet<string>;
+  /** Flags that change how the package runs, and what the launcher does instead. */
+  notes?: Record<string, string>;
+}
+
+const NPX: RunnerSyntax = {
+  name: 'npx',
+  flags: new Set(['-y', '--yes', '-q', '--quiet', '--silent', '--prefer-offline', '--prefer-online', '--no-install', '--ignore-existing']),
+  valueFlags: new Set(['--registry', '--cache', '--userconfig', '--node-options', '--loglevel']),
+  packageFlags: new Set(['-p', '--package']),
+};
+
+const PNPM_DLX: RunnerSyntax = {
+  name: 'pnpm dlx',
+  flags: new Set(['-s', '--silent', '-y', '--yes']),
+  valueFlags: new Set(['--registry', '--reporter', '--allow-build', '--loglevel', '--dir', '-C']),
+  packageFlags: new Set(['--package']),
+};
+
+const BUNX: RunnerSyntax = {
+  name: 'bunx',
+  flags: new Set(['--bun', '-b', '--silent', '--verbose', '--no-install']),
+  valueFlags: new Set(['--registry']),
+  packageFlags: new Set(['-p', '--package']),
+  notes: {
+    '--bun': 'it ran with --bun (the Bun runtime); the launcher runs the package with Node.js',
+    '-b': 'it ran with -b (the Bun runtime); the launcher runs the package with Node.js',
+  },
+};
 
 type Conversion = Omit<ImportedServer, 'name' | 'source' | 'env' | 'secretKeys'> | { unsupported: string };
+type SpecFields = Pick<ImportedServer, 'package' | 'version' | 'channel' | 'range'>;
 
-/** "@scope/name@1.2" -> package and spec; refuses paths, URLs and git specs. */
-export function parsePackageSpec(text: string): { package: string; spec?: string } | { unsupported: string } {
-  if (/^(\.{0,2}\/|~|[A-Za-z]:[\\/]|file:|git[+:]|github:|gitlab:|bitbucket:|https?:|npm:)/.test(text)) {
-    return { unsupported: `"${text}" is not a package from the registry (local path, URL, git or alias spec)` };
+const NOT_FROM_REGISTRY: Partial<Record<npa.Result['type'], string>> = {
+  git: 'a git repository',
+  remote: 'a tarball URL',
+  file: 'a local tarball',
+  directory: 'a local directory',
+  alias: 'an alias (npm:…)',
+};
+
+/**
+ * "@scope/name@1.2" -> package and version, range or dist-tag, as npm reads the spec; refuses
+ * paths, URLs, git and alias specs.
+ */
+export function parsePackageSpec(text: string): SpecFields | { unsupported: string } {
+  let spec: npa.Result;
+  try {
+    spec = npa(text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EINVALIDPACKAGENAME') return { unsupported: `"${text}" is not a valid npm package name` };
+    return { unsupported: `"${text}" is not a package spec npm accepts: ${(error as Error).message}` };
   }
-  const at = text.indexOf('@', text.startsWith('@') ? 1 : 0);
-  const name = at === -1 ? text : text.slice(0, at);
-  const spec = at === -1 ? undefined : text.slice(at + 1);
-  const validity = validatePackageName(name);
-  if (!validity.validForOldPackages || (!name.startsWith('@') && name.includes('/'))) {
-    return { unsupported: `"${name}" is not a valid npm package name` };
-  }
-  return { package: name, ...(spec ? { spec } : {}) };
+  const kind = NOT_FROM_REGISTRY[spec.type];
+  if (kind || !spec.name) return { unsupported: `"${text}" is ${kind ?? `a ${spec.type} spec`}, not a package from the registry` };
+  const fetchSpec = spec.fetchSpec ?? '';
+  if (spec.type === 'range') return fetchSpec === '*' || fetchSpec === '' ? { package: spec.name } : { package: spec.name, range: fetchSpec };
+  const version = spec.type === 'version' ? semver.clean(fetchSpec, { loose: true }) : null;
+  if (version) return { package: spec.name, version };
+  if (fetchSpec === 'latest') return { package: spec.name };
+  // The inventory's rule for a dist-tag name, so what is printed is what --write accepts.
+  if (spec.type === 'tag' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fetchSpec)) return { package: spec.name, channel: fetchSpec };
+  return { unsupported: `"${spec.rawSpec}" of ${spec.name} is not a version, a range or a dist-tag` };
 }
 
-/** A version spec becomes version (exact), channel (dist-tag) or range. */
-function specFields(spec: string | undefined): Pick<ImportedServer, 'version' | 'channel' | 'range'> | { unsupported: string } {
-  if (!spec || spec === 'latest') return {};
-  if (semver.valid(spec)) return { version: semver.valid(spec)! };
-  if (semver.validRange(spec)) return { range: spec };
-  if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(spec)) return { channel: spec };
-  return { unsupported: `"${spec}" is not a version, a range or a dist-tag` };
-}
-
-function fromNpx(args: string[]): Conversion {
+function fromRunner(runner: RunnerSyntax, args: string[]): Conversion {
   const warnings: string[] = [];
   let explicitPackage: string | undefined;
   let index = 0;
@@ -145,34 +176,36 @@ function fromNpx(args: string[]): Conversion {
     const arg = args[index]!;
     if (arg === '--') { index++; break; }
     if (!arg.startsWith('-')) break;
-    if (NPX_FLAGS.has(arg)) continue;
+    if (runner.flags.has(arg)) {
+      const note = runner.notes?.[arg];
+      if (note) warnings.push(note);
+      continue;
+    }
     const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
-    if (flag === '-p' || flag === '--package') {
-      if (explicitPackage) return { unsupported: 'npx with several --package options (a server needs one package)' };
+    if (runner.packageFlags.has(flag)) {
+      if (explicitPackage) return { unsupported: `${runner.name} with several ${flag} options (a server needs one package)` };
       explicitPackage = inline ?? args[++index];
       continue;
     }
-    if (NPX_VALUE_FLAGS.has(flag)) {
+    if (runner.valueFlags.has(flag)) {
       const value = inline ?? args[++index];
       if (flag === '--registry') warnings.push(`it used the registry ${value}; mcp-updater uses API_BASE_URL (npm's configured registry by default)`);
       continue;
     }
-    return { unsupported: `npx option ${arg} is not understood` };
+    return { unsupported: `${runner.name} option ${arg} is not understood` };
   }
   let packageText = explicitPackage;
   let bin: string | undefined;
   if (packageText) {
     bin = args[index++];
-    if (!bin) return { unsupported: 'npx --package without a command to run' };
+    if (!bin) return { unsupported: `${runner.name} ${[...runner.packageFlags].at(-1)} without a command to run` };
   } else {
     packageText = args[index++];
-    if (!packageText) return { unsupported: 'npx without a package' };
+    if (!packageText) return { unsupported: `${runner.name} without a package` };
   }
   const parsed = parsePackageSpec(packageText);
   if ('unsupported' in parsed) return parsed;
-  const spec = specFields(parsed.spec);
-  if ('unsupported' in spec) return spec;
-  return { package: parsed.package, ...spec, ...(bin ? { bin } : {}), args: args.slice(index), warnings };
+  return { ...parsed, ...(bin ? { bin } : {}), args: args.slice(index), warnings };
 }
 
 const NODE_VALUE_OPTIONS = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--env-file']);
@@ -209,9 +242,9 @@ const REFUSED_COMMANDS: Record<string, string> = {
   pipx: 'a Python package (pipx): mcp-updater manages npm packages only',
   docker: 'a container image (docker): not an npm package',
   podman: 'a container image (podman): not an npm package',
-  bunx: 'runs through bunx: only npx and node entries are recognised; add the package by hand',
-  pnpm: 'runs through pnpm: only npx and node entries are recognised; add the package by hand',
-  yarn: 'runs through yarn: only npx and node entries are recognised; add the package by hand',
+  pnpm: 'runs through pnpm but not `pnpm dlx`: only npx, pnpx, pnpm dlx, bunx and node entries are recognised; add the package by hand',
+  bun: 'runs through bun but not `bun x`: only npx, pnpx, pnpm dlx, bunx and node entries are recognised; add the package by hand',
+  yarn: 'runs through yarn: only npx, pnpx, pnpm dlx, bunx and node entries are recognised; add the package by hand',
   deno: 'a Deno program: mcp-updater manages npm packages run by Node.js',
 };
 
@@ -229,14 +262,18 @@ export function convertEntry(entry: unknown): Conversion {
   }
   let args = rawArgs.map(String);
   let command = commandName(entry.command);
-  // Windows: "cmd /c npx -y pkg" runs npx through the shell.
+  // Windows: "cmd /c npx -y pkg" runs the runner through the shell.
   if (command === 'cmd' && /^\/c$/i.test(args[0] ?? '') && args[1]) {
     command = commandName(args[1]);
     args = args.slice(2);
   }
-  if (command === 'npx') return fromNpx(args);
+  if (command === 'npx') return fromRunner(NPX, args);
+  if (command === 'pnpx') return fromRunner(PNPM_DLX, args);
+  if (command === 'pnpm' && args[0] === 'dlx') return fromRunner(PNPM_DLX, args.slice(1));
+  if (command === 'bunx') return fromRunner(BUNX, args);
+  if (command === 'bun' && args[0] === 'x') return fromRunner(BUNX, args.slice(1));
   if (command === 'node' || command === 'nodejs') return fromNode(args);
-  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is neither npx nor node` };
+  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is not a package runner (npx, pnpx, pnpm dlx, bunx) nor node` };
 }
 
 const SECRET_KEY = /(token|secret|passw(or)?d|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|cookie|session|pat$)/i;

@@ -24,10 +24,12 @@ import { Authenticator, isReadRequest, isSameOrigin, SessionStore } from './auth
 import { BOARD_PATH, createBoardRouter } from './board.js';
 import { errorHandler, ForbiddenError, readOnlyError, UnauthorizedError } from './errors.js';
 import { createMetricsRegistry } from './metrics.js';
+import { serveOpenApi } from './openapi.js';
 import { createPagesRouter } from './pages.js';
 import { QueueCounts } from './queue-counts.js';
 import { createRateLimiter, DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit.js';
 import { ServerOverview } from './servers.js';
+import { statusHandler } from './status.js';
 
 export interface DashboardOptions {
   /** Per-IP limits; see DEFAULT_RATE_LIMITS (600 reads, 30 changes, 10 logins a minute). */
@@ -150,6 +152,9 @@ export function createDashboardApp(deps: DashboardDeps): Express {
     const text = await registry.metrics();
     res.set('content-type', registry.contentType).send(text);
   });
+
+  app.get('/status', statusHandler({ redis, redisUrl: config.redisUrl, queueCounts, servers, timeoutMs: deps.readyTimeoutMs }));
+  app.get('/api/v1/openapi.json', serveOpenApi);
 
   // Browsers ask for it whatever the page says; the pages carry an inline icon.
   app.get('/favicon.ico', (_req, res) => {

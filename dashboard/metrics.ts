@@ -7,8 +7,9 @@
 import client, { type Metric, type MetricValueWithName } from 'prom-client';
 import type { InventoryWatcher } from '../shared/inventory.js';
 import type { MetricsRecorder } from '../shared/metrics.js';
+import type { ServerView } from '../shared/serverView.js';
 import type { QueueCounts } from './queue-counts.js';
-import type { ServerOverview, ServerView } from './servers.js';
+import type { ServerOverview } from './servers.js';
 
 export const METRIC_PREFIX = 'mcp_updater_';
 

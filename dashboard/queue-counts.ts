@@ -1,6 +1,6 @@
 /*
- * Job counts per queue and state for /metrics (queue_jobs) and the status page, read at most
- * about once a second however often Prometheus or browsers ask.
+ * Job counts per queue and state for /metrics (queue_jobs), the status page, GET /status and the
+ * CLI's `status`, read at most about once a second however often Prometheus or browsers ask.
  */
 import type { Queue } from 'bullmq';
 import type { QueueName } from '../shared/queues.js';
@@ -9,6 +9,33 @@ export const COUNTED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'w
 export type CountedState = (typeof COUNTED_STATES)[number];
 
 export type QueueCountMap = Partial<Record<QueueName, Record<CountedState, number>>>;
+
+/**
+ * What people are shown per queue. `delayed` keeps BullMQ's name (as queue_jobs does) but is shown
+ * as "scheduled": it holds each server's next scheduled check and retries waiting out their backoff,
+ * jobs that are not ready to run, unlike `waiting` ones, which wait for a free worker.
+ */
+export interface QueueSummary {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+}
+
+export function summarizeQueue(counts: Record<CountedState, number>): QueueSummary {
+  return {
+    waiting: counts.waiting + counts.prioritized + counts['waiting-children'],
+    active: counts.active,
+    delayed: counts.delayed,
+    failed: counts.failed,
+    completed: counts.completed,
+  };
+}
+
+export function summarizeQueues(counts: QueueCountMap): Partial<Record<QueueName, QueueSummary>> {
+  return Object.fromEntries(Object.entries(counts).map(([name, byState]) => [name, summarizeQueue(byState)]));
+}
 
 export class QueueCounts {
   private cached?: { at: number; counts: QueueCountMap };

@@ -11,6 +11,7 @@ import type { Config } from '../shared/config.js';
 import { describeError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { appKey } from '../shared/redis.js';
+import { formatDuration } from '../shared/schedule.js';
 import { errorBody, wantsHtml } from './errors.js';
 import { renderErrorPage } from './views.js';
 
@@ -55,7 +56,6 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 export function createRateLimiter(name: LimiterName, limits: RateLimits, deps: LimiterDeps): RequestHandler {
   const limit = limits[name];
   if (limit === false) return passThrough;
-  const windowSeconds = Math.round(limits.windowMs / 1000);
   return rateLimit({
     windowMs: limits.windowMs,
     limit,
@@ -70,7 +70,7 @@ export function createRateLimiter(name: LimiterName, limits: RateLimits, deps: L
       warn: (error: unknown, message?: string) => createLogger('monitoring').warn(`${message ?? 'rate limiter'}: ${describeError(error)}`),
     },
     handler: (req: Request, res: Response) => {
-      const message = `too many requests: at most ${limit} ${name} requests per ${windowSeconds} s from one address; try again later`;
+      const message = `too many requests: at most ${limit} ${name} requests per ${formatDuration(limits.windowMs)} from one address; try again later`;
       res.status(429);
       if (wantsHtml(req)) res.type('html').send(renderErrorPage(429, message, res.locals.cspNonce as string | undefined));
       else res.json(errorBody('ERATELIMIT', message));

@@ -4,8 +4,9 @@
  * error text from running as script. Inline <script>/<style> carry the request's CSP nonce.
  */
 import type { UpdateEvent } from '../shared/events.js';
-import type { QueueCountMap } from './queue-counts.js';
-import type { ServerView } from './servers.js';
+import { relativeTime } from '../shared/humanTime.js';
+import type { ServerView } from '../shared/serverView.js';
+import { summarizeQueue, type QueueCountMap } from './queue-counts.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
 
@@ -17,23 +18,7 @@ export function escapeHtml(value: unknown): string {
 /** Shorthand used in every template. */
 const h = escapeHtml;
 
-/** "just now", "42 s ago", "5 min ago", "3 h ago", "2 days ago" (or "in 5 min"). */
-export function relativeTime(iso: string | undefined, now: Date = new Date()): string {
-  if (!iso) return 'never';
-  const then = Date.parse(iso);
-  if (Number.isNaN(then)) return 'unknown';
-  const seconds = Math.round((now.getTime() - then) / 1000);
-  const magnitude = Math.abs(seconds);
-  let text: string;
-  if (magnitude < 10) return 'just now';
-  if (magnitude < 60) text = `${magnitude} s`;
-  else if (magnitude < 3600) text = `${Math.round(magnitude / 60)} min`;
-  else if (magnitude < 48 * 3600) text = `${Math.round(magnitude / 3600)} h`;
-  else text = `${Math.round(magnitude / 86400)} days`;
-  return seconds >= 0 ? `${text} ago` : `in ${text}`;
-}
-
-function time(iso: string | undefined, now: Date): string {
+function time(iso: string | null | undefined, now: Date): string {
   if (!iso) return '<span class="muted">never</span>';
   return `<time datetime="${h(iso)}" title="${h(iso)}">${h(relativeTime(iso, now))}</time>`;
 }
@@ -243,7 +228,7 @@ function serverActions(server: ServerView, model: StatusPageModel): string {
   return `<div class="actions">${buttons.join('')}</div>`;
 }
 
-function versionCell(value: string | undefined): string {
+function versionCell(value: string | null): string {
   return value ? `<code>${h(value)}</code>` : '<span class="muted">–</span>';
 }
 
@@ -278,11 +263,12 @@ function eventItem(event: UpdateEvent, now: Date): string {
   return `<li><span class="muted small">${time(event.at, now)}</span><span class="event-type${kind}">${h(event.type)}</span><strong>${h(event.server)}</strong>${version}${from}${reason}${actor}</li>`;
 }
 
+/** Scheduled (delayed) jobs are not ready to run, so they are not counted as waiting. */
 function queueSummary(queues: QueueCountMap): string {
   const parts = Object.entries(queues).map(([name, counts]) => {
-    const waiting = counts.waiting + counts.prioritized + counts.delayed;
-    const failed = counts.failed > 0 ? `, ${counts.failed} failed` : '';
-    return `<span>${h(name)}: ${h(waiting)} waiting, ${h(counts.active)} active${h(failed)}</span>`;
+    const summary = summarizeQueue(counts);
+    const failed = summary.failed > 0 ? `, ${summary.failed} failed` : '';
+    return `<span data-queue="${h(name)}">${h(name)}: ${h(summary.waiting)} waiting, ${h(summary.delayed)} scheduled, ${h(summary.active)} active${h(failed)}</span>`;
   });
   return parts.length > 0 ? `<div class="summary" aria-label="queues">${parts.join('')}</div>` : '';
 }

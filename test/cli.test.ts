@@ -96,57 +96,68 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
   });
 
   describe('reading', () => {
-    it('servers: a table, and --json with every key present', async () => {
+    it('servers: a table with the last error, and --json with the API\'s read model, every key present', async () => {
       await context.state.update('demo', { current: '1.0.0', latest: '1.1.0', candidate: '1.1.0', lastCheck: new Date().toISOString() });
+      const longError = `ESTAGE: npm install failed\n${'x'.repeat(200)}`;
+      await context.state.update('ghost', { state: 'failed', lastError: longError });
       const table = await cli(['servers']);
       expect(table.code, table.stderr).to.equal(0);
       const lines = table.stdout.trimEnd().split('\n');
-      expect(lines[0]).to.match(/^NAME\s+PACKAGE\s+CURRENT\s+LATEST\s+AVAILABLE\s+POLICY\s+STATE$/);
+      expect(lines[0]).to.match(/^NAME\s+PACKAGE\s+CURRENT\s+LATEST\s+AVAILABLE\s+POLICY\s+STATE\s+LAST ERROR$/);
       expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).to.deep.equal(['demo', 'ghost', 'manual']);
-      expect(lines[1]).to.match(/^demo\s+demo-mcp\s+1\.0\.0\s+1\.1\.0\s+1\.1\.0\s+minor\s+idle$/);
+      expect(lines[1]).to.match(/^demo\s+demo-mcp\s+1\.0\.0\s+1\.1\.0\s+1\.1\.0\s+minor\s+idle\s+-$/);
+      const ghostError = /failed\s+(ESTAGE: npm install failed x+…)$/.exec(lines[2]!);
+      expect(ghostError, lines[2]).to.not.equal(null);
+      expect(ghostError![1]).to.have.length(60);
 
       const result = json<{ servers: Array<Record<string, unknown>> }>(await cli(['servers', '--json']));
       expect(result.servers).to.have.length(3);
       expect(result.servers[0]).to.deep.equal({
         name: 'demo', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
-        current: '1.0.0', previous: null, latest: '1.1.0', available: '1.1.0', staged: null, state: 'idle',
-        lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null,
+        current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, state: 'idle',
+        lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [],
+        launcher: path.join(env.config.serversPath, 'bin', 'demo'),
       });
+      expect(result.servers[1]).to.include({ name: 'ghost', state: 'failed', lastError: longError });
       expect(result.servers[2]).to.include({ name: 'manual', activation: 'manual', current: null });
     });
 
-    it('status: servers and queue counts; status <name>: settings, history and events', async () => {
+    it('status: servers and queue counts (scheduled apart from waiting); status <name>: settings, history and events', async () => {
       await context.state.update('demo', { current: '1.1.0', previous: '1.0.0', lastCheck: new Date(Date.now() - 5 * 60_000).toISOString(), lastCheckResult: 'up to date' });
       await context.state.appendHistory('demo', { action: 'activate', from: '1.0.0', to: '1.1.0', at: new Date(Date.now() - 2 * 3_600_000).toISOString(), reason: 'test' });
       await context.events.publish({ type: 'update.activated', server: 'demo', version: '1.1.0', from: '1.0.0', jobId: 'j1' });
       await context.queues.check.add('check', { server: 'demo' });
+      await context.queues.check.add('check', { server: 'manual' }, { delay: 3_600_000 });
 
       const overview = await cli(['status']);
       expect(overview.code, overview.stderr).to.equal(0);
       expect(overview.stdout).to.match(/^demo\s+idle\s+1\.1\.0\s+-\s+5 min ago\s+up to date$/m);
-      expect(overview.stdout).to.match(/^check\s+1\s+0\s+0\s+0\s+0$/m);
+      expect(overview.stdout).to.match(/^manual\s+idle\s+-\s+-\s+never\s+-$/m);
+      expect(overview.stdout).to.match(/^QUEUE\s+WAITING\s+ACTIVE\s+SCHEDULED\s+FAILED\s+COMPLETED$/m);
+      expect(overview.stdout).to.match(/^check\s+1\s+0\s+1\s+0\s+0$/m);
 
       const all = json<{ servers: unknown[]; queues: Record<string, Record<string, number>> }>(await cli(['status', '--json']));
       expect(all.servers).to.have.length(3);
-      expect(Object.keys(all.queues)).to.deep.equal(['check', 'download', 'stage', 'activate', 'cleanup']);
-      expect(all.queues.check).to.deep.equal({ waiting: 1, active: 0, delayed: 0, failed: 0, completed: 0 });
+      expect(Object.keys(all.queues)).to.deep.equal(['check', 'download', 'stage', 'activate', 'cleanup', 'webhook']);
+      expect(all.queues.check).to.deep.equal({ waiting: 1, active: 0, delayed: 1, failed: 0, completed: 0 });
 
       const detail = await cli(['status', 'demo']);
       expect(detail.code, detail.stderr).to.equal(0);
       expect(detail.stdout).to.match(/^current:\s+1\.1\.0$/m);
+      expect(detail.stdout).to.match(/^smoke test:\s+on, timeout 15s$/m);
       expect(detail.stdout).to.include(`launcher:         ${path.join(env.config.serversPath, 'bin', 'demo')}`);
       expect(detail.stdout).to.match(/^2 h ago\s+activate\s+1\.0\.0\s+1\.1\.0\s+test$/m);
       // Published when the test began: a few seconds before this CLI run on a busy machine.
       expect(detail.stdout).to.match(/^(just now|\d+ s ago|\d+ min ago)\s+update\.activated\s+1\.0\.0 -> 1\.1\.0\s+-$/m);
 
-      const one = json<{ server: Record<string, unknown>; history: unknown[]; events: Array<{ type: string }> }>(await cli(['status', 'demo', '--json']));
+      const one = json<{ server: Record<string, unknown> & { history: unknown[] }; events: Array<{ type: string }> }>(await cli(['status', 'demo', '--json']));
       expect(one.server).to.include({ name: 'demo', current: '1.1.0', previous: '1.0.0', launcher: path.join(env.config.serversPath, 'bin', 'demo') });
       expect(one.server.failedVersions).to.deep.equal([]);
       expect(one.server.settings).to.deep.equal({
-        schedule: '0 */6 * * *', timezone: 'UTC', channel: 'latest', range: null, version: null, bin: null, policy: 'minor',
-        minReleaseAge: '0', activation: 'auto', keep: 3, smokeTest: { enabled: true, timeout: '15s', args: [], envKeys: [] },
+        version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
+        minReleaseAgeMs: 0, activation: 'auto', keep: 3, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], env: {} },
       });
-      expect(one.history).to.have.length(1);
+      expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);
     });
   });
@@ -269,7 +280,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       workers = startWorkers(context, ['check']);
       const run = await cli(['check', 'demo', '--wait', '--timeout', '2s']);
       expect(run.code).to.equal(1);
-      expect(run.stdout).to.match(/^demo: timed out: still at download \(job demo@1\.1\.0\) after 2 s: is a worker for the download queue running\?$/m);
+      expect(run.stdout).to.match(/^demo: timed out: still at download \(job demo@1\.1\.0\) after 2s: is a worker for the download queue running\?$/m);
     });
 
     it('check --wait follows a chain whose finished check job was already trimmed from its queue', async () => {

@@ -84,6 +84,56 @@ describe('import: client entries -> inventory entries', () => {
       entry: { type: 'stdio', command: 'npx', args: ['-y', 'vs-mcp'] },
       expected: { package: 'vs-mcp', args: [] },
     },
+    {
+      title: 'npx -y pkg@1.2.3',
+      entry: { command: 'npx', args: ['-y', 'pkg@1.2.3'] },
+      expected: { package: 'pkg', version: '1.2.3', args: [] },
+    },
+    {
+      title: 'npx with a v-prefixed version (npm reads it as 1.2.3)',
+      entry: { command: 'npx', args: ['pkg@v1.2.3'] },
+      expected: { package: 'pkg', version: '1.2.3', args: [] },
+    },
+    {
+      title: 'npx with a scoped package and a prerelease version',
+      entry: { command: 'npx', args: ['-y', '@acme/mcp@2.0.0-beta.3', '--stdio'] },
+      expected: { package: '@acme/mcp', version: '2.0.0-beta.3', args: ['--stdio'] },
+    },
+    {
+      title: 'npx with @* (any version)',
+      entry: { command: 'npx', args: ['-y', 'pkg@*'] },
+      expected: { package: 'pkg', args: [] },
+    },
+    {
+      title: 'pnpx with a scoped package and a version',
+      entry: { command: 'pnpx', args: ['@acme/mcp@1.4.0', '--port', '0'] },
+      expected: { package: '@acme/mcp', version: '1.4.0', args: ['--port', '0'] },
+    },
+    {
+      title: 'pnpm dlx with a range',
+      entry: { command: 'pnpm', args: ['dlx', '--silent', '@acme/mcp@~1.4'] },
+      expected: { package: '@acme/mcp', range: '~1.4', args: [] },
+    },
+    {
+      title: 'pnpm dlx --package <package> <bin>',
+      entry: { command: 'pnpm', args: ['dlx', '--package=@acme/tools@3.0.0', 'tools-mcp', 'serve'] },
+      expected: { package: '@acme/tools', version: '3.0.0', bin: 'tools-mcp', args: ['serve'] },
+    },
+    {
+      title: 'bunx with a scoped package and a dist-tag',
+      entry: { command: 'bunx', args: ['@acme/mcp@next'] },
+      expected: { package: '@acme/mcp', channel: 'next', args: [] },
+    },
+    {
+      title: 'bun x with a version',
+      entry: { command: '/home/me/.bun/bin/bun', args: ['x', 'pkg@0.3.1', '/data'] },
+      expected: { package: 'pkg', version: '0.3.1', args: ['/data'] },
+    },
+    {
+      title: 'bunx -p <package> <bin>',
+      entry: { command: 'bunx', args: ['-p', '@acme/tools@^3', 'tools-mcp'] },
+      expected: { package: '@acme/tools', range: '^3', bin: 'tools-mcp', args: [] },
+    },
   ];
   for (const { title, entry, expected } of cases) {
     it(`recognises ${title}`, () => {
@@ -101,11 +151,19 @@ describe('import: client entries -> inventory entries', () => {
     { title: 'type http', entry: { type: 'http', url: 'https://example.com/mcp' }, reason: /remote server \(http/ },
     { title: 'type sse without url', entry: { type: 'sse' }, reason: /remote server \(sse/ },
     { title: 'python', entry: { command: 'python', args: ['-m', 'server'] }, reason: /Python program/ },
-    { title: 'another command', entry: { command: '/opt/bin/my-server' }, reason: /neither npx nor node/ },
+    { title: 'another command', entry: { command: '/opt/bin/my-server' }, reason: /not a package runner \(npx, pnpx, pnpm dlx, bunx\) nor node/ },
     { title: 'no command', entry: { args: ['x'] }, reason: /no command/ },
     { title: 'npx of a local path', entry: { command: 'npx', args: ['-y', './my-server'] }, reason: /not a package from the registry/ },
     { title: 'npx of a git spec', entry: { command: 'npx', args: ['github:me/server'] }, reason: /not a package from the registry/ },
-    { title: 'npx of a GitHub shorthand', entry: { command: 'npx', args: ['me/server'] }, reason: /not a valid npm package name/ },
+    { title: 'npx of a GitHub shorthand', entry: { command: 'npx', args: ['me/server'] }, reason: /"me\/server" is a git repository, not a package from the registry/ },
+    { title: 'npx of a tarball URL', entry: { command: 'npx', args: ['https://example.com/pkg.tgz'] }, reason: /is a tarball URL, not a package from the registry/ },
+    { title: 'npx of an npm: alias', entry: { command: 'npx', args: ['npm:other@1'] }, reason: /is an alias \(npm:…\), not a package from the registry/ },
+    { title: 'npx of a bad package name', entry: { command: 'npx', args: ['-y', '@scope/Bad Name@1.0.0'] }, reason: /not a (valid npm package name|package spec npm accepts)/ },
+    { title: 'npx of a spec that is no version, range or tag', entry: { command: 'npx', args: ['pkg@%%%'] }, reason: /"pkg@%%%" is not a package spec npm accepts: Invalid tag name/ },
+    { title: 'npx of a dist-tag the inventory cannot hold', entry: { command: 'npx', args: ['pkg@_next'] }, reason: /"_next" of pkg is not a version, a range or a dist-tag/ },
+    { title: 'bunx with an unknown option', entry: { command: 'bunx', args: ['--weird', 'pkg'] }, reason: /bunx option --weird is not understood/ },
+    { title: 'pnpm without dlx', entry: { command: 'pnpm', args: ['exec', 'pkg'] }, reason: /runs through pnpm but not `pnpm dlx`/ },
+    { title: 'pnpx without a package', entry: { command: 'pnpx', args: [] }, reason: /pnpm dlx without a package/ },
     { title: 'npx with an unknown option', entry: { command: 'npx', args: ['--weird', 'pkg'] }, reason: /npx option --weird/ },
     { title: 'npx without a package', entry: { command: 'npx', args: ['-y'] }, reason: /npx without a package/ },
     { title: 'node of a local script', entry: { command: 'node', args: ['./server.js'] }, reason: /not inside an installed npm package/ },
@@ -119,11 +177,14 @@ describe('import: client entries -> inventory entries', () => {
     });
   }
 
-  it('splits package specs, scoped or not', () => {
-    expect(parsePackageSpec('@a/b@1.0.0')).to.deep.equal({ package: '@a/b', spec: '1.0.0' });
+  it('reads package specs as npm does, scoped or not', () => {
+    expect(parsePackageSpec('@a/b@1.0.0')).to.deep.equal({ package: '@a/b', version: '1.0.0' });
     expect(parsePackageSpec('@a/b')).to.deep.equal({ package: '@a/b' });
-    expect(parsePackageSpec('b@next')).to.deep.equal({ package: 'b', spec: 'next' });
+    expect(parsePackageSpec('@a/b@latest')).to.deep.equal({ package: '@a/b' });
+    expect(parsePackageSpec('b@next')).to.deep.equal({ package: 'b', channel: 'next' });
+    expect(parsePackageSpec('b@>=1.2 <2')).to.deep.equal({ package: 'b', range: '>=1.2 <2' });
     expect(parsePackageSpec('Bad Name')).to.have.property('unsupported');
+    expect(parsePackageSpec('./local')).to.deep.equal({ unsupported: '"./local" is a local directory, not a package from the registry' });
   });
 
   const names: Array<[string, string, string]> = [
@@ -147,7 +208,33 @@ describe('import: client entries -> inventory entries', () => {
   it('reads JSON with comments and trailing commas, keeping // and /* inside strings', () => {
     const parsed = parseJsonc('// top\n{ "a": "http://x/*y*/", /* c */ "b": [1, 2,], }\n');
     expect(parsed).to.deep.equal({ a: 'http://x/*y*/', b: [1, 2] });
-    expect(() => parseJsonc('{ nope')).to.throw(/not valid JSON/);
+  });
+
+  it('keeps commas before ] and } inside strings', () => {
+    const text = '{ "mcpServers": { "x": { "command": "npx", "args": ["-y", "pkg", "--flag=a,]", "--set={a,}",], }, }, }';
+    expect(parseJsonc(text)).to.deep.equal({ mcpServers: { x: { command: 'npx', args: ['-y', 'pkg', '--flag=a,]', '--set={a,}'] } } });
+    expect(convertEntry((parseJsonc(text) as { mcpServers: { x: unknown } }).mcpServers.x)).to.deep.include({ args: ['--flag=a,]', '--set={a,}'] });
+  });
+
+  it('refuses text that is not JSON(C), naming what and where', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['{ nope', /^not valid JSON: (InvalidSymbol|PropertyNameExpected) at line 1, column 3$/],
+      ['{\n  "a": 1\n  "b": 2\n}', /^not valid JSON: CommaExpected at line 3, column 3$/],
+      ['', /^not valid JSON: ValueExpected at line 1, column 1$/],
+      ['{ "a": "unterminated }', /^not valid JSON: UnexpectedEndOfString/],
+      ['{ "a": 1 } trailing', /^not valid JSON: InvalidSymbol at line 1, column 12$/],
+    ];
+    for (const [text, message] of cases) {
+      let caught: unknown;
+      try {
+        parseJsonc(text);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, JSON.stringify(text)).to.be.instanceOf(Error);
+      expect((caught as Error).message, JSON.stringify(text)).to.match(message);
+      expect((caught as { code?: string }).code).to.equal('EVALIDATION');
+    }
   });
 });
 

@@ -11,6 +11,7 @@
 import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type { ActivateResult, CheckResult, QueueName, StageResult } from '../../shared/queues.js';
+import { formatDuration } from '../../shared/schedule.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession, type CliSession } from './session.js';
@@ -79,7 +80,7 @@ export class ChainFollower {
         if (pending.length > 0) await this.pause(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
       }
       for (const tracker of this.trackers.filter((item) => !item.ended)) {
-        this.end(tracker, 'timed-out', `still at ${tracker.step} (job ${tracker.jobId}) after ${Math.round(timeoutMs / 1000)} s: is a worker for the ${tracker.step} queue running?`);
+        this.end(tracker, 'timed-out', `still at ${tracker.step} (job ${tracker.jobId}) after ${formatDuration(timeoutMs)}: is a worker for the ${tracker.step} queue running?`);
       }
     } finally {
       this.unlisten();

@@ -61,15 +61,15 @@ function clientSnippet(source: string, launcher: string, args: string[]): string
 export function registerImportCommand(program: Command): void {
   program.command('import')
     .description('turn a Claude Desktop / Cursor / VS Code MCP config into inventory entries')
-    .argument('<client-config.json>', 'the client\'s config file (JSON; comments allowed)')
+    .argument('<client-config.json>', 'the client\'s config file (JSON; comments and trailing commas allowed)')
     .option('--write', 'add the entries to the inventory file (MCP_SERVERS_CONFIG), keeping its comments')
     .addOption(jsonOption())
     .addHelpText('after', `
-Recognised: "npx [-y] <package>[@version] [args…]" (also "npx -p <package> <bin>") and
-"node …/node_modules/<package>/…". uvx, docker, remote (url) and other entries are listed with the
-reason they cannot be managed. Env values of the entries are copied into smokeTest.env of the
-inventory, secrets included (the output says which). Without --write the entries are printed as
-YAML on stdout; notes go to stderr.
+Recognised: "npx [-y] <package>[@version|@tag|@range] [args…]" (also "npx -p <package> <bin>"),
+the same through pnpx, "pnpm dlx", bunx and "bun x", and "node …/node_modules/<package>/…". uvx,
+docker, remote (url) and other entries are listed with the reason they cannot be managed. Env
+values of the entries are copied into smokeTest.env of the inventory, secrets included (the output
+says which). Without --write the entries are printed as YAML on stdout; notes go to stderr.
 
 Client config files:
   Claude Desktop  ~/Library/Application Support/Claude/claude_desktop_config.json (macOS)

@@ -1,147 +1,88 @@
 /*
  * `mcp-updater status [name]`: without a name, what every server is doing (state, last check,
  * last error) and how full the queues are; with a name, one server in detail with its settings,
- * version history and recent events.
+ * version history and recent events. --json prints the read model the HTTP API answers.
  */
 import type { Command } from 'commander';
+import { summarizeQueues, QueueCounts, type QueueSummary } from '../../dashboard/queue-counts.js';
 import type { UpdateEvent } from '../../shared/events.js';
-import type { ServerSettings } from '../../shared/inventory.js';
-import type { HistoryEntry } from '../../shared/layout.js';
-import { PIPELINE_QUEUES } from '../../shared/queues.js';
+import { relativeTime } from '../../shared/humanTime.js';
+import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
-import { fields, print, printJson, relativeTime, table } from '../format.js';
-import { serverRow, serverRows, type ServerRow } from './servers.js';
+import { readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
+import { fields, print, printJson, table, truncate } from '../format.js';
+import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
 
-export interface QueueCounts {
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-  completed: number;
+/** `status --json`. */
+export interface StatusOverview {
+  servers: ServerView[];
+  queues: Partial<Record<QueueName, QueueSummary>>;
 }
 
-/** `status <name> --json`. */
-export interface ServerDetail {
-  server: ServerRow & {
-    failedVersions: string[];
-    launcher: string;
-    settings: SettingsView;
-  };
-  history: HistoryEntry[];
+/** `status <name> --json`: GET /api/v1/servers/<name> and the server's recent events. */
+export interface StatusDetail {
+  server: ServerDetail;
   events: UpdateEvent[];
 }
 
-/** The settings that decide updates; smoke-test env values are left out (they may be secrets). */
-export interface SettingsView {
-  schedule: string;
-  timezone: string;
-  channel: string;
-  range: string | null;
-  version: string | null;
-  bin: string | null;
-  policy: string;
-  minReleaseAge: string;
-  activation: string;
-  keep: number;
-  smokeTest: { enabled: boolean; timeout: string; args: string[]; envKeys: string[] };
-}
-
+/** History entries and events shown by `status <name>`. */
 const RECENT = 10;
 
-export function settingsView(settings: ServerSettings): SettingsView {
-  return {
-    schedule: settings.schedule,
-    timezone: settings.timezone,
-    channel: settings.channel,
-    range: settings.range ?? null,
-    version: settings.version ?? null,
-    bin: settings.bin ?? null,
-    policy: settings.policy,
-    minReleaseAge: formatDuration(settings.minReleaseAgeMs),
-    activation: settings.activation,
-    keep: settings.keep,
-    smokeTest: {
-      enabled: settings.smokeTest.enabled,
-      timeout: formatDuration(settings.smokeTest.timeoutMs),
-      args: settings.smokeTest.args,
-      envKeys: Object.keys(settings.smokeTest.env).sort(),
-    },
-  };
-}
-
-async function queueCounts(session: CliSession): Promise<Record<string, QueueCounts>> {
-  const entries = await Promise.all(PIPELINE_QUEUES.map(async (name) => {
-    const counts = await session.client.queue[name].getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-    return [name, {
-      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
-      active: counts.active ?? 0,
-      delayed: counts.delayed ?? 0,
-      failed: counts.failed ?? 0,
-      completed: counts.completed ?? 0,
-    }] as const;
-  }));
-  return Object.fromEntries(entries);
+/** The error when the server failed, else what its last check found. */
+function outcome(view: ServerView): string | null {
+  const failed = view.state === 'failed' || view.lastCheckResult === 'check failed';
+  return view.lastError && failed ? truncate(view.lastError, ERROR_COLUMN_WIDTH) : view.lastCheckResult;
 }
 
 async function overview(session: CliSession, json: boolean): Promise<void> {
-  const [rows, queues] = await Promise.all([serverRows(session.inventory, session.state), queueCounts(session)]);
-  if (json) return printJson({ servers: rows, queues });
-  if (rows.length > 0) {
+  const [servers, counts] = await Promise.all([
+    sortedServerViews(session.inventory, session.state, session.layout),
+    new QueueCounts(session.client.queue, 0).read(),
+  ]);
+  const result: StatusOverview = { servers, queues: summarizeQueues(counts) };
+  if (json) return printJson(result);
+  if (servers.length > 0) {
     print(table(
       ['NAME', 'STATE', 'CURRENT', 'AVAILABLE', 'LAST CHECK', 'RESULT'],
-      rows.map((row) => [
-        row.name, row.state, row.current,
-        row.staged ? `${row.staged} (staged)` : row.available,
-        relativeTime(row.lastCheck),
-        row.lastError && (row.state === 'failed' || row.lastCheckResult === 'check failed') ? row.lastError : row.lastCheckResult,
-      ]),
+      servers.map((view) => [view.name, view.state, view.current, availableText(view), relativeTime(view.lastCheck), outcome(view)]),
     ));
   } else {
     print(`no servers in ${session.inventory.file}\n`);
   }
+  // SCHEDULED: jobs due later (each server's next check, retries in backoff), not waiting for a worker.
   print(table(
-    ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'FAILED', 'COMPLETED'],
-    Object.entries(queues).map(([name, counts]) => [name, counts.waiting, counts.active, counts.delayed, counts.failed, counts.completed]),
+    ['QUEUE', 'WAITING', 'ACTIVE', 'SCHEDULED', 'FAILED', 'COMPLETED'],
+    Object.entries(result.queues).map(([name, queue]) => [name, queue.waiting, queue.active, queue.delayed, queue.failed, queue.completed]),
   ).trimEnd());
 }
 
 async function detail(session: CliSession, name: string, json: boolean): Promise<void> {
-  const settings = session.inventory.servers.get(name)!;
-  const [state, history, events] = await Promise.all([
-    session.state.get(name),
-    session.state.history(name, RECENT),
+  const [server, events] = await Promise.all([
+    readServerDetail(session.inventory.servers.get(name)!, session.state, session.layout),
     session.events().list({ server: name, limit: RECENT }),
   ]);
-  const result: ServerDetail = {
-    server: {
-      ...serverRow(settings, state),
-      failedVersions: state.failedVersions,
-      launcher: session.layout.launcher(name),
-      settings: settingsView(settings),
-    },
-    history,
-    events,
-  };
+  const result: StatusDetail = { server, events };
   if (json) return printJson(result);
-  const row = result.server;
-  const view = row.settings;
-  print(`${name} (${row.package})\n`);
+  const settings = server.settings;
+  print(`${name} (${server.package})\n`);
   print(fields([
-    ['state', row.state],
-    ['current', row.current],
-    ['previous', row.previous],
-    ['latest', row.latest ? `${row.latest} (${view.channel})` : null],
-    ['available', row.available],
-    ['staged', row.staged ? `${row.staged}: mcp-updater approve ${name}` : null],
-    ['last check', row.lastCheck ? `${relativeTime(row.lastCheck)}: ${row.lastCheckResult ?? ''}` : null],
-    ['last error', row.lastError],
-    ['failed versions', row.failedVersions.join(', ')],
-    ['policy', `${view.policy}${view.range ? `, range ${view.range}` : ''}, min release age ${view.minReleaseAge}, activation ${view.activation}, keep ${view.keep}`],
-    ['schedule', `${view.schedule} (${view.timezone})`],
-    ['smoke test', view.smokeTest.enabled ? `on, timeout ${view.smokeTest.timeout}` : 'off'],
-    ['launcher', row.launcher],
+    ['state', server.state],
+    ['current', server.current],
+    ['previous', server.previous],
+    ['latest', server.latest ? `${server.latest} (${server.channel})` : null],
+    ['available', server.updateAvailable ? server.candidate : null],
+    ['staged', server.staged ? `${server.staged}: mcp-updater approve ${name}` : null],
+    ['last check', server.lastCheck ? `${relativeTime(server.lastCheck)}: ${server.lastCheckResult ?? ''}` : null],
+    ['last error', server.lastError],
+    ['failed versions', server.failedVersions.join(', ')],
+    ['policy', `${settings.policy}${settings.range ? `, range ${settings.range}` : ''}, min release age ${formatDuration(settings.minReleaseAgeMs)}, `
+      + `activation ${settings.activation}, keep ${settings.keep}`],
+    ['schedule', `${settings.schedule} (${settings.timezone})`],
+    ['smoke test', settings.smokeTest.enabled ? `on, timeout ${formatDuration(settings.smokeTest.timeoutMs)}` : 'off'],
+    ['launcher', server.launcher],
   ]));
+  const history = server.history.slice(0, RECENT);
   print('\nhistory (newest first):');
   print(history.length === 0 ? '  (none)\n' : table(
     ['WHEN', 'ACTION', 'FROM', 'TO', 'REASON'],
@@ -160,10 +101,13 @@ export function registerStatusCommand(program: Command): void {
     .argument('[name]', 'a server of the inventory')
     .addOption(jsonOption())
     .addHelpText('after', `
+Queue columns: WAITING jobs wait for a free worker, SCHEDULED ones are due later (each server's
+next scheduled check, retries waiting out their backoff); "delayed" in --json.
+
 Examples:
   mcp-updater status
   mcp-updater status memory
-  mcp-updater status memory --json | jq '.history[0]'
+  mcp-updater status memory --json | jq '.server.history[0]'
 `)
     .action(async (name: string | undefined, options: { json?: boolean }) => {
       const json = Boolean(options.json);

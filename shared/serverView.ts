@@ -1,0 +1,122 @@
+/*
+ * The one read model of a server: its inventory settings joined with its state in Redis, as the
+ * status page, GET /api/v1/servers[/:name], GET /status and the CLI (`servers`, `status`) show
+ * it. Every key is always present (an absent value is null), error text is redacted, and the
+ * settings leave out smoke-test env values (they are often API keys).
+ */
+import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
+import type { HistoryEntry, InstallLayout } from './layout.js';
+import { redactString, REDACTED } from './redact.js';
+import { SERVER_STATES, type ServerState, type ServerStateName, type StateStore } from './state.js';
+
+export interface ServerView {
+  name: string;
+  package: string;
+  /** The dist-tag followed. */
+  channel: string;
+  policy: Policy;
+  activation: Activation;
+  /** Active version: what bin/<name> runs. */
+  current: string | null;
+  previous: string | null;
+  /** What the followed dist-tag points at. */
+  latest: string | null;
+  /** Highest version the policy allows now (may equal current). */
+  candidate: string | null;
+  /** A candidate other than the current version exists. */
+  updateAvailable: boolean;
+  /** Staged version waiting for approval. */
+  staged: string | null;
+  state: ServerStateName;
+  lastCheck: string | null;
+  /** Short outcome of the last check ("up to date", "update 1.2.3"). */
+  lastCheckResult: string | null;
+  lastError: string | null;
+  /** Versions that failed for a cause of their own; checks skip them unless forced. */
+  failedVersions: string[];
+  /** The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>. */
+  launcher: string;
+}
+
+/** Optional keys made required, absent as null: the JSON always has every key. */
+type WithNulls<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], undefined> | null : T[K] };
+
+/**
+ * The settings that decide updates, as the inventory resolved them. Derived from ServerSettings,
+ * so a setting added there does not compile until publicSettings() decides how to show it.
+ */
+export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest'>> & {
+  /** `env` keys only: every value is "[REDACTED]". */
+  smokeTest: WithNulls<SmokeTestSettings>;
+};
+
+export interface ServerDetail extends ServerView {
+  settings: PublicSettings;
+  /** Newest first. */
+  history: HistoryEntry[];
+}
+
+export function serverView(settings: ServerSettings, state: ServerState, layout: Pick<InstallLayout, 'launcher'>): ServerView {
+  return {
+    name: settings.name,
+    package: settings.package,
+    channel: settings.channel,
+    policy: settings.policy,
+    activation: settings.activation,
+    current: state.current ?? null,
+    previous: state.previous ?? null,
+    latest: state.latest ?? null,
+    candidate: state.candidate ?? null,
+    updateAvailable: state.candidate !== undefined && state.candidate !== state.current,
+    staged: state.staged ?? null,
+    state: state.state,
+    lastCheck: state.lastCheck ?? null,
+    lastCheckResult: state.lastCheckResult ?? null,
+    lastError: state.lastError === undefined ? null : redactString(state.lastError),
+    failedVersions: state.failedVersions,
+    launcher: layout.launcher(settings.name),
+  };
+}
+
+/** Listed key by key, so a setting added later is not published before someone decides it may be. */
+export function publicSettings(settings: ServerSettings): PublicSettings {
+  const smokeTest = settings.smokeTest;
+  return {
+    version: settings.version ?? null,
+    channel: settings.channel,
+    range: settings.range ?? null,
+    bin: settings.bin ?? null,
+    schedule: settings.schedule,
+    timezone: settings.timezone,
+    policy: settings.policy,
+    minReleaseAgeMs: settings.minReleaseAgeMs,
+    activation: settings.activation,
+    keep: settings.keep,
+    smokeTest: {
+      enabled: smokeTest.enabled,
+      timeoutMs: smokeTest.timeoutMs,
+      command: smokeTest.command ?? null,
+      args: smokeTest.args.map(redactString),
+      env: Object.fromEntries(Object.keys(smokeTest.env).sort().map((key) => [key, REDACTED])),
+    },
+  };
+}
+
+/** Views of many servers, in the order given, with one pipelined read of Redis. */
+export async function readServerViews(servers: ServerSettings[], state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerView[]> {
+  const states = await state.getMany(servers.map((server) => server.name));
+  return servers.map((server, index) => serverView(server, states[index]!, layout));
+}
+
+/** One server with its settings and version history. */
+export async function readServerDetail(settings: ServerSettings, state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerDetail> {
+  const [current, history] = await Promise.all([state.get(settings.name), state.history(settings.name)]);
+  return { ...serverView(settings, current, layout), settings: publicSettings(settings), history };
+}
+
+/** How many servers are in each state; every state is a key, zero included. */
+export function countByState(views: Array<Pick<ServerView, 'state'>>): Record<ServerStateName, number> {
+  const counts = Object.fromEntries(SERVER_STATES.map((state) => [state, 0])) as Record<ServerStateName, number>;
+  for (const view of views) counts[view.state] = (counts[view.state] ?? 0) + 1;
+  return counts;
+}
