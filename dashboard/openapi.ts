@@ -7,8 +7,9 @@
 import type { RequestHandler } from 'express';
 import { EVENT_TYPES } from '../shared/events.js';
 import { POLICIES } from '../shared/inventory.js';
-import { QUEUE_NAMES, SERVER_NAME_PATTERN } from '../shared/queues.js';
-import { SERVER_STATES } from '../shared/state.js';
+import { QUEUE_NAMES } from '../shared/queues.js';
+import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
+import { SERVER_STATES } from '../shared/stateMachine.js';
 import { SESSION_COOKIE } from './auth.js';
 import { BOARD_PATH } from './board.js';
 import { PACKAGE_VERSION } from './status.js';

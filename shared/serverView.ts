@@ -7,7 +7,8 @@
 import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
 import { redactString, REDACTED } from './redact.js';
-import { SERVER_STATES, type ServerState, type ServerStateName, type StateStore } from './state.js';
+import type { ServerState, ServerStateName, StateStore } from './state.js';
+import { SERVER_STATES } from './stateMachine.js';
 
 export interface ServerView {
   name: string;

@@ -9,7 +9,8 @@ import { ServerOverview } from '../dashboard/servers.js';
 import { inventoryDefaults, InventoryWatcher, loadInventory, type ServerSettings } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
 import { countByState, publicSettings, readServerDetail, readServerViews, serverView } from '../shared/serverView.js';
-import { SERVER_STATES, StateStore } from '../shared/state.js';
+import { StateStore } from '../shared/state.js';
+import { SERVER_STATES } from '../shared/stateMachine.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 const INVENTORY = `

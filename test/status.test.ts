@@ -14,7 +14,8 @@ import { ProducerClient } from '../producers/client.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
 import { createRedis, waitForRedis } from '../shared/redis.js';
-import { SERVER_STATES, StateStore } from '../shared/state.js';
+import { StateStore } from '../shared/state.js';
+import { SERVER_STATES } from '../shared/stateMachine.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 const INVENTORY = `
