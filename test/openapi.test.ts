@@ -3,6 +3,7 @@
  * router stack) is documented with its method, every documented path is served, the document is
  * valid OpenAPI 3.1, and real answers (real Redis) match the schemas it gives for them.
  */
+import fs from 'node:fs/promises';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -16,6 +17,7 @@ import type { Config } from '../shared/config.js';
 import { EventLog } from '../shared/events.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
 import { createRedis, waitForRedis } from '../shared/redis.js';
+import { InstallLayout } from '../shared/layout.js';
 import { StateStore } from '../shared/state.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -135,6 +137,10 @@ describe('OpenAPI document (dashboard/openapi.ts)', function () {
     await state.appendHistory('alpha', { action: 'install', to: '1.0.0', at: '2026-01-01T00:00:00.000Z', jobId: 'j1', integrity: 'sha512-abc' });
     await state.appendHistory('alpha', { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-02-01T00:00:00.000Z', reason: 'update' });
     await state.update('beta', { state: 'failed', lastError: 'EINTEGRITY: tarball does not match' });
+    // The disk as the pipeline leaves it: the activation rules read installed versions and `current` there.
+    const layout = new InstallLayout(env.config);
+    for (const version of ['1.0.0', '1.1.0', '1.2.0']) await fs.mkdir(layout.versionDir('alpha', version), { recursive: true });
+    await layout.switchCurrent('alpha', '1.1.0');
     const events = new EventLog(env.redis, env.config);
     await events.publish({ type: 'update.staged', server: 'alpha', version: '1.2.0', jobId: 's1', details: { toolCount: 3 } });
     await events.publish({ type: 'update.failed', server: 'beta', version: '2.0.0', reason: 'EINTEGRITY', jobId: 'd1', actor: 'token:abcd1234' });
