@@ -6,7 +6,7 @@
  */
 import type { InventoryWatcher, ServerSettings } from '../shared/inventory.js';
 import type { HistoryEntry, InstallLayout } from '../shared/layout.js';
-import { redactString, REDACTED } from '../shared/redact.js';
+import { redact, redactArguments, redactString, REDACTED } from '../shared/redact.js';
 import type { ServerState, ServerStateName, StateStore } from '../shared/state.js';
 
 export interface ServerView {
@@ -34,7 +34,10 @@ export interface ServerView {
   launcher: string;
 }
 
-/** Settings as the API shows them: smoke-test environment values are hidden (they may be keys). */
+/**
+ * Settings as the API shows them: smoke-test environment values are hidden (they may be keys),
+ * and so is every secret-looking smoke-test argument (`--token …`, a DSN's password).
+ */
 export type PublicSettings = Omit<ServerSettings, 'name' | 'package'>;
 
 export interface ServerDetail extends ServerView {
@@ -69,7 +72,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
     staged: state.staged,
     state: state.state,
     lastCheck: state.lastCheck,
-    lastCheckResult: state.lastCheckResult,
+    lastCheckResult: state.lastCheckResult === undefined ? undefined : redactString(state.lastCheckResult),
     lastError: state.lastError === undefined ? undefined : redactString(state.lastError),
     failedVersions: state.failedVersions,
     policy: settings.policy,
@@ -82,7 +85,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
 export function publicSettings(settings: ServerSettings): PublicSettings {
   const { name: _name, package: _package, ...rest } = settings;
   const env = Object.fromEntries(Object.keys(settings.smokeTest.env).map((key) => [key, REDACTED]));
-  return { ...rest, smokeTest: { ...settings.smokeTest, env } };
+  return { ...rest, smokeTest: { ...settings.smokeTest, args: redactArguments(settings.smokeTest.args), env } };
 }
 
 export class ServerOverview {
@@ -113,7 +116,7 @@ export class ServerOverview {
     const settings = this.options.inventory.server(name);
     if (!settings) return undefined;
     const [state, history] = await Promise.all([this.options.state.get(name), this.options.state.history(name)]);
-    return { ...serverView(settings, state, this.options.layout), settings: publicSettings(settings), history };
+    return { ...serverView(settings, state, this.options.layout), settings: publicSettings(settings), history: redact(history) };
   }
 
   /** Forget the snapshot (after a change made through the API). */

@@ -8,6 +8,7 @@ import type { UpdateEvent } from '../../shared/events.js';
 import type { ServerSettings } from '../../shared/inventory.js';
 import type { HistoryEntry } from '../../shared/layout.js';
 import { PIPELINE_QUEUES } from '../../shared/queues.js';
+import { redactArguments } from '../../shared/redact.js';
 import { formatDuration } from '../../shared/schedule.js';
 import { fields, print, printJson, relativeTime, table } from '../format.js';
 import { serverRow, serverRows, type ServerRow } from './servers.js';
@@ -64,7 +65,7 @@ export function settingsView(settings: ServerSettings): SettingsView {
     smokeTest: {
       enabled: settings.smokeTest.enabled,
       timeout: formatDuration(settings.smokeTest.timeoutMs),
-      args: settings.smokeTest.args,
+      args: redactArguments(settings.smokeTest.args),
       envKeys: Object.keys(settings.smokeTest.env).sort(),
     },
   };
