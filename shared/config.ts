@@ -217,8 +217,9 @@ function withTrailingSlash(url: string): string {
 
 /**
  * The environment with each VAR_FILE replaced by VAR read from that file (one trailing newline
- * trimmed, as `echo token > file` writes it). An empty VAR_FILE counts as unset (compose's
- * `${VAR_FILE:-}`); an unreadable or empty file, or VAR and VAR_FILE both set, is an error.
+ * trimmed, as `echo token > file` writes it). An empty VAR_FILE (compose's `${VAR_FILE:-}`) and
+ * an empty file both leave VAR as the environment has it, so a compose secret can stay unused;
+ * an unreadable file, or VAR and a non-empty VAR_FILE both set, is an error.
  */
 function withSecretFiles(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; files: Map<string, string> } {
   const resolved: NodeJS.ProcessEnv = { ...env };
@@ -229,9 +230,6 @@ function withSecretFiles(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; file
     const file = env[fileVariable];
     delete resolved[fileVariable];
     if (file === undefined || file === '') continue;
-    if (env[variable] !== undefined) {
-      fail(fileVariable, `${variable} and ${fileVariable} are both set`, `set only one of ${variable} and ${fileVariable}`);
-    }
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
@@ -240,7 +238,10 @@ function withSecretFiles(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; file
       fail(fileVariable, `cannot read ${file} (${code})`, `point ${fileVariable} at a file this process can read, holding ${variable}`);
     }
     const secret = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
-    if (secret === '') fail(fileVariable, `${file} is empty`, `write ${variable} into ${file}, or unset ${fileVariable}`);
+    if (secret === '') continue;
+    if (env[variable] !== undefined) {
+      fail(fileVariable, `${variable} and ${fileVariable} are both set`, `set only one of ${variable} and ${fileVariable}`);
+    }
     resolved[variable] = secret;
     files.set(variable, path.resolve(file));
   }

@@ -10,6 +10,7 @@ import type { HistoryEntry } from '../../shared/layout.js';
 import { PIPELINE_QUEUES } from '../../shared/queues.js';
 import { redactArguments } from '../../shared/redact.js';
 import { formatDuration } from '../../shared/schedule.js';
+import { sandboxStatus } from '../../shared/smokeTest.js';
 import { fields, print, printJson, relativeTime, table } from '../format.js';
 import { serverRow, serverRows, type ServerRow } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
@@ -105,6 +106,7 @@ async function overview(session: CliSession, json: boolean): Promise<void> {
     ['QUEUE', 'WAITING', 'ACTIVE', 'DELAYED', 'FAILED', 'COMPLETED'],
     Object.entries(queues).map(([name, counts]) => [name, counts.waiting, counts.active, counts.delayed, counts.failed, counts.completed]),
   ).trimEnd());
+  print(`\n${sandboxStatus().summary} (on this host)`);
 }
 
 async function detail(session: CliSession, name: string, json: boolean): Promise<void> {
