@@ -111,27 +111,29 @@ function probe(bwrap: string, extra: string[]): { ok: boolean; why: string } {
  * unsandboxed; said by logSandboxStatus at start-up, `mcp-updater status` and GET /status).
  */
 export function sandboxStatus(): SandboxStatus {
-  if (status) return status;
-  const bwrap = findExecutable('bwrap');
+  status ??= detectSandbox();
+  return status;
+}
+
+/** The probe behind sandboxStatus, with bwrap looked up on `searchPath`. */
+export function detectSandbox(searchPath = process.env.PATH ?? ''): SandboxStatus {
+  const bwrap = findExecutable('bwrap', searchPath);
   if (!bwrap) {
     const reason = 'bubblewrap (bwrap) is not installed';
-    status = { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
-    return status;
+    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
   }
   const base = probe(bwrap, []);
   if (!base.ok) {
     const reason = `bwrap cannot create namespaces here (${base.why})`;
-    status = { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
-    return status;
+    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
   }
   const networkIsolation = probe(bwrap, ['--unshare-net']).ok;
-  status = {
+  return {
     sandboxed: true,
     networkIsolation,
     bwrap,
     summary: `smoke tests run sandboxed (bubblewrap)${networkIsolation ? '' : '; smokeTest.network: false is not possible here (no network namespaces)'}`,
   };
-  return status;
 }
 
 /** The start-up line: a plain warning when smoke tests run unsandboxed. */
@@ -207,7 +209,7 @@ function withRealPath(target: string): string[] {
  * directories, node's install prefix, PATH's directories, the version directory (or launcher) and
  * the existing paths smokeTest.args/env name, all read-only; a private tmpfs for /tmp, the home
  * directory and the working directory (at its real path, so relative arguments mean what they
- * meant); files registered as secrets (API_TOKEN_FILE..., the inventory) covered by /dev/null;
+ * meant); files registered as secrets (API_TOKEN_FILE..., the inventory) covered by /dev/null (reads empty);
  * no network when `network` is false. The environment is the bwrap process's own, which is
  * exactly the smoke test's (see runSmokeTest): values never appear in a command line.
  */
@@ -253,9 +255,10 @@ export function sandboxArguments(options: SmokeTestOptions & { cwd: string; comm
     args.push('--ro-bind-try', target, target);
     bound.push(target);
   }
-  // Last, so they cover whatever bind brought them in.
+  // Last, so they cover whatever bind brought them in. A device bind: plain binds are nodev, and
+  // a /dev/null that cannot be opened would say "something is here" louder than an empty file.
   for (const file of secretFiles()) {
-    if ((visible(file) || bound.some((dir) => isInside(file, dir))) && exists(file)) args.push('--ro-bind', '/dev/null', file);
+    if ((visible(file) || bound.some((dir) => isInside(file, dir))) && exists(file)) args.push('--dev-bind', '/dev/null', file);
   }
   args.push('--chdir', options.cwd);
   return args;
