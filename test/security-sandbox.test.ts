@@ -182,9 +182,11 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
     it('gives the working directory as a private empty directory at its real path (the service\'s own files stay out of sight)', async () => {
       const name = `mcpu-spy-${crypto.randomBytes(6).toString('hex')}`;
       // The default working directory is this process's (the repository here): not under /tmp.
-      const report = decode((await runSmokeTest(spy({ SPY_FILES: './package.json', SPY_WRITE: `./${name}` }))).serverVersion);
+      // (A list names no path of its own, so neither file is bound.)
+      const report = decode((await runSmokeTest(spy({ SPY_FILES: './package.json,./README.md', SPY_WRITE: `./${name}` }))).serverVersion);
       expect(report.cwd).to.equal(process.cwd());
       expect(report.files['./package.json']).to.equal('ENOENT');
+      expect(report.files['./README.md']).to.equal('ENOENT');
       expect(report.writes[`./${name}`]).to.equal('written');
       expect(await fs.stat(path.join(process.cwd(), name)).then(() => true, () => false)).to.equal(false);
     });
