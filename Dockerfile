@@ -31,6 +31,10 @@ ENV NODE_ENV=production \
     BACKUP_DIR=/data/backups \
     LOG_DIR=/data/logs
 WORKDIR /app
+# bubblewrap: the sandbox every smoke test runs in (see README, "Security model").
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/tsconfig.json /app/mcp-servers.yaml ./

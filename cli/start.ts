@@ -64,6 +64,7 @@ export async function start(role: Role): Promise<void> {
   if (role === 'all' || role === 'worker') {
     const { createWorkerContext, closeWorkerContext } = await import('../workers/context.js');
     const { startWorkers } = await import('../workers/index.js');
+    (await import('../shared/smokeTest.js')).logSandboxStatus(log);
     const context = await createWorkerContext(config, { inventory });
     const workers = startWorkers(context, config.workers);
     stoppers.unshift(async () => {

@@ -20,7 +20,7 @@ import { redactString, registerSecret } from '../shared/redact.js';
 import { RedisUnavailableError } from '../shared/redis.js';
 import { StateStore } from '../shared/state.js';
 import { createApiRouter } from './api.js';
-import { Authenticator, isReadRequest, isSameOrigin, SessionStore } from './auth.js';
+import { Authenticator, HostAllowlist, isReadRequest, isSameOrigin, SessionStore } from './auth.js';
 import { BOARD_PATH, createBoardRouter } from './board.js';
 import { errorHandler, ForbiddenError, readOnlyError, UnauthorizedError } from './errors.js';
 import { createMetricsRegistry } from './metrics.js';
@@ -102,6 +102,7 @@ const boardHeaders = headers(["'self'"], ["'self'", "'unsafe-inline'"], ["'self'
 
 export function createDashboardApp(deps: DashboardDeps): Express {
   const { config, inventory, redis, producer } = deps;
+  // loadConfig registers them already; a Config built another way (tests, benchmarks) still redacts.
   registerSecret(config.apiToken);
   registerSecret(config.webhookSecret);
   const fromConfig = (limit: number) => (limit === 0 ? false : limit);
@@ -114,6 +115,8 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   };
   const limiter = (name: 'read' | 'mutation' | 'login') => createRateLimiter(name, limits, { config, redis });
   const read = limiter('read');
+  const boardTokenGuesses = createRateLimiter('login', limits, { config, redis }, { onlyRefusals: true });
+  const hosts = new HostAllowlist(config);
 
   const state = new StateStore(redis, config);
   const events = new EventLog(redis, config);
@@ -131,6 +134,8 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   if (config.trustProxy) app.set('trust proxy', /^\d+$/.test(config.trustProxy) ? Number(config.trustProxy) : config.trustProxy);
   // Big JSON answers are cached already; hashing them for an ETag on every request costs more.
   app.set('etag', false);
+  // isSameOrigin compares Origin with these names.
+  app.locals.hostAllowlist = hosts;
 
   // Probes first: no middleware, no Redis (liveness must answer even when Redis is down).
   app.get('/health', (_req, res) => {
@@ -147,6 +152,9 @@ export function createDashboardApp(deps: DashboardDeps): Express {
       res.status(503).set('cache-control', 'no-store').json({ status: 'unavailable', reason });
     }
   });
+
+  // Everything below answers only to our own names (DNS rebinding); the probes above are called by address.
+  app.use(hosts.guard());
 
   app.get('/metrics', async (_req, res) => {
     const text = await registry.metrics();
@@ -191,7 +199,12 @@ export function createDashboardApp(deps: DashboardDeps): Express {
       next();
     }, next);
   };
-  app.use(BOARD_PATH, read, boardGuard, createBoardRouter({ queues: producer.queue, readOnly: auth.readOnly }));
+  // A bearer token sent to the board is a login attempt: refused ones count against the login limit.
+  const boardTokenLimit: RequestHandler = (req, res, next) => {
+    if (auth.readOnly || req.get('authorization') === undefined) next();
+    else boardTokenGuesses(req, res, next);
+  };
+  app.use(BOARD_PATH, read, boardTokenLimit, boardGuard, createBoardRouter({ queues: producer.queue, readOnly: auth.readOnly }));
 
   app.use('/api/v1', createApiRouter({
     inventory, state, layout, events, producer, servers, auth,

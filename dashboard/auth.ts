@@ -1,16 +1,19 @@
 /*
- * Who is asking. Mutating endpoints and Bull Board take `Authorization: Bearer $API_TOKEN`
- * (compared in constant time on equal-length hashes) or a session cookie from the /login form.
- * The cookie holds a random session id kept in Redis with a TTL, never the token. A request that
- * rides on the cookie must also come from our own origin (Origin or Referer = Host), because
- * browsers attach cookies to cross-site form posts too.
+ * Who is asking, and by which name. The dashboard answers only its own names (HOST, the loopback
+ * names, ALLOWED_HOSTS): a DNS-rebinding page reaches it under the attacker's name and is
+ * refused. Mutating endpoints and Bull Board take `Authorization: Bearer $API_TOKEN` (compared
+ * in constant time on equal-length hashes) or a session cookie from the /login form. The cookie
+ * holds a random session id kept in Redis with a TTL, never the token. A request that rides on
+ * the cookie must also come from one of our own origins (Origin or Referer naming an allowed
+ * host on the port the request came to), because browsers attach cookies to cross-site form
+ * posts too.
  */
 import crypto from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import { appKey } from '../shared/redis.js';
-import { ForbiddenError, readOnlyError, UnauthorizedError } from './errors.js';
+import { ForbiddenError, MisdirectedError, readOnlyError, UnauthorizedError } from './errors.js';
 
 export const SESSION_COOKIE = 'mcpu_session';
 export const SESSION_TTL_SECONDS = 12 * 3600;
@@ -41,25 +44,99 @@ export function describeActor(actor: Actor): string {
   return `${actor.label} from ${actor.ip}`;
 }
 
+/** The cookie's value; undefined when absent or not decodable (`%E0%A4%A`): no session, not an error. */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) return decodeURIComponent(part.slice(index + 1).trim());
+    if (index > 0 && part.slice(0, index).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(index + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
   }
   return undefined;
 }
 
-/** Origin (or, lacking it, Referer) names the host the request was sent to. */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+/** Addresses that mean "every interface": no client uses them as a name. */
+const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '[::]']);
+
+/** `Host`-style `name[:port]` (or `[v6]:port`) -> lower-case name without brackets or trailing dot, and port. */
+export function parseHost(value: string): { name: string; port: string } | undefined {
+  try {
+    const url = new URL(`http://${value}`);
+    if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) return undefined;
+    return { name: url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase(), port: url.port };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The names the dashboard answers to: HOST (unless a wildcard address), the loopback names, ALLOWED_HOSTS. */
+export class HostAllowlist {
+  readonly names: ReadonlySet<string>;
+
+  constructor(config: Pick<Config, 'host' | 'allowedHosts'>) {
+    const names = new Set([...LOOPBACK_NAMES, ...config.allowedHosts.map((host) => host.toLowerCase().replace(/\.$/, ''))]);
+    if (!WILDCARD_ADDRESSES.has(config.host)) names.add(config.host.toLowerCase().replace(/^\[|\]$/g, ''));
+    this.names = names;
+  }
+
+  allows(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /**
+   * 421 for a Host that is not one of ours (DNS rebinding), 400 for a missing or malformed one.
+   * Probes (/health, /ready) are mounted before it: orchestrators call them by address.
+   */
+  guard(): RequestHandler {
+    return (req, _res, next) => {
+      const header = req.get('host');
+      const host = header === undefined ? undefined : parseHost(header);
+      if (!host) {
+        next(new MisdirectedError('EBADHOST', header === undefined ? 'the request has no Host header' : 'the Host header is not a host name'));
+        return;
+      }
+      if (!this.allows(host.name)) {
+        next(new MisdirectedError('EHOST', `this dashboard does not answer to the name "${host.name}"`, {
+          hint: `reach it by ${[...this.names].join(', ')}, or add the name to ALLOWED_HOSTS`,
+        }));
+        return;
+      }
+      next();
+    };
+  }
+}
+
+/** The Host header's port, or the scheme's default when it names none. */
+function portOf(port: string, protocol: string): string {
+  return port || (protocol === 'https:' ? '443' : '80');
+}
+
+/**
+ * Origin (or, lacking it, Referer) is one of our allowed names, on the port the request came
+ * to. It is compared with the allowed names, never with Host alone: under DNS rebinding Host is
+ * the attacker's name too.
+ */
 export function isSameOrigin(req: Request): boolean {
   const source = req.get('origin') ?? req.get('referer');
-  const host = req.get('host');
-  if (!source || !host || source === 'null') return false;
+  const host = parseHost(req.get('host') ?? '');
+  const allowlist = req.app.locals.hostAllowlist as HostAllowlist | undefined;
+  if (!source || !host || source === 'null' || !allowlist) return false;
+  let origin: URL;
   try {
-    return new URL(source).host === host;
+    origin = new URL(source);
   } catch {
     return false;
   }
+  const name = origin.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return (origin.protocol === 'http:' || origin.protocol === 'https:')
+    && allowlist.allows(name)
+    && portOf(origin.port, origin.protocol) === portOf(host.port, origin.protocol);
 }
 
 interface SessionRecord {

@@ -26,6 +26,13 @@ export class ForbiddenError extends MCPError {
   }
 }
 
+/** Not one of the dashboard's names (421 Misdirected Request), or no usable Host at all (400). */
+export class MisdirectedError extends MCPError {
+  constructor(code: 'EHOST' | 'EBADHOST', message: string, options: MCPErrorOptions = {}) {
+    super(code, message, { ...options, retryable: false });
+  }
+}
+
 export const READ_ONLY_MESSAGE = 'API_TOKEN is not set: the API is read-only';
 
 export function readOnlyError(): ForbiddenError {
@@ -34,6 +41,7 @@ export function readOnlyError(): ForbiddenError {
 
 const STATUS_BY_CODE: Record<string, number> = {
   EVALIDATION: 400,
+  EBADHOST: 400,
   EUNAUTHORIZED: 401,
   EREADONLY: 403,
   EORIGIN: 403,
@@ -41,6 +49,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ENOTFOUND: 404,
   ECONFLICT: 409,
   ETOOLARGE: 413,
+  EHOST: 421,
   ERATELIMIT: 429,
   EREDIS: 503,
 };

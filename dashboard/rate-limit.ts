@@ -1,7 +1,8 @@
 /*
  * Rate limits per client IP, counted in Redis (rate-limit-redis) so they hold across every
- * dashboard process on the same Redis: generous for reads, strict for changes, stricter for the
- * login form (token guessing). /health, /ready and /metrics are never limited.
+ * dashboard process on the same Redis: generous for reads, strict for changes, stricter for
+ * token guessing (the login form, and refused bearer tokens at Bull Board, share one budget).
+ * /health, /ready and /metrics are never limited.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
@@ -53,12 +54,21 @@ export interface LimiterDeps {
 
 const passThrough: RequestHandler = (_req, _res, next) => next();
 
-export function createRateLimiter(name: LimiterName, limits: RateLimits, deps: LimiterDeps): RequestHandler {
+export interface LimiterOptions {
+  /**
+   * Count only requests answered 401 (a wrong token): Bull Board's bearer-token requests draw on
+   * the login budget this way, so the board cannot be used to guess tokens at the read rate.
+   */
+  onlyRefusals?: boolean;
+}
+
+export function createRateLimiter(name: LimiterName, limits: RateLimits, deps: LimiterDeps, options: LimiterOptions = {}): RequestHandler {
   const limit = limits[name];
   if (limit === false) return passThrough;
   return rateLimit({
     windowMs: limits.windowMs,
     limit,
+    ...(options.onlyRefusals ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 } : {}),
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     store: new ReconnectingRedisStore({

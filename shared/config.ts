@@ -3,10 +3,12 @@
  * A bad value raises a ConfigurationError naming the variable; `mcp-updater` exits 78 on it.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import Joi from 'joi';
 import { ConfigurationError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './queues.js';
+import { registerSecret, registerSecretFile, registerWebhookUrl } from './redact.js';
 import { isTimezone, parseCron } from './schedule.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -39,8 +41,12 @@ export interface Config {
   activationLockTtlMs: number;
   /** A registry request that sends nothing for this long fails and is retried (REGISTRY_TIMEOUT, ms). */
   registryTimeoutMs: number;
+  /** Overall deadline of one registry download, packument or tarball, however fast bytes trickle in (DOWNLOAD_TIMEOUT, ms). */
+  downloadTimeoutMs: number;
   host: string;
   port: number;
+  /** Host names the dashboard answers besides HOST and the loopback names (ALLOWED_HOSTS), lower-case. */
+  allowedHosts: string[];
   /** Per-client requests a minute: API reads, mutations, logins (RATE_LIMIT_*); 0 = no limit. */
   rateLimits: { read: number; mutation: number; login: number };
   /** express "trust proxy" (TRUST_PROXY): hops or addresses of reverse proxies in front of the dashboard. */
@@ -55,6 +61,8 @@ export interface Config {
   webhookUrls: string[];
   webhookSecret?: string;
   maxTarballBytes: number;
+  /** Largest packument read from the registry (MAX_PACKUMENT_SIZE). */
+  maxPackumentBytes: number;
   maxPackageFiles: number;
   maxPackageBytes: number;
 }
@@ -82,12 +90,21 @@ const byteSize = Joi.string().custom((value: string, helpers) => {
   return Number(match[1]) * factor;
 });
 
+const apiToken = Joi.string().min(16).messages({ 'string.min': 'must be at least 16 characters (use `openssl rand -hex 32`)' });
+
+/** Large enough for the full metadata of packages with thousands of versions; a hostile registry cannot make a check hold more. */
+export const DEFAULT_MAX_PACKUMENT_BYTES = 50 * 1024 ** 2;
+
+/** Secrets that may come from a file instead (the Docker secrets convention: VAR_FILE=/run/secrets/var). */
+export const SECRET_FILE_VARIABLES = ['API_TOKEN', 'REGISTRY_TOKEN', 'WEBHOOK_SECRET'] as const;
+
 const envSchema = Joi.object({
   REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_:{}-]{1,64}$/).default('mcp')
     .messages({ 'string.pattern.base': 'must be 1-64 characters of letters, digits, _ : - \\{ }' }),
   API_BASE_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   REGISTRY_TOKEN: Joi.string(),
+  REGISTRY_TOKEN_FILE: Joi.string().allow(''),
   TARBALL_HOSTS: Joi.string().allow('').default(''),
   MCP_SERVERS_CONFIG: Joi.string().default('./mcp-servers.yaml'),
   MCP_SERVERS_PATH: Joi.string().default('./data/servers'),
@@ -100,13 +117,16 @@ const envSchema = Joi.object({
   JOB_LOCK_DURATION: Joi.number().integer().min(1_000).max(3_600_000),
   ACTIVATION_LOCK_TTL: Joi.number().integer().min(1_000).max(3_600_000).default(120_000),
   REGISTRY_TIMEOUT: Joi.number().integer().min(100).max(600_000).default(30_000),
+  DOWNLOAD_TIMEOUT: Joi.number().integer().min(100).max(86_400_000).default(600_000),
   HOST: Joi.string().hostname().default('127.0.0.1'),
   PORT: Joi.number().integer().min(0).max(65535).default(10250),
+  ALLOWED_HOSTS: Joi.string().allow('').default(''),
   RATE_LIMIT_READ: Joi.number().integer().min(0).default(600),
   RATE_LIMIT_MUTATION: Joi.number().integer().min(0).default(30),
   RATE_LIMIT_LOGIN: Joi.number().integer().min(0).default(10),
   TRUST_PROXY: Joi.string(),
-  API_TOKEN: Joi.string().min(16).messages({ 'string.min': 'must be at least 16 characters (use `openssl rand -hex 32`)' }),
+  API_TOKEN: apiToken,
+  API_TOKEN_FILE: Joi.string().allow(''),
   CHECK_SCHEDULE: cronString.default('0 */6 * * *'),
   CLEANUP_SCHEDULE: cronString.default('30 3 * * *'),
   SCHEDULE_TZ: Joi.string().custom((value: string, helpers) =>
@@ -115,9 +135,11 @@ const envSchema = Joi.object({
   CONCURRENCY: Joi.string().allow('').default(''),
   WEBHOOK_URLS: Joi.string().allow('').default(''),
   WEBHOOK_SECRET: Joi.string(),
+  WEBHOOK_SECRET_FILE: Joi.string().allow(''),
   // Defaults in bytes: joi does not run custom() on a default, so '100mb' would stay a string.
   MAX_TARBALL_SIZE: byteSize.default(100 * 1024 ** 2),
   MAX_PACKAGE_SIZE: byteSize.default(500 * 1024 ** 2),
+  MAX_PACKUMENT_SIZE: byteSize.default(DEFAULT_MAX_PACKUMENT_BYTES),
   MAX_PACKAGE_FILES: Joi.number().integer().min(1).default(20_000),
 }).unknown(true);
 
@@ -154,6 +176,16 @@ function parseConcurrency(value: string): Record<QueueName, number> {
   return result;
 }
 
+function parseAllowedHosts(value: string): string[] {
+  const hosts = parseList('ALLOWED_HOSTS', value).map((host) => host.toLowerCase());
+  for (const host of hosts) {
+    if (Joi.string().hostname().validate(host).error) {
+      fail('ALLOWED_HOSTS', `"${host}" is not a host name; list the names the dashboard is reached by, without scheme or port (dash.example.com,10.0.0.5)`);
+    }
+  }
+  return hosts;
+}
+
 function parseUrls(variable: string, value: string): string[] {
   const urls = parseList(variable, value);
   for (const url of urls) {
@@ -183,13 +215,50 @@ function withTrailingSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
+/**
+ * The environment with each VAR_FILE replaced by VAR read from that file (one trailing newline
+ * trimmed, as `echo token > file` writes it). An empty VAR_FILE (compose's `${VAR_FILE:-}`) and
+ * an empty file both leave VAR as the environment has it, so a compose secret can stay unused;
+ * an unreadable file, or VAR and a non-empty VAR_FILE both set, is an error.
+ */
+function withSecretFiles(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; files: Map<string, string> } {
+  const resolved: NodeJS.ProcessEnv = { ...env };
+  /** VAR -> the file it was read from. */
+  const files = new Map<string, string>();
+  for (const variable of SECRET_FILE_VARIABLES) {
+    const fileVariable = `${variable}_FILE`;
+    const file = env[fileVariable];
+    delete resolved[fileVariable];
+    if (file === undefined || file === '') continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      fail(fileVariable, `cannot read ${file} (${code})`, `point ${fileVariable} at a file this process can read, holding ${variable}`);
+    }
+    const secret = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+    if (secret === '') continue;
+    if (env[variable] !== undefined) {
+      fail(fileVariable, `${variable} and ${fileVariable} are both set`, `set only one of ${variable} and ${fileVariable}`);
+    }
+    resolved[variable] = secret;
+    files.set(variable, path.resolve(file));
+  }
+  return { env: resolved, files };
+}
+
 /** Validate and resolve the environment into a Config. Throws ConfigurationError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { value, error } = envSchema.validate(env, { abortEarly: true, convert: true });
+  const secrets = withSecretFiles(env);
+  const { value, error } = envSchema.validate(secrets.env, { abortEarly: true, convert: true });
   if (error) {
     const detail = error.details[0]!;
     const variable = String(detail.path[0] ?? detail.context?.key ?? 'environment');
-    fail(variable, detail.message.replace(/^"[^"]*" /, ''));
+    const message = detail.message.replace(/^"[^"]*" /, '');
+    const file = secrets.files.get(variable);
+    if (file) fail(`${variable}_FILE`, `the ${variable} in ${file} ${message}`);
+    fail(variable, message);
   }
   const registry = value.API_BASE_URL ?? npmConfiguredRegistry(env);
   if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(registry).error) {
@@ -213,8 +282,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobLockDurationMs: value.JOB_LOCK_DURATION,
     activationLockTtlMs: value.ACTIVATION_LOCK_TTL,
     registryTimeoutMs: value.REGISTRY_TIMEOUT,
+    downloadTimeoutMs: value.DOWNLOAD_TIMEOUT,
     host: value.HOST,
     port: value.PORT,
+    allowedHosts: parseAllowedHosts(value.ALLOWED_HOSTS),
     rateLimits: { read: value.RATE_LIMIT_READ, mutation: value.RATE_LIMIT_MUTATION, login: value.RATE_LIMIT_LOGIN },
     trustProxy: value.TRUST_PROXY,
     apiToken: value.API_TOKEN,
@@ -226,9 +297,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookUrls: parseUrls('WEBHOOK_URLS', value.WEBHOOK_URLS),
     webhookSecret: value.WEBHOOK_SECRET,
     maxTarballBytes: value.MAX_TARBALL_SIZE,
+    maxPackumentBytes: value.MAX_PACKUMENT_SIZE,
     maxPackageBytes: value.MAX_PACKAGE_SIZE,
     maxPackageFiles: value.MAX_PACKAGE_FILES,
   };
+  // Every process (worker, dashboard, CLI) loads its config here: all of them redact the same secrets.
+  for (const secret of [config.apiToken, config.registryToken, config.webhookSecret]) registerSecret(secret);
+  for (const url of config.webhookUrls) registerWebhookUrl(url);
+  for (const file of secrets.files.values()) registerSecretFile(file);
   return Object.freeze(config);
 }
 

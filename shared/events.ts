@@ -75,7 +75,9 @@ export class EventLog {
       const entries = await this.redis.xrevrange(this.streamKey, end, '-', 'COUNT', batch);
       if (entries.length === 0) break;
       for (const [, fields] of entries) {
-        const event = JSON.parse(fields[1] ?? '{}') as UpdateEvent;
+        // Redacted again on the way out: a secret registered after the event was written (an
+        // inventory edit) is scrubbed from old events too.
+        const event = redact(JSON.parse(fields[1] ?? '{}')) as UpdateEvent;
         if (query.server && event.server !== query.server) continue;
         if (query.type && event.type !== query.type) continue;
         results.push(event);

@@ -12,6 +12,8 @@ import semver from 'semver';
 import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ConfigurationError } from './errors.js';
+import { META_DIR } from './layout.js';
+import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { SERVER_NAME_PATTERN } from './schemas.js';
 import { isTimezone, parseCron, parseDuration } from './schedule.js';
 
@@ -26,6 +28,8 @@ export interface SmokeTestSettings {
   command?: string;
   args: string[];
   env: Record<string, string>;
+  /** false: the sandboxed smoke test gets no network (its own empty network namespace). */
+  network: boolean;
 }
 
 export interface ServerSettings {
@@ -56,7 +60,17 @@ export interface Inventory {
 export interface InventoryDefaults {
   schedule: string;
   timezone: string;
+  /** Names taken by the install root besides the layout's own (a STAGING_DIR or BACKUP_DIR inside it). */
+  reservedNames?: string[];
 }
+
+/**
+ * Server names that would collide with the install layout: `$MCP_SERVERS_PATH/bin` (launchers),
+ * `.staging` (default STAGING_DIR), and the names a server directory holds (`current`,
+ * `versions`, `history.json`, the `.mcp-updater` meta directory), refused so that no path of
+ * one server can ever name another part of the layout.
+ */
+export const RESERVED_SERVER_NAMES: readonly string[] = ['bin', 'current', 'versions', '.staging', 'history.json', META_DIR];
 
 // Any number reaches parseDuration so `minReleaseAge: 5` gets the duration message (only 0 is valid).
 const duration = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) => {
@@ -86,6 +100,7 @@ const smokeTest = Joi.object({
   args: Joi.array().items(Joi.string()),
   env: Joi.object().pattern(Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]*$/), Joi.string().allow(''))
     .messages({ 'object.unknown': 'must be an environment variable name' }),
+  network: Joi.boolean(),
 });
 
 const settingKeys = {
@@ -156,7 +171,7 @@ interface RawSettings {
   minReleaseAge?: number;
   activation?: Activation;
   keep?: number;
-  smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string> };
+  smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string>; network?: boolean };
 }
 
 interface RawServer extends RawSettings {
@@ -192,12 +207,17 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
   }
   const defaults = (value.defaults ?? {}) as RawSettings;
   const servers = new Map<string, ServerSettings>();
+  const reserved = new Set([...RESERVED_SERVER_NAMES, ...(base.reservedNames ?? [])]);
   for (const [name, raw] of Object.entries(value.servers as Record<string, RawServer>)) {
+    if (reserved.has(name)) {
+      refuse(file, `servers.${name}`, `"${name}" is a name the install layout uses (reserved: ${[...reserved].join(', ')}); rename the server`);
+    }
     if (!SERVER_NAME_PATTERN.test(name)) {
       refuse(file, `servers.${name}`, 'server names must match [a-z0-9][a-z0-9-]{0,62} (lower-case letters, digits, dashes)');
     }
     servers.set(name, resolveServer(name, raw, defaults, base, file));
   }
+  registerSmokeTestSecrets(servers.values());
   const digest = crypto.createHash('sha256').update(text).digest('hex');
   return { file, digest, servers };
 }
@@ -238,8 +258,21 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       command: smoke.command,
       args: smoke.args ?? [],
       env: smoke.env,
+      network: smoke.network ?? true,
     },
   };
+}
+
+/**
+ * Operator secrets are secrets: every smokeTest.env value and every secret-looking smokeTest
+ * argument is registered for redaction. Parsing is where every process (worker, dashboard, CLI)
+ * meets the inventory, so all of them scrub the same values from what they show and log.
+ */
+function registerSmokeTestSecrets(servers: Iterable<ServerSettings>): void {
+  for (const server of servers) {
+    for (const value of Object.values(server.smokeTest.env)) registerSecret(value);
+    for (const value of secretArguments(server.smokeTest.args)) registerSecret(value);
+  }
 }
 
 /** Read and validate the inventory file. */
@@ -254,11 +287,25 @@ export async function loadInventory(file: string, base: InventoryDefaults): Prom
       hint: 'create the inventory file or point MCP_SERVERS_CONFIG at it',
     });
   }
+  // It holds every smokeTest.env value: the smoke-test sandbox must not show it to a candidate.
+  registerSecretFile(path.resolve(file));
   return parseInventory(text, file, base);
 }
 
-export function inventoryDefaults(config: { checkSchedule: string; timezone: string }): InventoryDefaults {
-  return { schedule: config.checkSchedule, timezone: config.timezone };
+export function inventoryDefaults(config: {
+  checkSchedule: string;
+  timezone: string;
+  serversPath?: string;
+  stagingDir?: string;
+  backupDir?: string;
+  logDir?: string;
+}): InventoryDefaults {
+  // A STAGING_DIR, BACKUP_DIR or LOG_DIR directly inside MCP_SERVERS_PATH takes its name there too.
+  const { serversPath } = config;
+  const inside = serversPath === undefined ? [] : [config.stagingDir, config.backupDir, config.logDir]
+    .filter((dir): dir is string => dir !== undefined && path.dirname(dir) === serversPath)
+    .map((dir) => path.basename(dir));
+  return { schedule: config.checkSchedule, timezone: config.timezone, ...(inside.length > 0 ? { reservedNames: inside } : {}) };
 }
 
 /**

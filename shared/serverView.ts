@@ -6,7 +6,7 @@
  */
 import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
-import { redactString, REDACTED } from './redact.js';
+import { redact, redactArguments, redactString, REDACTED } from './redact.js';
 import type { ServerState, ServerStateName, StateStore } from './state.js';
 import { SERVER_STATES } from './stateMachine.js';
 
@@ -72,7 +72,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
     staged: state.staged ?? null,
     state: state.state,
     lastCheck: state.lastCheck ?? null,
-    lastCheckResult: state.lastCheckResult ?? null,
+    lastCheckResult: state.lastCheckResult === undefined ? null : redactString(state.lastCheckResult),
     lastError: state.lastError === undefined ? null : redactString(state.lastError),
     failedVersions: state.failedVersions,
     launcher: layout.launcher(settings.name),
@@ -97,7 +97,8 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
       enabled: smokeTest.enabled,
       timeoutMs: smokeTest.timeoutMs,
       command: smokeTest.command ?? null,
-      args: smokeTest.args.map(redactString),
+      args: redactArguments(smokeTest.args),
+      network: smokeTest.network,
       env: Object.fromEntries(Object.keys(smokeTest.env).sort().map((key) => [key, REDACTED])),
     },
   };
@@ -112,7 +113,7 @@ export async function readServerViews(servers: ServerSettings[], state: StateSto
 /** One server with its settings and version history. */
 export async function readServerDetail(settings: ServerSettings, state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerDetail> {
   const [current, history] = await Promise.all([state.get(settings.name), state.history(settings.name)]);
-  return { ...serverView(settings, current, layout), settings: publicSettings(settings), history };
+  return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history) };
 }
 
 /** How many servers are in each state; every state is a key, zero included. */

@@ -3,16 +3,23 @@
  * StdioClientTransport), complete the initialize handshake and list its tools, all within one
  * deadline. Whatever happens, the client is closed and the child process is dead before this
  * returns, so a hanging or crashing candidate never outlives its test.
+ *
+ * The candidate is code nobody has approved yet, running as our uid: where bubblewrap works it
+ * runs in a sandbox (see sandboxArguments) that cannot see the service's processes, environment,
+ * secret files or anything on disk it was not given.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { SmokeTestError } from './errors.js';
-import type { SmokeTestRecord } from './layout.js';
-import { redactString } from './redact.js';
+import { META_DIR, type SmokeTestRecord } from './layout.js';
+import { createLogger } from './logger.js';
+import { redactString, secretFiles } from './redact.js';
 
 export interface SmokeTestOptions {
   command: string;
@@ -24,6 +31,13 @@ export interface SmokeTestOptions {
   timeoutMs: number;
   /** Names the candidate in error messages ("memory 1.2.3"). */
   label?: string;
+  /** false: the sandbox gets no network (smokeTest.network). Default true. */
+  network?: boolean;
+  /**
+   * false runs the command directly even where bubblewrap works: only for tests that watch the
+   * server's own pid from outside. Default: sandboxed whenever sandboxStatus() says it can be.
+   */
+  sandbox?: boolean;
 }
 
 /** How much of the server's stderr is kept for the error message. */
@@ -45,6 +59,229 @@ export function smokeTestEnvironment(env: Record<string, string> = {}): Record<s
     if (value !== undefined) base[key] = value;
   }
   return { ...base, ...env };
+}
+
+/** Whether smoke tests run sandboxed in this process, decided once (see sandboxStatus). */
+export interface SandboxStatus {
+  sandboxed: boolean;
+  /** The sandbox can also take the network away (smokeTest.network: false). */
+  networkIsolation: boolean;
+  /** bwrap's path when sandboxed. */
+  bwrap?: string;
+  /** Why smoke tests run unsandboxed. */
+  reason?: string;
+  /** One line for start-up, `mcp-updater status` and GET /status. */
+  summary: string;
+}
+
+/** Namespaces every sandbox gets; the probe tries exactly these. */
+const NAMESPACE_FLAGS = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session'];
+/** Read-only system directories; /bin, /lib... may be symlinks into /usr (merged /usr). */
+const SYSTEM_DIRS = ['/usr', '/etc', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+/** The sandbox's private home (a tmpfs, like /tmp). */
+export const SANDBOX_HOME = '/home/mcp-smoke-test';
+
+let status: SandboxStatus | undefined;
+
+function findExecutable(name: string, searchPath = process.env.PATH ?? ''): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here; next PATH entry
+    }
+  }
+  return undefined;
+}
+
+function probe(bwrap: string, extra: string[]): { ok: boolean; why: string } {
+  const run = spawnSync(bwrap, [...extra, ...NAMESPACE_FLAGS, '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', 'true'], {
+    encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
+  const why = run.error?.message ?? (run.stderr.trim().split('\n')[0] || `exit code ${run.status ?? run.signal}`);
+  return { ok: run.status === 0, why };
+}
+
+/**
+ * Can smoke tests be sandboxed here? Decided once per process by starting `bwrap` with the
+ * namespaces it will use (missing bwrap, or a kernel or container that refuses namespaces, means
+ * unsandboxed; said by logSandboxStatus at start-up, `mcp-updater status` and GET /status).
+ */
+export function sandboxStatus(): SandboxStatus {
+  status ??= detectSandbox();
+  return status;
+}
+
+/** The probe behind sandboxStatus, with bwrap looked up on `searchPath`. */
+export function detectSandbox(searchPath = process.env.PATH ?? ''): SandboxStatus {
+  const bwrap = findExecutable('bwrap', searchPath);
+  if (!bwrap) {
+    const reason = 'bubblewrap (bwrap) is not installed';
+    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
+  }
+  const base = probe(bwrap, []);
+  if (!base.ok) {
+    const reason = `bwrap cannot create namespaces here (${base.why})`;
+    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
+  }
+  const networkIsolation = probe(bwrap, ['--unshare-net']).ok;
+  return {
+    sandboxed: true,
+    networkIsolation,
+    bwrap,
+    summary: `smoke tests run sandboxed (bubblewrap)${networkIsolation ? '' : '; smokeTest.network: false is not possible here (no network namespaces)'}`,
+  };
+}
+
+/** The start-up line: a plain warning when smoke tests run unsandboxed. */
+export function logSandboxStatus(log = createLogger('orchestration')): SandboxStatus {
+  const current = sandboxStatus();
+  if (current.sandboxed) {
+    log.info(current.summary);
+  } else {
+    log.warn(`${current.summary}. A staged (possibly never approved) version runs as this user and can read this service's environment and files; install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow user namespaces.`);
+  }
+  return current;
+}
+
+function exists(target: string): boolean {
+  try {
+    fs.statSync(target);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/**
+ * Existing paths an argument or env value names (relative ones against cwd): a directory itself,
+ * a file with its directory (`node ./srv/server.js` needs `./srv/package.json`).
+ */
+function namedPaths(values: readonly string[], cwd: string): string[] {
+  const found: string[] = [];
+  for (const value of values) {
+    const candidates = [value, /^--?[A-Za-z0-9][A-Za-z0-9_.-]*=(.+)$/s.exec(value)?.[1]];
+    for (const candidate of candidates) {
+      if (!candidate || !(candidate.startsWith('/') || candidate.startsWith('./') || candidate.startsWith('../') || candidate.includes('/'))) continue;
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate)) continue;
+      const absolute = path.resolve(cwd, candidate);
+      if (absolute === '/' || !exists(absolute)) continue;
+      found.push(fs.statSync(absolute).isDirectory() ? absolute : path.dirname(absolute));
+    }
+  }
+  return found;
+}
+
+/**
+ * What the candidate may see besides the system: the directory it runs from, read-only. A run
+ * script (`<version>/.mcp-updater/run`) gets its version directory; a launcher
+ * (`$MCP_SERVERS_PATH/bin/<name>`) gets itself and `$MCP_SERVERS_PATH/<name>` (current and the
+ * versions it resolves to); any other executable gets itself.
+ */
+function commandPaths(command: string): string[] {
+  if (path.basename(path.dirname(command)) === META_DIR) return [path.dirname(path.dirname(command))];
+  const sibling = path.join(path.dirname(path.dirname(command)), path.basename(command));
+  if (path.basename(path.dirname(command)) === 'bin' && exists(sibling)) return [command, sibling];
+  return [command];
+}
+
+/** The path itself and, when a symlink leads elsewhere, its real path too (the launcher resolves with `pwd -P`). */
+function withRealPath(target: string): string[] {
+  try {
+    const real = fs.realpathSync(target);
+    return real === target ? [target] : [target, real];
+  } catch {
+    return [target];
+  }
+}
+
+/**
+ * bwrap's arguments: new pid, ipc, uts (and cgroup) namespaces, so the service's processes and
+ * their /proc/<pid>/environ are invisible; a new /proc and /dev; /usr, /etc and the other system
+ * directories, node's install prefix, PATH's directories, the version directory (or launcher) and
+ * the existing paths smokeTest.args/env name, all read-only; a private tmpfs for /tmp, the home
+ * directory and the working directory (at its real path, so relative arguments mean what they
+ * meant); files registered as secrets (API_TOKEN_FILE..., the inventory) covered by /dev/null (reads empty);
+ * no network when `network` is false. The environment is the bwrap process's own, which is
+ * exactly the smoke test's (see runSmokeTest): values never appear in a command line.
+ */
+export function sandboxArguments(options: SmokeTestOptions & { cwd: string; command: string }): string[] {
+  const args = [...NAMESPACE_FLAGS];
+  if (options.network === false) args.push('--unshare-net');
+  for (const dir of SYSTEM_DIRS) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(dir);
+    } catch {
+      continue;
+    }
+    if (stat.isSymbolicLink()) args.push('--symlink', fs.readlinkSync(dir), dir);
+    else if (stat.isDirectory()) args.push('--ro-bind', dir, dir);
+  }
+  const privateDirs = ['/tmp', SANDBOX_HOME];
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', SANDBOX_HOME);
+  if (options.cwd !== '/' && !isInside(options.cwd, '/tmp')) {
+    args.push('--tmpfs', options.cwd);
+    privateDirs.push(options.cwd);
+  }
+  args.push('--dir', options.cwd);
+  // Already there: inside a system directory and not under one of the private tmpfs mounts.
+  const visible = (target: string) => SYSTEM_DIRS.some((dir) => isInside(target, dir)) && !privateDirs.some((dir) => isInside(target, dir));
+
+  const readOnly: string[] = [];
+  for (const executable of [process.execPath, process.env.MCP_UPDATER_NODE]) {
+    if (!executable) continue;
+    try {
+      readOnly.push(path.dirname(path.dirname(fs.realpathSync(executable))));
+    } catch {
+      // a MCP_UPDATER_NODE that does not exist fails the run script, which says so
+    }
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (path.isAbsolute(dir) && exists(dir)) readOnly.push(dir);
+  if (options.command.includes('/')) readOnly.push(...commandPaths(path.resolve(options.cwd, options.command)).flatMap(withRealPath));
+  readOnly.push(...namedPaths([...(options.args ?? []), ...Object.values(options.env ?? {})], options.cwd));
+
+  const bound: string[] = [];
+  for (const target of readOnly) {
+    if (target === '/' || visible(target) || bound.includes(target)) continue;
+    args.push('--ro-bind-try', target, target);
+    bound.push(target);
+  }
+  // Last, so they cover whatever bind brought them in. A device bind: plain binds are nodev, and
+  // a /dev/null that cannot be opened would say "something is here" louder than an empty file.
+  for (const file of secretFiles()) {
+    if ((visible(file) || bound.some((dir) => isInside(file, dir))) && exists(file)) args.push('--dev-bind', '/dev/null', file);
+  }
+  args.push('--chdir', options.cwd);
+  return args;
+}
+
+/** The smoke test's environment inside the sandbox: the minimal one, with a private HOME and /tmp. */
+function sandboxEnvironment(env: Record<string, string> = {}): Record<string, string> {
+  return { ...smokeTestEnvironment(), HOME: SANDBOX_HOME, TMPDIR: '/tmp', ...env };
+}
+
+/** Where bwrap would only say "execvp ... failed" after starting, fail the way an unsandboxed spawn does. */
+function assertExecutable(command: string, cwd: string, searchPath: string | undefined): void {
+  const resolved = command.includes('/') ? path.resolve(cwd, command) : findExecutable(command, searchPath);
+  let code = 'ENOENT';
+  if (resolved) {
+    try {
+      fs.accessSync(resolved, fs.constants.X_OK);
+      return;
+    } catch (error) {
+      code = (error as NodeJS.ErrnoException).code ?? code;
+    }
+  }
+  throw Object.assign(new Error(`spawn ${command} ${code}`), { code });
 }
 
 class DeadlineExceeded extends Error {}
@@ -72,13 +309,25 @@ class Tail {
 export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestRecord> {
   const started = performance.now();
   const stderr = new Tail(STDERR_TAIL_BYTES);
-  const transport = new StdioClientTransport({
-    command: options.command,
-    args: options.args ?? [],
-    env: smokeTestEnvironment(options.env),
-    cwd: options.cwd,
-    stderr: 'pipe',
-  });
+  const sandbox = options.sandbox === false ? undefined : sandboxStatus();
+  if (options.network === false && !(sandbox?.sandboxed && sandbox.networkIsolation)) {
+    throw new SmokeTestError(`${options.label ? `smoke test of ${options.label}` : 'smoke test'}: smokeTest.network is false, but ${sandbox?.sandboxed ? 'this host cannot create network namespaces' : sandbox?.summary ?? 'the sandbox is off'}`, {
+      hint: 'install bubblewrap and allow user namespaces, or remove smokeTest.network: false from the inventory',
+      details: { phase: 'start' },
+    });
+  }
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  let launch = { command: options.command, args: options.args ?? [], env: smokeTestEnvironment(options.env) };
+  if (sandbox?.sandboxed && sandbox.bwrap) {
+    const env = sandboxEnvironment(options.env);
+    try {
+      assertExecutable(options.command, cwd, env.PATH);
+    } catch (error) {
+      throw describeFailure(error, { options, phase: 'start', stderr: '', durationMs: 0 });
+    }
+    launch = { command: sandbox.bwrap, args: [...sandboxArguments({ ...options, cwd }), '--', options.command, ...launch.args], env };
+  }
+  const transport = new StdioClientTransport({ ...launch, cwd, stderr: 'pipe' });
   transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
 
   let phase: Phase = 'start';

@@ -100,7 +100,7 @@ describe('dashboard', function () {
   };
 
   before(async () => {
-    env = await createTestEnv({ inventory: INVENTORY, env: { API_TOKEN: TOKEN } });
+    env = await createTestEnv({ inventory: INVENTORY, env: { API_TOKEN: TOKEN, ALLOWED_HOSTS: HOST } });
     h = await harness(env);
     readOnly = await harness(env, { config: Object.freeze({ ...env.config, apiToken: undefined }) });
     const fiveMinutesAgo = new Date(Date.now() - 5 * 60_000).toISOString();
@@ -649,7 +649,7 @@ describe('dashboard', function () {
     let limitedEnv: TestEnv;
     const limited: Harness[] = [];
     before(async () => {
-      limitedEnv = await createTestEnv({ inventory: INVENTORY, env: { API_TOKEN: TOKEN } });
+      limitedEnv = await createTestEnv({ inventory: INVENTORY, env: { API_TOKEN: TOKEN, ALLOWED_HOSTS: HOST } });
       const limits = { read: 3, mutation: 2, login: 2 };
       limited.push(await harness(limitedEnv, { rateLimits: limits }), await harness(limitedEnv, { rateLimits: limits }));
     });

@@ -256,7 +256,7 @@ describe('inventory: parseInventory', () => {
         minReleaseAgeMs: 3 * 24 * 60 * 60 * 1000,
         activation: 'auto',
         keep: 3,
-        smokeTest: { enabled: true, timeoutMs: 30_000, command: undefined, args: [], env: {} },
+        smokeTest: { enabled: true, timeoutMs: 30_000, command: undefined, args: [], env: {}, network: true },
       });
     });
 
@@ -323,11 +323,11 @@ describe('inventory: parseInventory', () => {
       const { servers } = parseInventory(text, FILE, BASE);
       expect(servers.get('memory')!.smokeTest).to.deep.equal({
         enabled: true, timeoutMs: 45_000, command: undefined, args: ['--stdio'],
-        env: { LOG: 'debug', SHARED: 'from-server', EXTRA: '' },
+        env: { LOG: 'debug', SHARED: 'from-server', EXTRA: '' }, network: true,
       });
       expect(servers.get('fs')!.smokeTest).to.deep.equal({
         enabled: false, timeoutMs: 45_000, command: 'node', args: ['dist/index.js', '/tmp'],
-        env: { LOG: 'debug', SHARED: 'from-defaults' },
+        env: { LOG: 'debug', SHARED: 'from-defaults' }, network: true,
       });
     });
 

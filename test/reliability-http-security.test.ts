@@ -113,6 +113,9 @@ describe('reliability: HTTP security across dashboard processes', function () {
         API_TOKEN, REGISTRY_TOKEN, WEBHOOK_SECRET,
         WEBHOOK_URLS: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
         LOG_LEVEL: 'debug',
+        // Refused tokens at Bull Board count against the login limit (test/security-dashboard.test.ts);
+        // this test sends dozens of them to count the 401s.
+        RATE_LIMIT_LOGIN: '1000',
       },
     });
     config = loadConfig(env.env);

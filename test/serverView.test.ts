@@ -33,7 +33,7 @@ describe('read model: one view of a server', () => {
   const settings: ServerSettings = {
     name: 'memory', package: '@modelcontextprotocol/server-memory', channel: 'latest', schedule: '0 */6 * * *', timezone: 'UTC',
     policy: 'minor', minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
-    smokeTest: { enabled: true, timeoutMs: 30_000, args: [], env: {} },
+    smokeTest: { enabled: true, timeoutMs: 30_000, args: [], env: {}, network: true },
   };
 
   it('has every key, null for what is not known yet', () => {
@@ -60,12 +60,12 @@ describe('read model: one view of a server', () => {
   it('publishes settings key by key: env values hidden, credentials in args redacted', () => {
     const published = publicSettings({
       ...settings, range: '^1.0.0',
-      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://u:p@host/x', '--x'], env: { Z_KEY: 'secret', A: 'b' } },
+      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://u:p@host/x', '--x'], env: { Z_KEY: 'secret', A: 'b' }, network: false },
     });
     expect(published).to.deep.equal({
       version: null, channel: 'latest', range: '^1.0.0', bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
       minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
-      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
+      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], network: false, env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
     });
   });
 

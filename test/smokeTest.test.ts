@@ -55,6 +55,8 @@ describe('runSmokeTest', function () {
       env: { FIXTURE_MCP_LOG: logFile },
       timeoutMs,
       label: `${name} 1.0.0`,
+      // These tests watch the server's host pid; the sandboxed runs are in security-sandbox.test.ts.
+      sandbox: false,
     };
   }
 
@@ -106,7 +108,7 @@ describe('runSmokeTest', function () {
       'process.stdin.resume();',
       'setInterval(() => {}, 1000);',
     ].join('\n'));
-    const error = await expectFailure({ command: process.execPath, args: [script], env: { FIXTURE_MCP_LOG: logFile }, timeoutMs: 1_000 });
+    const error = await expectFailure({ command: process.execPath, args: [script], env: { FIXTURE_MCP_LOG: logFile }, timeoutMs: 1_000, sandbox: false });
     expect(error.message).to.include('no answer to initialize within 1s');
     expect(await loggedPids(logFile)).to.have.length(1);
   });

@@ -211,6 +211,7 @@ async function postActivationCheck(context: WorkerContext, settings: ServerSetti
     // The same working directory as the stage's smoke test (relative smokeTest.args).
     cwd: process.cwd(),
     timeoutMs: settings.smokeTest.timeoutMs,
+    network: settings.smokeTest.network,
   });
 }
 

@@ -9,6 +9,7 @@ import type { UpdateEvent } from '../../shared/events.js';
 import { relativeTime } from '../../shared/humanTime.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
+import { sandboxStatus } from '../../shared/smokeTest.js';
 import { readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
@@ -55,6 +56,7 @@ async function overview(session: CliSession, json: boolean): Promise<void> {
     ['QUEUE', 'WAITING', 'ACTIVE', 'SCHEDULED', 'FAILED', 'COMPLETED'],
     Object.entries(result.queues).map(([name, queue]) => [name, queue.waiting, queue.active, queue.delayed, queue.failed, queue.completed]),
   ).trimEnd());
+  print(`\n${sandboxStatus().summary} (on this host)`);
 }
 
 async function detail(session: CliSession, name: string, json: boolean): Promise<void> {

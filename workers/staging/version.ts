@@ -93,6 +93,7 @@ async function smokeTest(layout: InstallLayout, dir: string, request: StageReque
     // environment, and the staged version's own directory stays untouched.
     cwd: process.cwd(),
     timeoutMs: settings.timeoutMs,
+    network: settings.network,
     label: label(request),
   });
 }
