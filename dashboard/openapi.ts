@@ -157,6 +157,10 @@ const schemas: Record<string, Schema> = {
     startedAt: { type: 'string', format: 'date-time' },
     uptimeSeconds: { type: 'integer', minimum: 0 },
     redis: strict({ reachable: { type: 'boolean' }, error: nullable('string') }),
+    smokeTests: strict({
+      sandboxed: { type: 'boolean', description: 'Smoke tests on this host run inside bubblewrap.' },
+      summary: { type: 'string', description: 'One line: sandboxed, or why not.' },
+    }),
     queues: {
       type: ['object', 'null'],
       propertyNames: { enum: [...QUEUE_NAMES] },

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type { QueueName } from '../shared/queues.js';
 import { redactString } from '../shared/redact.js';
 import { RedisUnavailableError } from '../shared/redis.js';
+import { sandboxStatus } from '../shared/smokeTest.js';
 import { formatDuration } from '../shared/schedule.js';
 import { countByState } from '../shared/serverView.js';
 import type { ServerStateName } from '../shared/state.js';
@@ -26,6 +27,8 @@ export interface StatusReport {
   startedAt: string;
   uptimeSeconds: number;
   redis: { reachable: boolean; error: string | null };
+  /** Whether smoke tests on this host run sandboxed (bubblewrap), and why not. */
+  smokeTests: { sandboxed: boolean; summary: string };
   /** null while Redis does not answer. */
   queues: Partial<Record<QueueName, QueueSummary>> | null;
   servers: { total: number; byState: Record<ServerStateName, number> } | null;
@@ -67,6 +70,7 @@ export async function readStatus(deps: StatusDeps): Promise<StatusReport> {
     version: PACKAGE_VERSION,
     startedAt: new Date(Date.now() - uptimeSeconds * 1000).toISOString(),
     uptimeSeconds,
+    smokeTests: { sandboxed: sandboxStatus().sandboxed, summary: sandboxStatus().summary },
   };
   const timeoutMs = deps.timeoutMs ?? 1_000;
   const unreachable = await probeRedis(deps.redis, deps.redisUrl, timeoutMs);

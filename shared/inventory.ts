@@ -12,9 +12,8 @@ import semver from 'semver';
 import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ConfigurationError } from './errors.js';
-import { META_DIR } from './layout.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
-import { SERVER_NAME_PATTERN } from './schemas.js';
+import { RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN } from './schemas.js';
 import { isTimezone, parseCron, parseDuration } from './schedule.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
@@ -64,13 +63,6 @@ export interface InventoryDefaults {
   reservedNames?: string[];
 }
 
-/**
- * Server names that would collide with the install layout: `$MCP_SERVERS_PATH/bin` (launchers),
- * `.staging` (default STAGING_DIR), and the names a server directory holds (`current`,
- * `versions`, `history.json`, the `.mcp-updater` meta directory), refused so that no path of
- * one server can ever name another part of the layout.
- */
-export const RESERVED_SERVER_NAMES: readonly string[] = ['bin', 'current', 'versions', '.staging', 'history.json', META_DIR];
 
 // Any number reaches parseDuration so `minReleaseAge: 5` gets the duration message (only 0 is valid).
 const duration = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) => {

@@ -11,10 +11,11 @@ import { isTimezone, parseCron } from './schedule.js';
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /**
- * Names the install layout uses at the top of MCP_SERVERS_PATH (or that would read as a path
- * there): a server with one of these names would collide with it.
+ * Names the install layout uses: `$MCP_SERVERS_PATH/bin` (launchers), `.staging` (the default
+ * STAGING_DIR), and the names a server directory holds (`current`, `versions`, `history.json`,
+ * the `.mcp-updater` meta directory). A server with one of them could name another part of the layout.
  */
-export const RESERVED_SERVER_NAMES = ['bin', 'current', 'versions', 'staging', 'store'] as const;
+export const RESERVED_SERVER_NAMES: readonly string[] = ['bin', 'current', 'versions', '.staging', 'history.json', '.mcp-updater'];
 
 export const SERVER_NAME_RULE = 'must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit';
 

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ConfigurationError } from '../shared/errors.js';
-import { inventoryDefaults, parseInventory, RESERVED_SERVER_NAMES, type InventoryDefaults } from '../shared/inventory.js';
+import { inventoryDefaults, parseInventory, type InventoryDefaults } from '../shared/inventory.js';
+import { RESERVED_SERVER_NAMES } from '../shared/schemas.js';
 import { InstallLayout, META_DIR } from '../shared/layout.js';
 import { BIN } from './support/reliability.js';
 
