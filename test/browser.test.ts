@@ -1,7 +1,7 @@
 /*
  * The status page and Bull Board in a real (headless, Debian) Chromium, as a person uses them:
- * log in through the form, press "Check now", watch a real check worker (against the fixture
- * registry) change the server's state on the page, then find the check job in Bull Board.
+ * log in through the form, press "Check now", watch real check and download workers (against the
+ * fixture registry) change the server's state on the page, then find the check job in Bull Board.
  * Screenshots go to test/artifacts/ (git-ignored). Needs /usr/bin/chromium
  * (`apt-get install -y chromium`); never downloads a browser.
  */
@@ -16,6 +16,7 @@ import { EventLog } from '../shared/events.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
 import { StateStore } from '../shared/state.js';
 import { createCheckWorker } from '../workers/check.js';
+import { createDownloadWorker } from '../workers/download.js';
 import { FixtureRegistry } from './support/registry.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -41,7 +42,7 @@ describe('dashboard in a browser', function () {
   let env: TestEnv;
   let inventory: InventoryWatcher;
   let dashboard: RunningDashboard;
-  let worker: Worker;
+  let workers: Worker[] = [];
   let browser: Browser;
   let page: Page;
 
@@ -79,7 +80,7 @@ describe('dashboard in a browser', function () {
     inventory = await InventoryWatcher.open(env.config.serversConfig, inventoryDefaults(env.config));
     dashboard = await startDashboard(env.config, { inventory });
     const context = await env.context();
-    worker = createCheckWorker(context);
+    workers = [createCheckWorker(context), createDownloadWorker(context)];
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -90,7 +91,7 @@ describe('dashboard in a browser', function () {
 
   after(async () => {
     await browser?.close();
-    await worker?.close();
+    for (const worker of workers) await worker.close();
     await dashboard?.close();
     inventory?.close();
     await env?.cleanup();
@@ -130,7 +131,8 @@ describe('dashboard in a browser', function () {
   it('runs a check on "Check now" and shows the new state without a manual reload', async () => {
     await page.locator('#server-demo button', { hasText: 'Check now' }).click();
     await page.locator('#toast').filter({ hasText: 'Check of demo queued' }).waitFor({ timeout: 10_000 });
-    // The check worker finds 1.1.0 allowed, queues its download and marks the server downloading.
+    // The check worker finds 1.1.0 allowed and starts its chain; the download worker fetches it and
+    // marks the server downloading, which it stays while its stage job waits (no stage worker here).
     await page.locator('#server-demo [data-state="downloading"]').waitFor({ timeout: 20_000 });
     const row = await page.locator('#server-demo').textContent();
     expect(row).to.include('1.1.0');

@@ -1,17 +1,21 @@
 import { expect } from 'chai';
 import { chooseCandidate, type CandidateSettings } from '../shared/policy.js';
-import type { Packument } from '../shared/registry.js';
+import type { Packument, PackumentVersion } from '../shared/registry.js';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
 const DAY = 86_400_000;
+const SHA512 = `sha512-${Buffer.alloc(64, 1).toString('base64')}`;
+const SHA1 = `sha1-${Buffer.alloc(20, 2).toString('base64')}`;
 
-/** A packument with versions published `ageDays` ago. */
-function packument(versions: Record<string, { ageDays?: number; deprecated?: string }>, tags: Record<string, string>): Packument {
+type Dist = NonNullable<PackumentVersion['dist']>;
+
+/** A packument with versions published `ageDays` ago; `dist` replaces a version's (null: none). */
+function packument(versions: Record<string, { ageDays?: number; deprecated?: string; dist?: Dist | null }>, tags: Record<string, string>): Packument {
   const result: Packument = { name: 'pkg', 'dist-tags': tags, versions: {}, time: {} };
-  for (const [version, { ageDays = 30, deprecated }] of Object.entries(versions)) {
+  for (const [version, { ageDays = 30, deprecated, dist }] of Object.entries(versions)) {
     result.versions[version] = {
       name: 'pkg', version, deprecated,
-      dist: { tarball: `http://127.0.0.1/pkg/-/pkg-${version}.tgz`, integrity: 'sha512-AAAA' },
+      ...(dist === null ? {} : { dist: dist ?? { tarball: `http://127.0.0.1/pkg/-/pkg-${version}.tgz`, integrity: SHA512 } }),
     };
     result.time![version] = new Date(NOW.getTime() - ageDays * DAY).toISOString();
   }
@@ -21,7 +25,19 @@ function packument(versions: Record<string, { ageDays?: number; deprecated?: str
 const base: CandidateSettings = { policy: 'minor', channel: 'latest', minReleaseAgeMs: 0 };
 const standard = packument({ '1.0.0': {}, '1.0.1': {}, '1.1.0': {}, '1.2.0': {}, '2.0.0': {}, '2.1.0-beta.1': {} }, { latest: '2.0.0', next: '2.1.0-beta.1' });
 
-const cases: Array<{ name: string; current?: string; settings?: Partial<CandidateSettings>; packument?: Packument; exclude?: string[]; candidate?: string; allowed?: string; updateAvailable?: boolean; error?: string; skipped?: string }> = [
+const tarball = (version: string) => `http://127.0.0.1/pkg/-/pkg-${version}.tgz`;
+/** 1.0.0 current, 1.1.0 fine, 1.2.0 with the given dist. */
+const poisoned = (dist: Dist | null) => packument({ '1.0.0': {}, '1.1.0': {}, '1.2.0': { dist } }, { latest: '1.2.0' });
+
+const cases: Array<{
+  name: string; current?: string; settings?: Partial<CandidateSettings>; packument?: Packument; exclude?: string[];
+  candidate?: string; allowed?: string; updateAvailable?: boolean; error?: string; skipped?: string;
+  /** Versions reported unusable. */
+  unusable?: string[];
+  /** The integrity handed to download. */
+  integrity?: string;
+  tarballProblem?: (url: string) => string | undefined;
+}> = [
   { name: 'first install takes the newest allowed version', current: undefined, candidate: '2.0.0' },
   { name: 'first install takes the configured version', current: undefined, settings: { version: '1.0.1' }, candidate: '1.0.1' },
   { name: 'patch stays on the minor line', current: '1.0.0', settings: { policy: 'patch' }, candidate: '1.0.1', updateAvailable: true },
@@ -42,6 +58,20 @@ const cases: Array<{ name: string; current?: string; settings?: Partial<Candidat
   { name: 'versions that failed before are skipped', current: '1.0.0', exclude: ['1.2.0'], candidate: '1.1.0', skipped: 'failed-before' },
   { name: 'unknown channel is an error', current: '1.0.0', settings: { channel: 'beta' }, error: 'ECHANNEL' },
   { name: 'unpublished configured version is an error', current: undefined, settings: { version: '9.9.9' }, error: 'ETARGET' },
+  { name: 'a first install with no version old enough is an error, not "up to date"', current: undefined, settings: { minReleaseAgeMs: 3 * DAY }, packument: packument({ '1.0.0': { ageDays: 1 } }, { latest: '1.0.0' }), error: 'ENOVERSION' },
+  { name: 'a first install with every version deprecated is an error', current: undefined, packument: packument({ '1.0.0': { deprecated: 'x' } }, { latest: '1.0.0' }), error: 'ENOVERSION' },
+  { name: 'the candidate carries its validated integrity', current: '1.0.0', candidate: '1.2.0', integrity: SHA512 },
+  { name: 'a multi-hash integrity yields its strongest hash', current: '1.0.0', packument: poisoned({ tarball: tarball('1.2.0'), integrity: `${SHA512} ${SHA1}` }), candidate: '1.2.0', integrity: SHA512 },
+  { name: 'a sha1-only integrity is unusable; the next version is taken', current: '1.0.0', packument: poisoned({ tarball: tarball('1.2.0'), integrity: SHA1 }), candidate: '1.1.0', skipped: 'unusable', unusable: ['1.2.0'] },
+  { name: 'a shasum without integrity is unusable', current: '1.0.0', packument: poisoned({ tarball: tarball('1.2.0'), shasum: 'a'.repeat(40) }), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a sha512 digest of the wrong length is unusable', current: '1.0.0', packument: poisoned({ tarball: tarball('1.2.0'), integrity: 'sha512-AAAA' }), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a tarball URL with a space is unusable', current: '1.0.0', packument: poisoned({ tarball: 'http://127.0.0.1/pkg/-/pkg 1.2.0.tgz', integrity: SHA512 }), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a tarball URL that is not http(s) is unusable', current: '1.0.0', packument: poisoned({ tarball: 'file:///etc/passwd', integrity: SHA512 }), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a version without dist is unusable', current: '1.0.0', packument: poisoned(null), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a tarball where tarballs may not come from is unusable', current: '1.0.0', tarballProblem: (url) => (url.includes('1.2.0') ? 'ETARBALLHOST: not at the registry' : undefined), candidate: '1.1.0', unusable: ['1.2.0'] },
+  { name: 'a version key that is not exact semver is reported, never chosen', current: '1.0.0', packument: packument({ '1.0.0': {}, '1.0.1 ': {}, '1.1.0': {} }, { latest: '1.1.0' }), candidate: '1.1.0', unusable: ['1.0.1 '] },
+  { name: 'a dist-tag that is not exact semver is an unknown channel', current: '1.0.0', packument: packument({ '1.0.0': {}, '1.1.0': {} }, { latest: ' 1.1.0' }), error: 'ECHANNEL' },
+  { name: 'a pinned version without dist is an error naming it', current: '1.0.0', settings: { policy: 'pin', version: '1.2.0' }, packument: poisoned(null), error: 'EBADVERSION' },
   { name: 'missing time counts as too young when an age is required', current: '1.0.0', settings: { minReleaseAgeMs: DAY }, packument: { ...packument({ '1.0.0': {}, '1.1.0': {} }, { latest: '1.1.0' }), time: undefined }, candidate: undefined },
 ];
 
@@ -54,18 +84,25 @@ describe('chooseCandidate (version policy)', () => {
         settings: { ...base, ...c.settings },
         now: NOW,
         exclude: c.exclude,
+        tarballProblem: c.tarballProblem,
       });
+      if (c.unusable) expect(decision.unusable.map((entry) => entry.version)).to.deep.equal(c.unusable);
+      for (const entry of decision.unusable) expect(entry.message).to.include(`pkg`);
       if (c.error) {
         expect(decision.error?.code).to.equal(c.error);
+        expect(decision.error?.message).to.be.a('string').and.not.equal('');
         expect(decision.candidate).to.equal(undefined);
         return;
       }
+      if (!c.unusable) expect(decision.unusable, 'unusable versions').to.deep.equal([]);
       expect(decision.error).to.equal(undefined);
       expect(decision.candidate).to.equal(c.candidate);
       if ('allowed' in c) expect(decision.allowed).to.equal(c.allowed);
       if (c.updateAvailable !== undefined) expect(decision.updateAvailable).to.equal(c.updateAvailable);
       if (c.skipped) expect(decision.skipped.map((s) => s.reason)).to.include(c.skipped);
       expect(decision.summary).to.be.a('string').and.not.equal('');
+      if (decision.candidate) expect(decision.usable?.tarball).to.equal(tarball(decision.candidate));
+      if (c.integrity) expect(decision.usable?.integrity).to.equal(c.integrity);
     });
   }
 });

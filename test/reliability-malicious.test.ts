@@ -1,8 +1,8 @@
 /*
  * Malicious and broken packages end to end: each server first installs a healthy 1.0.0, then the
  * registry publishes a hostile or broken 1.1.0 and real workers run check -> download -> stage on
- * it. Every one must be refused with its own error code (state.lastError, and the update.failed
- * event when the version got as far as download or stage), `current` must stay on 1.0.0, and the
+ * it. Every one must be refused with its own error code (state.lastError and one update.failed
+ * event; check refuses unusable registry data as EBADVERSION naming the cause), `current` must stay on 1.0.0, and the
  * file tree around the test (its root and the root's parent) must show no change outside the
  * staging directory, the backup store and the logs.
  */
@@ -38,6 +38,8 @@ interface Case {
   manifest?: Record<string, unknown>;
   /** dist.tarball in the packument: a function of the registry's port. */
   tarballUrl?: (port: string, name: string) => string;
+  /** What the error must also say (check refuses unusable registry data with EBADVERSION, naming the cause). */
+  mentions?: string;
 }
 
 const CASES: Case[] = [
@@ -78,7 +80,7 @@ const CASES: Case[] = [
     { path: 'package/package.json', body: '{"name": ' }, { path: 'package/server.js', body: SERVER_JS, mode: 0o755 }] },
   { server: 'm-bin', what: 'a bin escaping the package', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin': '../../../../../bin/sh' } } },
   { server: 'm-bin-abs', what: 'an absolute bin', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin-abs': '/bin/sh' } } },
-  { server: 'm-host', what: 'a packument sending the tarball to another host', code: 'ETARBALLHOST', step: 'check',
+  { server: 'm-host', what: 'a packument sending the tarball to another host', code: 'EBADVERSION', step: 'check', mentions: 'm-host@1.1.0: tarball URL points at 127.0.0.2:',
     tarballUrl: (port, name) => `http://127.0.0.2:${port}/${name}/-/${name}-1.1.0.tgz` },
 ];
 
@@ -172,12 +174,16 @@ describe('reliability: malicious and broken packages through check -> download -
     for (const item of CASES) {
       const state = await context.state.get(item.server);
       expect(state.lastError, `${item.server} (${item.what}) lastError`).to.match(new RegExp(`^${item.code}: `));
+      if (item.mentions) expect(state.lastError, `${item.server} lastError`).to.include(item.mentions);
+      expect(state.state, `${item.server} state`).to.equal('failed');
       outcomes[item.server] = item.code;
+      // One failure each, through the one failure path, and the version is skipped from now on.
+      const failed = await context.events.list({ server: item.server, type: 'update.failed' });
+      expect(failed, `${item.server} update.failed`).to.have.length(1);
+      expect(failed[0]!.reason, `${item.server} update.failed reason`).to.match(new RegExp(`^${item.code}: `));
+      expect(state.failedVersions, `${item.server} failed versions`).to.deep.equal(['1.1.0']);
       if (item.step !== 'check') {
-        const failed = await context.events.list({ server: item.server, type: 'update.failed' });
-        expect(failed.map((event) => event.version), `${item.server} update.failed`).to.deep.equal(['1.1.0']);
-        expect(failed[0]!.reason, `${item.server} update.failed reason`).to.match(new RegExp(`^${item.code}: `));
-        expect(state.failedVersions, `${item.server} failed versions`).to.deep.equal(['1.1.0']);
+        expect(failed.map((event) => event.version), `${item.server} update.failed version`).to.deep.equal(['1.1.0']);
         const job = await context.queues[item.step].getJob(`${item.server}@1.1.0`);
         expect(await job?.getState(), `${item.server} ${item.step} job`).to.equal('failed');
         expect(job!.attemptsMade, `${item.server} ${item.step} attempts (refusals are final)`).to.equal(1);
