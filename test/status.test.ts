@@ -85,7 +85,7 @@ describe('GET /status and the status page queue summary', function () {
     const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     const body = res.body as Record<string, unknown> & { servers: { total: number; byState: Record<string, number> }; queues: Record<string, unknown> };
     expect(Object.keys(body)).to.deep.equal(['status', 'version', 'startedAt', 'uptimeSeconds', 'smokeTests', 'redis', 'queues', 'servers']);
-    expect(body.smokeTests.summary).to.be.a('string').and.to.match(/sandbox/);
+    expect((body.smokeTests as { summary: string }).summary).to.be.a('string').and.to.match(/sandbox/);
     expect(body).to.include({ status: 'ok', version: manifest.version });
     expect(body.uptimeSeconds).to.be.a('number').and.to.be.at.least(0);
     expect(Date.parse(body.startedAt as string)).to.be.at.most(Date.now());

@@ -127,7 +127,7 @@ function tarballProblem(context: WorkerContext, url: string): string | undefined
     context.registry.assertTarballHost(url);
     return undefined;
   } catch (error) {
-    return error instanceof MCPError ? error.toString() : describeError(error);
+    return describeError(error);
   }
 }
 

@@ -71,8 +71,10 @@ export async function recordFailure(context: WorkerContext, job: FailedJob, erro
       ...(state ? { state } : {}),
       ...(step === 'check' ? { lastCheck: context.now().toISOString(), lastCheckResult: 'check failed' } : {}),
     });
+    const from = (error as { details?: { from?: unknown } }).details?.from;
     await context.events.publish({
       type: 'update.failed', server, version, jobId: job.id, reason,
+      ...(typeof from === 'string' ? { from } : {}),
       actor: fieldOf(job.data, 'requestedBy'),
       details: { step: job.queue, kind },
     });

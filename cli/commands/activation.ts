@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import semver from 'semver';
 import { activationFacts, planActivation } from '../../shared/activation.js';
+import { ConflictError } from '../../shared/errors.js';
 import type { ActivateAction } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson } from '../format.js';
@@ -65,6 +66,8 @@ function direction(from: string | null, to: string | null): string {
 /** The activation rules, before anything is enqueued: the target, or the reason it is refused (exit 1). */
 async function planFor(session: CliSession, server: string, action: Exclude<ActivateAction, 'activate'>, version?: string): Promise<string> {
   const plan = planActivation({ server, action, version }, await activationFacts(session.state, session.layout, server));
+  // As the API answers: nothing to switch is a refusal, not a job that does nothing.
+  if (plan.kind === 'unchanged') throw new ConflictError(`${server} ${plan.target} is already the active version`);
   return plan.target;
 }
 
