@@ -153,8 +153,11 @@ export function secretArguments(args: readonly string[]): string[] {
 export function redactArguments(args: readonly string[]): string[] {
   const secrets = secretArguments(args).sort((a, b) => b.length - a.length);
   return args.map((arg) => {
+    if (secrets.includes(arg)) return REDACTED;
     let shown = arg;
-    for (const secret of secrets) if (shown.includes(secret)) shown = shown.split(secret).join(REDACTED);
+    // A short secret (a one-letter URL password) is not replaced inside other text, where it would
+    // mangle every occurrence of its letters; its URL form is redacted whole by redactString.
+    for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH && shown.includes(secret)) shown = shown.split(secret).join(REDACTED);
     return redactString(shown);
   });
 }

@@ -227,7 +227,7 @@ describe('OpenAPI document (dashboard/openapi.ts)', function () {
 
   it('keeps smoke-test env values out of a server\'s settings', async () => {
     const res = await request(app).get('/api/v1/servers/alpha');
-    expect(res.body.settings.smokeTest).to.deep.equal({ enabled: true, timeoutMs: 30_000, command: null, args: ['--verbose'], env: { ALPHA_API_KEY: '[REDACTED]' } });
+    expect(res.body.settings.smokeTest).to.deep.equal({ enabled: true, timeoutMs: 30_000, command: null, args: ['--verbose'], network: true, env: { ALPHA_API_KEY: '[REDACTED]' } });
     expect(res.text).to.not.include('do-not-show-me');
   });
 });
