@@ -5,7 +5,7 @@
  * the process exits 0. SIGHUP re-reads the inventory.
  */
 import path from 'node:path';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfig, resolveRegistry, type Config } from '../shared/config.js';
 import { describeError } from '../shared/errors.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
@@ -21,9 +21,10 @@ export type Role = (typeof ROLES)[number];
 
 type Stopper = () => Promise<void>;
 
-/** Validate env + inventory the way start does; used by `config check` too. */
+/** Validate env + inventory the way start does, and resolve the registry; used by `config check` too. */
 export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; inventory: InventoryWatcher }> {
   const config = loadConfig(env);
+  resolveRegistry(config);
   const inventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
   return { config, inventory };
 }

@@ -42,7 +42,6 @@ export class ProducerClient {
     const config = 'serversPath' in options
       ? options as Config
       : loadConfig({
-          API_BASE_URL: 'http://127.0.0.1/',
           ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
           ...(options.queuePrefix ? { QUEUE_PREFIX: options.queuePrefix } : {}),
           ...(options.maxRetries ? { MAX_RETRIES: String(options.maxRetries) } : {}),

@@ -260,15 +260,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (file) fail(`${variable}_FILE`, `the ${variable} in ${file} ${message}`);
     fail(variable, message);
   }
-  const registry = value.API_BASE_URL ?? npmConfiguredRegistry(env);
-  if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(registry).error) {
-    fail('API_BASE_URL', `npm's configured registry "${registry}" is not an http(s) URL`);
-  }
   const serversPath = path.resolve(value.MCP_SERVERS_PATH);
-  const config: Config = {
+  const config: Omit<Config, 'apiBaseUrl'> = {
     redisUrl: value.REDIS_URL,
     queuePrefix: value.QUEUE_PREFIX,
-    apiBaseUrl: withTrailingSlash(registry),
     registryToken: value.REGISTRY_TOKEN,
     tarballHosts: parseList('TARBALL_HOSTS', value.TARBALL_HOSTS).map((host) => host.toLowerCase()),
     serversConfig: path.resolve(value.MCP_SERVERS_CONFIG),
@@ -305,6 +300,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const secret of [config.apiToken, config.registryToken, config.webhookSecret]) registerSecret(secret);
   for (const url of config.webhookUrls) registerWebhookUrl(url);
   for (const file of secrets.files.values()) registerSecretFile(file);
-  return Object.freeze(config);
+  // Loading only validates: npm's configured registry is asked for (one `npm config get
+  // registry`) only when a role reads apiBaseUrl — see resolveRegistry.
+  let registry: string | undefined = value.API_BASE_URL === undefined ? undefined : withTrailingSlash(value.API_BASE_URL);
+  Object.defineProperty(config, 'apiBaseUrl', { enumerable: true, get: () => (registry ??= npmRegistry(env)) });
+  return Object.freeze(config as Config);
+}
+
+/**
+ * The registry the workers talk to: API_BASE_URL, else what npm is configured with. Roles that
+ * need it (workers, `config check`) call this at start, so a bad registry stops start-up (78).
+ */
+export function resolveRegistry(config: Config): string {
+  return config.apiBaseUrl;
+}
+
+function npmRegistry(env: NodeJS.ProcessEnv): string {
+  const registry = npmConfiguredRegistry(env);
+  if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(registry).error) {
+    fail('API_BASE_URL', `npm's configured registry "${registry}" is not an http(s) URL`);
+  }
+  return withTrailingSlash(registry);
 }
 

@@ -155,7 +155,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(one.server.failedVersions).to.deep.equal([]);
       expect(one.server.settings).to.deep.equal({
         version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
-        minReleaseAgeMs: 0, activation: 'auto', keep: 3, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], env: {} },
+        minReleaseAgeMs: 0, activation: 'auto', keep: 3, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
       });
       expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { expect } from 'chai';
-import { loadConfig, npmConfiguredRegistry } from '../shared/config.js';
+import { loadConfig, npmConfiguredRegistry, resolveRegistry } from '../shared/config.js';
 import { ConfigurationError } from '../shared/errors.js';
 
 const REGISTRY = 'http://127.0.0.1:9/';
@@ -91,9 +91,10 @@ describe('config: loadConfig', () => {
       expect(npmConfiguredRegistry({ NPM_CONFIG_REGISTRY: 'https://y.example/' })).to.equal('https://y.example/');
     });
 
-    it('refuses an npm registry that is not an http(s) URL', () => {
-      const error = configError(() => loadConfig({ npm_config_registry: 'registry.npmjs.org' }));
-      expect(error.message).to.equal('API_BASE_URL: npm\'s configured registry "registry.npmjs.org" is not an http(s) URL');
+    it('refuses an npm registry that is not an http(s) URL when a role resolves it, not when loading', () => {
+      const config = loadConfig({ npm_config_registry: 'registry.invalid' });
+      const error = configError(() => resolveRegistry(config));
+      expect(error.message).to.equal('API_BASE_URL: npm\'s configured registry "registry.invalid" is not an http(s) URL');
       expect(error.path).to.equal('API_BASE_URL');
     });
   });

@@ -34,11 +34,11 @@ describe('redact: strings', () => {
     { name: 'a lower-case bearer token', input: 'authorization: bearer abcdef123456', output: `authorization: bearer ${REDACTED}` },
     { name: 'Basic credentials', input: 'Basic dXNlcjpwYXNzd29yZA==', output: `Basic ${REDACTED}` },
     {
-      name: 'an .npmrc _authToken line', input: '//registry.npmjs.org/:_authToken=npm_ABCDEF123',
-      output: `//registry.npmjs.org/:_authToken=${REDACTED}`,
+      name: 'an .npmrc _authToken line', input: '//registry.example.test/:_authToken=npm_ABCDEF123',
+      output: `//registry.example.test/:_authToken=${REDACTED}`,
     },
     { name: 'an .npmrc _auth line with spaces', input: '_auth = dXNlcjpwYXNz', output: `_auth=${REDACTED}` },
-    { name: 'a URL without credentials', input: 'GET https://registry.npmjs.org/@scope%2fpkg', output: 'GET https://registry.npmjs.org/@scope%2fpkg' },
+    { name: 'a URL without credentials', input: 'GET https://registry.example.test/@scope%2fpkg', output: 'GET https://registry.example.test/@scope%2fpkg' },
     { name: 'an e-mail address', input: 'maintainer bob@example.com', output: 'maintainer bob@example.com' },
     { name: 'nothing after Bearer shorter than 6 characters', input: 'scheme Bearer abc', output: 'scheme Bearer abc' },
   ];

@@ -22,11 +22,11 @@ import { listNames } from '../format.js';
 export const REDIS_TIMEOUT_MS = 3_000;
 
 /**
- * The configuration for commands that never talk to the registry: API_BASE_URL is still validated
- * when set, but an unset one does not make every command ask `npm config get registry`.
+ * The configuration for commands that never talk to the registry: loading validates only, so an
+ * unset API_BASE_URL does not make every command ask `npm config get registry`.
  */
 export function cliConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const config = loadConfig({ ...env, API_BASE_URL: env.API_BASE_URL ?? 'http://127.0.0.1/' });
+  const config = loadConfig(env);
   // Modules that log (the audit log behind EventLog) must not write to the terminal.
   configureLogging({ logDir: config.logDir, logLevel: config.logLevel, console: 'off' });
   return config;
