@@ -9,7 +9,7 @@ import Joi from 'joi';
 import { ConfigurationError } from './errors.js';
 import { QUEUE_NAMES, type QueueName } from './queues.js';
 import { registerSecret, registerSecretFile, registerWebhookUrl } from './redact.js';
-import { isTimezone, parseCron } from './schedule.js';
+import { cronSchema, timezoneSchema } from './schemas.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -73,14 +73,6 @@ const DEFAULT_CONCURRENCY: Record<QueueName, number> = {
 
 const WORKER_QUEUES = QUEUE_NAMES.filter((name) => name !== 'webhook');
 
-const cronString = Joi.string().custom((value: string, helpers) => {
-  try {
-    parseCron(value);
-    return value;
-  } catch (error) {
-    return helpers.message({ custom: `must be a valid cron expression (${(error as Error).message})` });
-  }
-});
 
 const byteSize = Joi.string().custom((value: string, helpers) => {
   const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
@@ -127,10 +119,9 @@ const envSchema = Joi.object({
   TRUST_PROXY: Joi.string(),
   API_TOKEN: apiToken,
   API_TOKEN_FILE: Joi.string().allow(''),
-  CHECK_SCHEDULE: cronString.default('0 */6 * * *'),
-  CLEANUP_SCHEDULE: cronString.default('30 3 * * *'),
-  SCHEDULE_TZ: Joi.string().custom((value: string, helpers) =>
-    isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' })).default('UTC'),
+  CHECK_SCHEDULE: cronSchema.default('0 */6 * * *'),
+  CLEANUP_SCHEDULE: cronSchema.default('30 3 * * *'),
+  SCHEDULE_TZ: timezoneSchema.default('UTC'),
   WORKERS: Joi.string().default(WORKER_QUEUES.join(',')),
   CONCURRENCY: Joi.string().allow('').default(''),
   WEBHOOK_URLS: Joi.string().allow('').default(''),

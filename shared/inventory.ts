@@ -13,8 +13,8 @@ import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
 import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
-import { RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN } from './schemas.js';
-import { isTimezone, parseCron, parseDuration } from './schedule.js';
+import { cronSchema, RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN, timezoneSchema } from './schemas.js';
+import { parseCron, parseDuration } from './schedule.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -73,17 +73,8 @@ const duration = Joi.alternatives(Joi.string(), Joi.number()).custom((value: str
   }
 });
 
-const cron = Joi.string().custom((value: string, helpers) => {
-  try {
-    parseCron(value);
-    return value;
-  } catch (error) {
-    return helpers.message({ custom: `must be a valid cron expression (${(error as Error).message})` });
-  }
-});
-
-const timezone = Joi.string().custom((value: string, helpers) =>
-  isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' }));
+const cron = cronSchema;
+const timezone = timezoneSchema;
 
 const smokeTest = Joi.object({
   enabled: Joi.boolean(),
