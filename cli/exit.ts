@@ -1,5 +1,5 @@
 /*
- * Exit codes of DESIGN.md: 0 ok, 1 failure, 2 usage, 78 configuration error (EX_CONFIG).
+ * Exit codes (README "CLI"): 0 ok, 1 failure, 2 usage, 78 configuration error (EX_CONFIG).
  */
 import { ConfigurationError, MCPError, ValidationError } from '../shared/errors.js';
 

@@ -1,5 +1,5 @@
 /*
- * REST API v1 (DESIGN.md "HTTP"). Reads are public; every POST needs the API token (or a session
+ * REST API v1 (dashboard/openapi.ts, README "HTTP API"). Reads are public; every POST needs the API token (or a session
  * from /login) and only enqueues a job through the producer client: the API never runs a stage.
  * Bodies, params and queries are validated with joi (400 with joi's message); an unknown server
  * is 404; each accepted change is written to audit.log with who asked.

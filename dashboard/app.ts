@@ -1,7 +1,7 @@
 /*
  * The dashboard's express app: /health /ready /metrics, Bull Board at /admin/queues, the REST API
  * under /api/v1 and the status page. It reads state and enqueues jobs through shared/ and
- * producers/; it never runs a pipeline stage (DESIGN.md: dashboard/ and workers/ never meet).
+ * producers/; it never runs a pipeline stage (docs/ARCHITECTURE.md: dashboard/ and workers/ never meet).
  */
 import crypto from 'node:crypto';
 import type { ServerResponse } from 'node:http';

@@ -1,6 +1,6 @@
 /*
  * How the HTTP side answers failures: always `{error: {code, message}}` with the status that fits
- * the error's stable code (DESIGN.md "HTTP": 400 bad input, 401 no/bad token, 404 unknown server,
+ * the error's stable code (README "HTTP API": 400 bad input, 401 no/bad token, 404 unknown server,
  * 429 over the limit, 503 Redis down). Messages pass through redact before they leave.
  */
 import type { ErrorRequestHandler, Request, Response } from 'express';

@@ -1,6 +1,6 @@
 /*
  * /metrics: a prom-client registry with Node's default process metrics and every metric of
- * DESIGN.md under `mcp_updater_`. Pipeline counters live in Redis hashes (shared/metrics.ts) so
+ * the README ("HTTP API", /metrics) under `mcp_updater_`. Pipeline counters live in Redis hashes (shared/metrics.ts) so
  * that the count covers every worker process; each scrape reads them once (shared by all metrics
  * of that scrape) and sets the prom-client values from them.
  */

@@ -1,5 +1,5 @@
 /*
- * The one configuration object: every environment variable of DESIGN.md, validated with joi.
+ * The one configuration object: every environment variable of the README ("Environment"), validated with joi.
  * A bad value raises a ConfigurationError naming the variable; `mcp-updater` exits 78 on it.
  */
 import { execFileSync } from 'node:child_process';

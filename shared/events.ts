@@ -1,5 +1,5 @@
 /*
- * Events of DESIGN.md ("update.available" ... "cleanup.done"): appended to a capped Redis stream
+ * Events (README "HTTP API", docs/ARCHITECTURE.md: "update.available" ... "cleanup.done"): appended to a capped Redis stream
  * (status page, API, CLI), written to audit.log, and handed to the webhook queue when
  * WEBHOOK_URLS is set. Shape: {type, server, version, from?, at, reason?, jobId} plus extras.
  */

@@ -1,5 +1,5 @@
 /*
- * The install layout MCP clients rely on (DESIGN.md "Install layout"):
+ * The install layout MCP clients rely on (docs/ARCHITECTURE.md "Install layout"):
  *   $MCP_SERVERS_PATH/<name>/versions/<version>/   package files + node_modules, never modified after activation
  *   $MCP_SERVERS_PATH/<name>/current -> versions/<version>
  *   $MCP_SERVERS_PATH/bin/<name>                    launcher, written once

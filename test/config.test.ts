@@ -1,5 +1,5 @@
 /*
- * loadConfig: every environment variable of DESIGN.md "Environment", its default, and the exact
+ * loadConfig: every environment variable of the README "Environment", its default, and the exact
  * ConfigurationError ("<VARIABLE>: <what is wrong>", path = the variable) for bad values.
  * Every env object sets API_BASE_URL (or npm_config_registry) so loadConfig never runs npm.
  */
@@ -26,7 +26,7 @@ function configError(fn: () => unknown): ConfigurationError {
 
 describe('config: loadConfig', () => {
   describe('defaults', () => {
-    it('fills in every default of DESIGN.md when the environment is empty', () => {
+    it('fills in every documented default when the environment is empty', () => {
       const config = loadConfig(env());
       expect(config.redisUrl).to.equal('redis://127.0.0.1:6379');
       expect(config.queuePrefix).to.equal('mcp');

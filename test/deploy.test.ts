@@ -10,8 +10,8 @@ import YAML from 'yaml';
 
 const read = (file: string) => fs.readFile(fileURLToPath(new URL(`../${file}`, import.meta.url)), 'utf8');
 
-/** DESIGN.md's environment table: variable -> default ('' = unset by default). */
-const DESIGN_ENV: Record<string, string> = {
+/** The README's environment table: variable -> default ('' = unset by default). */
+const DOCUMENTED_ENV: Record<string, string> = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   QUEUE_PREFIX: 'mcp',
   API_BASE_URL: '',
@@ -30,7 +30,7 @@ const DESIGN_ENV: Record<string, string> = {
   WORKERS: 'check,download,stage,activate,cleanup',
   WEBHOOK_URLS: '',
 };
-/** Set inside the containers to the container's paths and addresses, not to DESIGN.md's defaults. */
+/** Set inside the containers to the container's paths and addresses, not to the documented defaults. */
 const CONTAINER_VALUES: Record<string, string> = {
   REDIS_URL: '${REDIS_URL:-redis://redis:6379}',
   MCP_SERVERS_CONFIG: '/config/mcp-servers.yaml',
@@ -94,13 +94,13 @@ describe('deployment: docker-compose.yml', () => {
     expect(Object.keys(compose.volumes).sort()).to.deep.equal(['backups', 'logs', 'redis-data', 'servers']);
   });
 
-  it('passes every variable of the environment contract and of shared/config.ts, with DESIGN.md defaults', () => {
-    expect(configVariables).to.include.members(Object.keys(DESIGN_ENV));
+  it('passes every variable of the environment contract and of shared/config.ts, with the documented defaults', () => {
+    expect(configVariables).to.include.members(Object.keys(DOCUMENTED_ENV));
     expect(configVariables).to.include.members(['REGISTRY_TOKEN', 'TARBALL_HOSTS', 'SCHEDULE_TZ', 'CONCURRENCY', 'WEBHOOK_SECRET', 'MAX_TARBALL_SIZE', 'MAX_PACKAGE_SIZE', 'MAX_PACKAGE_FILES']);
     for (const name of APP_SERVICES) {
       const environment = compose.services[name]!.environment!;
       expect(Object.keys(environment).sort(), name).to.deep.equal([...configVariables].sort());
-      for (const [variable, defaultValue] of Object.entries(DESIGN_ENV)) {
+      for (const [variable, defaultValue] of Object.entries(DOCUMENTED_ENV)) {
         const value = environment[variable];
         if (variable in CONTAINER_VALUES) {
           expect(value, `${name} ${variable}`).to.equal(CONTAINER_VALUES[variable]);

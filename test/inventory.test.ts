@@ -1,5 +1,5 @@
 /*
- * The inventory (DESIGN.md "Inventory"): exact ConfigurationErrors ("<key.path>: <what is wrong>",
+ * The inventory (README "Inventory"): exact ConfigurationErrors ("<key.path>: <what is wrong>",
  * path = the key path) for invalid files, and how defaults are merged into every server.
  */
 import fs from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /*
- * /metrics: every metric of DESIGN.md under mcp_updater_, with values read from the Redis
+ * /metrics: every metric of the README under mcp_updater_, with values read from the Redis
  * counters that any worker process writes (MetricsRecorder), plus Node's process metrics.
  */
 import { expect } from 'chai';
@@ -83,7 +83,7 @@ describe('metrics endpoint', function () {
     await env?.cleanup();
   });
 
-  it('names every metric of DESIGN.md with its type', () => {
+  it('names every metric of the README with its type', () => {
     const expected: Array<[string, string]> = [
       ['mcp_updater_checks_total', 'counter'],
       ['mcp_updater_updates_total', 'counter'],
