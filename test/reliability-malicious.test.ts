@@ -80,7 +80,7 @@ const CASES: Case[] = [
     { path: 'package/package.json', body: '{"name": ' }, { path: 'package/server.js', body: SERVER_JS, mode: 0o755 }] },
   { server: 'm-bin', what: 'a bin escaping the package', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin': '../../../../../bin/sh' } } },
   { server: 'm-bin-abs', what: 'an absolute bin', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin-abs': '/bin/sh' } } },
-  { server: 'm-host', what: 'a packument sending the tarball to another host', code: 'EBADVERSION', step: 'check', mentions: 'm-host@1.1.0: tarball URL points at 127.0.0.2:',
+  { server: 'm-host', what: 'a packument sending the tarball to another host', code: 'EBADVERSION', step: 'check', mentions: 'm-host@1.1.0: ETARBALLHOST: tarball URL http://127.0.0.2:',
     tarballUrl: (port, name) => `http://127.0.0.2:${port}/${name}/-/${name}-1.1.0.tgz` },
 ];
 
