@@ -258,9 +258,10 @@ describe('reliability: bad input corpora', function () {
       }
       workers = startWorkers(context, ['check', 'download', 'stage', 'activate', 'cleanup']);
       for (const item of added) {
+        // The state first, then the job: a job read before it failed would show its old fields.
         const job = await waitUntil(`${item.queue} job ${item.id} to fail`, async () => {
-          const found = await context.queues[item.queue].getJob(item.id);
-          return found && (await found.getState()) === 'failed' ? found : undefined;
+          const failed = (await context.queues[item.queue].getJobState(item.id)) === 'failed';
+          return failed ? context.queues[item.queue].getJob(item.id) : undefined;
         }, 15_000);
         expect(job.attemptsMade, `${item.queue} ${item.id} attempts`).to.equal(1);
         expect(job.failedReason).to.equal(`EVALIDATION: invalid ${item.queue} job data: ${item.message}: send a payload of the form documented for the ${item.queue} queue (docs/ARCHITECTURE.md "Job contract")`);
