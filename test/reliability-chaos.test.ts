@@ -107,8 +107,8 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
   }
 
   async function failedDownload(server: string, version: string) {
-    const job = await context.queues.download.getJob(`${server}@${version}`);
-    return job && (await job.getState()) === 'failed' ? job : undefined;
+    const id = `${server}@${version}`;
+    return (await context.queues.download.getJobState(id)) === 'failed' ? context.queues.download.getJob(id) : undefined;
   }
 
   it('installs 1.0.0 everywhere, then updates to 2.0.0 (corrupted ones stay on 1.0.0), re-triggered checks converging', async () => {
