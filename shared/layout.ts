@@ -1,6 +1,6 @@
 /*
  * The install layout MCP clients rely on (DESIGN.md "Install layout"):
- *   $MCP_SERVERS_PATH/<name>/versions/<version>/   package files + node_modules, never modified after activation
+ *   $MCP_SERVERS_PATH/<name>/versions/<version>/   generated package.json + node_modules/<package>, never modified after activation
  *   $MCP_SERVERS_PATH/<name>/current -> versions/<version>
  *   $MCP_SERVERS_PATH/bin/<name>                    launcher, written once
  * plus where staging directories, backups and the on-disk history live. Only paths and small
@@ -20,6 +20,12 @@ export interface VersionRecord {
   integrity: string;
   /** Package-relative path of the bin the launcher runs (undefined when a command is configured). */
   bin?: string;
+  /**
+   * Where the package lives, relative to the version directory (`node_modules/<package>`): the
+   * package is installed as the one dependency of a generated project. Absent in versions staged
+   * before that, whose package files sit at the top of the version directory.
+   */
+  packageDir?: string;
   stagedAt: string;
   jobId?: string;
   smokeTest?: SmokeTestRecord;

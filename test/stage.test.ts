@@ -3,14 +3,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import type { StageJobData } from '../shared/queues.js';
+import type { StageJobData, StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
 import type { WorkerContext } from '../workers/context.js';
-import {
-  choosePackageBin, execStageJob, npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV, runScriptText,
-  runsWithNode, stageFailed, type StageResult,
-} from '../workers/stage.js';
+import { execStageJob } from '../workers/stage.js';
+import { npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
+import { choosePackageBin, runScriptText, runsWithNode } from '../workers/staging/package.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
@@ -55,15 +54,15 @@ describe('stage: pure decisions', () => {
     for (const [line, expected] of cases) it(`${expected ? 'node' : 'itself'}: ${line}`, () => expect(runsWithNode(line)).to.equal(expected));
   });
 
-  it('runScriptText quotes paths and execs node, the bin itself or the configured command', () => {
-    const node = runScriptText({ kind: 'node', bin: "it's/server.js" }, 'x', '/opt/node/bin/node');
+  it('runScriptText quotes paths and execs node, the bin itself or the configured command, inside the package', () => {
+    const node = runScriptText({ kind: 'node', dir: 'node_modules/@s/pkg', bin: "it's/server.js" }, 'x', '/opt/node/bin/node');
     expect(node).to.match(/^#!\/bin\/sh\n/);
     expect(node).to.include('here="$(cd "$(dirname "$0")/.." && pwd -P)"');
     expect(node).to.include(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo '/opt/node/bin/node')}"`);
-    expect(node).to.include(`exec "$NODE" "$here"/'it'\\''s/server.js' "$@"`);
-    expect(runScriptText({ kind: 'exec', bin: 'bin/run' }, 'x')).to.include(`exec "$here"/'bin/run' "$@"`);
-    const command = runScriptText({ kind: 'command', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
-    expect(command).to.include('cd "$here" || exit 127');
+    expect(node).to.include(`exec "$NODE" "$here"/'node_modules/@s/pkg/it'\\''s/server.js' "$@"`);
+    expect(runScriptText({ kind: 'exec', dir: 'node_modules/pkg', bin: 'bin/run' }, 'x')).to.include(`exec "$here"/'node_modules/pkg/bin/run' "$@"`);
+    const command = runScriptText({ kind: 'command', dir: 'node_modules/pkg', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
+    expect(command).to.include(`cd "$here"/'node_modules/pkg' || exit 127`);
     expect(command).to.include(`exec 'node' 'dist/index.js' '--stdio' "$@"`);
   });
 
@@ -71,7 +70,7 @@ describe('stage: pure decisions', () => {
     const before = new Date('2026-01-02T03:04:05.000Z');
     expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
       'install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
-      '--registry=http://127.0.0.1:1/', '--cache=/c',
+      '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000', '--registry=http://127.0.0.1:1/', '--cache=/c',
     ]);
     expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
   });
@@ -137,7 +136,7 @@ servers:
     const file = context.layout.backupFile(integrity);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, tarball);
-    return { server, package: pkg, version, integrity };
+    return { server, chain: `${server}@${version}`, package: pkg, version, integrity };
   }
 
   async function backupFixture(server: string, fixture: string, pkg: string, version: string, packageJson?: Record<string, unknown>) {
@@ -145,7 +144,7 @@ servers:
   }
 
   async function stage(data: StageJobData, id = `${data.server}@${data.version}`): Promise<StageResult> {
-    return runProcessor('stage', { id, data, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob, { onFinalFailure: stageFailed });
+    return runProcessor('stage', { id, data: { ...data, chain: id }, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob);
   }
 
   async function stageFails(data: StageJobData): Promise<Error & { code?: string }> {
@@ -197,11 +196,17 @@ servers:
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
     const dir = context.layout.versionDir('healthy', '1.0.0');
-    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false });
-    expect(result.activateJobId).to.equal(undefined);
+    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false, next: 'awaiting-approval' });
 
     const record = JSON.parse(await fs.readFile(context.layout.versionRecordFile(dir), 'utf8')) as VersionRecord;
-    expect(record).to.include({ server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js' });
+    expect(record).to.include({
+      server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js', packageDir: 'node_modules/mcp-healthy',
+    });
+    // The package is the one dependency of a generated project, as npx installs it.
+    const wrapper = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { private: boolean; dependencies: Record<string, string> };
+    expect(wrapper.private).to.equal(true);
+    expect(wrapper.dependencies['mcp-healthy']).to.equal(`file:${context.layout.backupFile(data.integrity)}`);
+    expect(await exists(path.join(dir, 'node_modules', 'mcp-healthy', 'server.js'))).to.equal(true);
     expect(record.smokeTest).to.include({ ok: true, serverName: 'mcp-healthy', serverVersion: '1.0.0', toolCount: 2 });
     const run = context.layout.runScript(dir);
     expect((await fs.stat(run)).mode & 0o777).to.equal(0o755);
@@ -233,21 +238,12 @@ servers:
     expect(record?.integrity).not.to.equal(data.integrity);
   });
 
-  it('adds the activate job with the version job id when activation is auto', async () => {
+  it('adds the activate job of its chain when activation is auto', async () => {
     const data = await backupFixture('auto', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
-    expect(result.activateJobId).to.equal('auto@1.0.0');
+    expect(result).to.include({ next: 'activate', chain: 'auto@1.0.0' });
     const job = await context.queues.activate.getJob('auto@1.0.0');
-    expect(job?.data).to.deep.equal({ server: 'auto', action: 'activate', version: '1.0.0' });
-    expect((await context.state.get('auto')).state).to.equal('activating');
-  });
-
-  it('adds an activate job with a unique id when the stage asks for one (rollback re-stage)', async () => {
-    const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.1');
-    const result = await stage({ ...data, activateAfter: 'rollback', reason: 'rollback to a cleaned-up version' });
-    expect(result.activateJobId).to.match(/^healthy@1\.0\.1-rollback-\d+$/);
-    const job = await context.queues.activate.getJob(result.activateJobId!);
-    expect(job?.data).to.deep.equal({ server: 'healthy', action: 'rollback', version: '1.0.1', reason: 'rollback to a cleaned-up version' });
+    expect(job?.data).to.deep.equal({ server: 'auto', chain: 'auto@1.0.0', action: 'activate', version: '1.0.0' });
   });
 
   it('runs a configured smoke-test command from the version directory when the package has no bin', async () => {
@@ -293,7 +289,7 @@ servers:
     ]));
     const result = await stage(data);
     expect(result.toolCount).to.equal(2);
-    const dir = context.layout.versionDir('healthy', '1.0.2');
+    const dir = path.join(context.layout.versionDir('healthy', '1.0.2'), 'node_modules', 'mcp-healthy');
     expect(await fs.readlink(path.join(dir, 'server.js'))).to.equal('lib/server.js');
     const [copy, original] = await Promise.all([fs.stat(path.join(dir, 'copy.js')), fs.stat(path.join(dir, 'lib', 'server.js'))]);
     expect(copy.ino).to.equal(original.ino);
@@ -451,8 +447,8 @@ servers:
         const file = tokenContext.layout.backupFile(integrity);
         await fs.mkdir(path.dirname(file), { recursive: true });
         await fs.writeFile(file, tarball);
-        const data = { server: 'deps', package: 'mcp-with-dep', version: '1.0.0', integrity };
-        await runProcessor('stage', { id: 'deps@1.0.0', data }, tokenContext, execStageJob, { onFinalFailure: stageFailed });
+        const data = { server: 'deps', chain: 'deps@1.0.0', package: 'mcp-with-dep', version: '1.0.0', integrity };
+        await runProcessor('stage', { id: 'deps@1.0.0', data }, tokenContext, execStageJob);
         const dir = tokenContext.layout.versionDir('deps', '1.0.0');
         expect(await exists(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'))).to.equal(true);
         expect(await exists(path.join(dir, '.npmrc'))).to.equal(false);
@@ -467,13 +463,13 @@ servers:
       }
     });
 
-    it('fails with ENPMINSTALL, not retryable, when a dependency does not exist', async () => {
+    it('fails with EDEPENDENCY, not retryable, naming a dependency that does not exist', async () => {
       const data = await backupFixture('deps', 'mcp-healthy', 'mcp-with-dep', '1.0.2', { dependencies: { 'fixture-missing': '^1.0.0' } });
       const error = await stageFails(data);
-      expect(error.code).to.equal('ENPMINSTALL');
-      expect(error.message).to.include('E404');
+      expect(error.code).to.equal('EDEPENDENCY');
+      expect(error.message).to.include('E404').and.include('fixture-missing');
       expect(error.name).to.equal('UnrecoverableError');
-      await expectCleanFailure(data, 'ENPMINSTALL');
+      await expectCleanFailure(data, 'EDEPENDENCY');
     });
   });
 });

@@ -1,18 +1,19 @@
 /*
- * Staging a version: from the verified tarball in the backup store to versions/<version>. The
- * package is extracted into a fresh staging directory, checked, given its dependencies, a run
- * script and a version record, and smoke-tested as an MCP server; only then is it renamed into
- * place, so nothing ever appears under versions/ that did not pass every check. Used by the stage
- * queue and by activate to re-stage a cleaned-up version from its backup.
+ * Staging a version: from the verified tarball in the backup store to versions/<version>. A fresh
+ * staging directory becomes a small generated project whose one dependency is the tarball (as
+ * `npx` installs a package): the package is extracted into its node_modules/<package>, checked,
+ * given its dependencies, a run script and a version record, and smoke-tested as an MCP server;
+ * only then is it renamed into place, so nothing ever appears under versions/ that did not pass
+ * every check. Used by the stage queue and by activate to re-stage a cleaned-up version.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { StagingError } from '../../shared/errors.js';
-import { META_DIR, readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
+import { readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
 import { runSmokeTest } from '../../shared/smokeTest.js';
 import type { WorkerContext } from '../context.js';
-import { installDependencies } from './npmInstall.js';
-import { hasDependencies, readManifest, resolveRunTarget, runScriptText } from './package.js';
+import { installDependencies, wrapperManifest } from './npmInstall.js';
+import { hasDependencies, packageDirOf, readManifest, resolveRunTarget, runScriptText } from './package.js';
 import { label, type StagedVersion, type StageRequest } from './request.js';
 import { extractTarball, scanTarball, verifyBackup } from './tarball.js';
 
@@ -39,20 +40,25 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging, { recursive: true });
   try {
-    await extractTarball(backup, integrity, staging, request);
-    const manifest = await readManifest(staging, request);
-    const launch = await resolveRunTarget(staging, manifest, request.settings, request);
+    const packageDir = packageDirOf(request.package);
+    const packagePath = path.join(staging, packageDir);
+    await fs.mkdir(packagePath, { recursive: true });
+    await extractTarball(backup, integrity, packagePath, request);
+    const manifest = await readManifest(packagePath, request);
+    await writeFileAtomic(path.join(staging, 'package.json'), `${JSON.stringify(wrapperManifest(request.package, backup), null, 2)}\n`);
+    // npm places the package again from the same verified tarball, beside its dependencies.
     if (hasDependencies(manifest)) await installDependencies(context, staging, request);
+    const launch = await resolveRunTarget(staging, packageDir, manifest, request.settings, request);
     const record: VersionRecord = {
       server,
       package: request.package,
       version,
       integrity,
       bin: launch.kind === 'command' ? undefined : launch.bin,
+      packageDir,
       stagedAt: context.now().toISOString(),
       jobId: request.jobId,
     };
-    await fs.rm(path.join(staging, META_DIR), { recursive: true, force: true });
     await writeFileAtomic(layout.runScript(staging), runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`), 0o755);
     await fs.chmod(layout.runScript(staging), 0o755);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
