@@ -10,7 +10,8 @@ import type { StageJobData, StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { WorkerContext } from '../workers/context.js';
 import { execStageJob } from '../workers/stage.js';
-import { classifyNpmFailure } from '../workers/staging/npmInstall.js';
+import { loadConfig } from '../shared/config.js';
+import { classifyNpmFailure, npmCacheDir } from '../workers/staging/npmInstall.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
@@ -47,6 +48,18 @@ describe('install: npm failures classified by npm\'s own error code', () => {
       expect(failure.summary).not.to.match(/complete log|^code /);
     });
   }
+});
+
+describe('install: CACHE_DIR holds npm\'s cache', () => {
+  const base = { API_BASE_URL: 'http://127.0.0.1:9/' };
+  it('defaults to ./data/cache, whatever BACKUP_DIR is', () => {
+    const config = loadConfig({ ...base, BACKUP_DIR: '/var/backups' });
+    expect(config.cacheDir).to.equal(path.resolve('./data/cache'));
+    expect(npmCacheDir(config)).to.equal(path.resolve('./data/cache/npm'));
+  });
+  it('follows CACHE_DIR', () => {
+    expect(npmCacheDir(loadConfig({ ...base, CACHE_DIR: '/srv/mcp/cache' }))).to.equal('/srv/mcp/cache/npm');
+  });
 });
 
 describe('install: a server is the one dependency of a generated project', function () {
@@ -111,6 +124,8 @@ servers:
     expect(await exists(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'))).to.equal(true);
     expect(await exists(path.join(dir, 'node_modules', 'fixture-unpublished-dev-only'))).to.equal(false);
     expect(await exists(path.join(dir, 'node_modules', '@fixture'))).to.equal(false);
+    // npm's cache is in CACHE_DIR/npm, never in the version directory.
+    expect(await exists(path.join(env.config.cacheDir, 'npm', '_cacache'))).to.equal(true);
     // The registry was never asked for a devDependency.
     expect(registry.requests.filter((request) => /unpublished-dev-only|workspace-tool/.test(request.url))).to.deep.equal([]);
     // What the launcher runs is the package's bin inside node_modules.

@@ -148,9 +148,9 @@ export async function installDependencies(context: WorkerContext, dir: string, r
   throw npmInstallError(outcome, request, config.apiBaseUrl, args);
 }
 
-/** npm's cache: shared by every stage, never inside a version directory. */
-export function npmCacheDir(config: { backupDir: string }): string {
-  return path.join(path.dirname(config.backupDir), 'cache', 'npm');
+/** npm's cache (CACHE_DIR/npm): shared by every stage, never inside a version directory. */
+export function npmCacheDir(config: { cacheDir: string }): string {
+  return path.join(config.cacheDir, 'npm');
 }
 
 function npmInstallError(
