@@ -60,6 +60,8 @@ export interface DiskHistory {
   previous?: string;
   /** version -> integrity of every version ever staged (for re-staging from backups). */
   integrities: Record<string, string>;
+  /** The version an operator rolled back from, while checks hold the server below it. */
+  hold?: string;
   entries: HistoryEntry[];
 }
 

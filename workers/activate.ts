@@ -9,6 +9,7 @@
 import fs from 'node:fs/promises';
 import { activationFacts, planActivation } from '../shared/activation.js';
 import { describeError, MCPError, NotFoundError, type MCPErrorOptions } from '../shared/errors.js';
+import { holdAfterSwitch } from '../shared/policy.js';
 import type { ServerSettings } from '../shared/inventory.js';
 import type { DiskHistory, HistoryEntry, SmokeTestRecord, VersionRecord } from '../shared/layout.js';
 import type { ActivateJobData, ActivateResult } from '../shared/queues.js';
@@ -114,16 +115,22 @@ async function activateVersion(
     ...(facts.staged === target ? { staged: null } : {}),
   });
   await store.clearFailedVersion(server, target);
+  const { hold: holdBefore } = await store.get(server);
+  const hold = holdAfterSwitch({ action, from, to: target, hold: holdBefore });
+  if (hold !== holdBefore) await store.setHold(server, hold);
   const actor = job.data.requestedBy;
   await context.events.publish({
     type: 'update.activated', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
     details: { action, restaged, ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}) },
   });
   if (action === 'rollback') {
-    // An operator rolled away from `from`: checks must not move straight back to it. A forced
-    // check or an approve of that version lifts this.
+    // An operator rolled away from `from`: checks must not move straight back to it (nor, by the
+    // hold, to anything up to it). A forced check or an approve of that version lifts this.
     if (from) await store.markFailedVersion(server, from);
-    await context.events.publish({ type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor });
+    await context.events.publish({
+      type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
+      ...(hold ? { details: { hold } } : {}),
+    });
     await context.metrics.increment('rollbacks_total', [server]);
   } else {
     await context.metrics.increment('updates_total', [server, 'activated']);
