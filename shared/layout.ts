@@ -2,6 +2,7 @@
  * The install layout MCP clients rely on (DESIGN.md "Install layout"):
  *   $MCP_SERVERS_PATH/<name>/versions/<version>/   generated package.json + node_modules/<package>, never modified after activation
  *   $MCP_SERVERS_PATH/<name>/current -> versions/<version>
+ *   $MCP_SERVERS_PATH/<name>/data/                  files servers wrote into their version directory (shared/serverData.ts)
  *   $MCP_SERVERS_PATH/bin/<name>                    launcher, written once
  * plus where staging directories, backups and the on-disk history live. Only paths and small
  * file-system primitives here; the stages decide what to do with them.
@@ -82,6 +83,8 @@ export class InstallLayout {
   currentLink(server: string): string { return path.join(this.serverDir(server), 'current'); }
   launcher(server: string): string { return path.join(this.binDir, server); }
   historyFile(server: string): string { return path.join(this.serverDir(server), 'history.json'); }
+  /** Data a server wrote next to its code, shared by every version; cleanup never deletes it. */
+  dataDir(server: string): string { return path.join(this.serverDir(server), 'data'); }
   versionRecordFile(dir: string): string { return path.join(dir, META_DIR, 'version.json'); }
   /** Script inside a version that starts its server; the launcher execs it. */
   runScript(dir: string): string { return path.join(dir, META_DIR, 'run'); }

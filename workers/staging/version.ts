@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { StagingError } from '../../shared/errors.js';
 import { readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
+import { recordVersionFiles, removeUnrecordedFiles } from '../../shared/serverData.js';
 import { runSmokeTest } from '../../shared/smokeTest.js';
 import type { WorkerContext } from '../context.js';
 import { installDependencies, wrapperManifest } from './npmInstall.js';
@@ -62,7 +63,11 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     await writeFileAtomic(layout.runScript(staging), runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`), 0o755);
     await fs.chmod(layout.runScript(staging), 0o755);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    // What the version holds; whatever its server writes into it from now on is its data.
+    await recordVersionFiles(staging);
     record.smokeTest = await smokeTest(layout, staging, request);
+    // Files the smoke test's run wrote are not the user's data: the version starts pristine.
+    await removeUnrecordedFiles(staging);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     return await moveIntoPlace(layout, staging, target, record);
   } catch (error) {
