@@ -11,7 +11,7 @@ import { runSmokeTest } from '../shared/smokeTest.js';
 import type { WorkerContext } from '../workers/context.js';
 import { execStageJob } from '../workers/stage.js';
 import { loadConfig } from '../shared/config.js';
-import { classifyNpmFailure, npmCacheDir } from '../workers/staging/npmInstall.js';
+import { classifyNpmFailure, npmCacheDir, refusedSpecIn } from '../workers/staging/npmInstall.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
@@ -48,6 +48,21 @@ describe('install: npm failures classified by npm\'s own error code', () => {
       expect(failure.summary).not.to.match(/complete log|^code /);
     });
   }
+});
+
+describe('install: which dependency npm refused to fetch, from its debug log', () => {
+  it('names the dependency, its URL and who wanted it', () => {
+    const log = [
+      '16 silly fetch manifest mid@1.0.0',
+      '21 silly placeDep node_modules/mid evil@ OK for: mid@1.0.0 want: http://127.0.0.1:9/evil.tgz',
+      '22 verbose stack Error: Fetching packages of type "remote" have been disabled',
+    ].join('\n');
+    expect(refusedSpecIn(log)).to.equal('evil@http://127.0.0.1:9/evil.tgz (wanted by mid@1.0.0)');
+    expect(refusedSpecIn('3 silly fetch manifest x@git+ssh://git@example.invalid/x.git')).to.equal('x@git+ssh://git@example.invalid/x.git');
+    expect(refusedSpecIn('15 silly placeDep ROOT top@1.0.0 OK for:  want: file:/x.tgz\n20 silly placeDep ROOT mid@1.0.0 OK for: top@1.0.0 want: 1.0.0\n21 silly fetch manifest fixture-dep@^1.0.0'))
+      .to.equal('mid@1.0.0 (or a package its npm-shrinkwrap.json locks)');
+    expect(refusedSpecIn('16 silly fetch manifest mid@1.0.0')).to.equal(undefined);
+  });
 });
 
 describe('install: CACHE_DIR holds npm\'s cache', () => {

@@ -8,7 +8,7 @@ import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
 import type { WorkerContext } from '../workers/context.js';
 import { execStageJob } from '../workers/stage.js';
-import { npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
+import { npmCiArgs, npmEnvironment, npmResolveArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
 import { choosePackageBin, runScriptText, runsWithNode } from '../workers/staging/package.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -66,13 +66,17 @@ describe('stage: pure decisions', () => {
     expect(command).to.include(`exec 'node' 'dist/index.js' '--stdio' "$@"`);
   });
 
-  it('npmInstallArgs adds --before only with a minimum release age', () => {
+  it('npm resolves a lock first (no git, URL, folder or foreign file), --before only with a minimum release age, then installs it with ci', () => {
     const before = new Date('2026-01-02T03:04:05.000Z');
-    expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
-      'install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
+    const common = [
+      '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
       '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000', '--registry=http://127.0.0.1:1/', '--cache=/c',
+    ];
+    expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
+      'install', '--package-lock-only', ...common, '--allow-git=none', '--allow-remote=none', '--allow-directory=none',
     ]);
-    expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
+    expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
+    expect(npmCiArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal(['ci', ...common]);
   });
 
   it('npmEnvironment drops npm_* variables and our secrets, and passes the registry token by name', () => {

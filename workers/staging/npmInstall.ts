@@ -1,16 +1,25 @@
 /*
  * Staging step: install the package the way `npx` does — as the one dependency of a small
  * generated project whose only dependency is the verified backup tarball — so the package's own
- * devDependencies are never resolved and its bundleDependencies come from its tarball. The
- * machine's npm runs without scripts, with the minimum release age as --before, and sees the
- * registry token only through its environment. Failures are classified from npm's own error code.
+ * devDependencies are never resolved and its bundleDependencies come from its tarball. In three
+ * steps: npm resolves the tree into a lock (nothing executed, nothing extracted, no git or URL
+ * fetched), the lock is audited (shared/lockAudit.ts: registry sources, integrities, publish
+ * times), then `npm ci` installs exactly that lock. npm runs without scripts, with the minimum
+ * release age as --before, and sees the registry token only through its environment. Failures
+ * are classified from npm's own error code.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { StagingError } from '../../shared/errors.js';
+import { describeError, MCPError, StagingError } from '../../shared/errors.js';
+import {
+  auditLockEntries, auditRegistryDependencies, specProblems, type LockProblem, type PackageLock, type RegistryDependency,
+} from '../../shared/lockAudit.js';
+import { readJson } from '../../shared/layout.js';
 import { redactString } from '../../shared/redact.js';
+import type { Packument } from '../../shared/registry.js';
 import type { WorkerContext } from '../context.js';
+import type { PackageManifest } from './package.js';
 import { label, type StageRequest } from './request.js';
 
 /** npm install gets this long before it counts as hung. */
@@ -21,6 +30,10 @@ export const REGISTRY_TOKEN_ENV = 'MCP_UPDATER_REGISTRY_TOKEN';
 const OWN_SECRETS = ['REGISTRY_TOKEN', 'API_TOKEN', 'WEBHOOK_SECRET'];
 const NPM_STDERR_TAIL = 16 * 1024;
 
+/** npm refused to fetch a dependency from git, a URL, a file or a folder (--allow-*=none). */
+const REFUSED_CODES = new Set(['EALLOWGIT', 'EALLOWREMOTE', 'EALLOWFILE', 'EALLOWDIRECTORY']);
+/** Packuments fetched at once for the lock audit. */
+const AUDIT_CONCURRENCY = 8;
 /** npm codes that say a dependency cannot be resolved: another attempt gets the same answer. */
 const UNRESOLVABLE_CODES = new Set(['ETARGET', 'E404', 'ERESOLVE', 'ENOVERSIONS', 'EINTEGRITY', 'EUNSUPPORTEDPROTOCOL', 'EBADPLATFORM', 'ENOTSUP']);
 /** npm codes that say the registry could not be reached or answered with a server error. */
@@ -38,10 +51,8 @@ export function wrapperManifest(pkg: string, tarball: string): Record<string, un
   };
 }
 
-/** The arguments of the one npm run stage makes. */
-export function npmInstallArgs(options: { registry: string; cacheDir: string; before?: Date }): string[] {
+function commonArgs(options: { registry: string; cacheDir: string }): string[] {
   return [
-    'install',
     '--omit=dev',
     '--ignore-scripts',
     '--no-audit',
@@ -51,11 +62,32 @@ export function npmInstallArgs(options: { registry: string; cacheDir: string; be
     '--fetch-retries=1',
     '--fetch-retry-mintimeout=1000',
     '--fetch-retry-maxtimeout=5000',
-    // package-lock.json stays beside node_modules: a record of exactly what was installed.
     `--registry=${options.registry}`,
     `--cache=${options.cacheDir}`,
+  ];
+}
+
+/**
+ * Resolve the tree into package-lock.json only. npm itself refuses git, URL and folder
+ * dependencies, so it never contacts their hosts (npm versions without these settings warn and
+ * go on; the lock audit refuses them then). Files stay allowed: npm counts bundled dependencies
+ * as files; a file dependency of anything but the server's own tarball fails the lock audit.
+ */
+export function npmResolveArgs(options: { registry: string; cacheDir: string; before?: Date }): string[] {
+  return [
+    'install',
+    '--package-lock-only',
+    ...commonArgs(options),
+    '--allow-git=none',
+    '--allow-remote=none',
+    '--allow-directory=none',
     ...(options.before ? [`--before=${options.before.toISOString()}`] : []),
   ];
+}
+
+/** Install exactly the audited lock (it stays beside node_modules: a record of what was installed). */
+export function npmCiArgs(options: { registry: string; cacheDir: string }): string[] {
+  return ['ci', ...commonArgs(options)];
 }
 
 /** Our environment without npm's own variables (set by `npm start`) and without our secrets. */
@@ -76,7 +108,7 @@ export function npmrcAuthLine(registry: string): string {
   return `//${url.host}${pathname}:_authToken=\${${REGISTRY_TOKEN_ENV}}`;
 }
 
-export type NpmFailureKind = 'unresolvable' | 'unreachable' | 'other';
+export type NpmFailureKind = 'unresolvable' | 'unreachable' | 'refused' | 'other';
 
 export interface NpmFailure {
   kind: NpmFailureKind;
@@ -104,6 +136,7 @@ export function classifyNpmFailure(stderr: string): NpmFailure {
   if (npmCode && UNREACHABLE_CODES.has(npmCode)) kind = 'unreachable';
   else if (errno && UNREACHABLE_CODES.has(errno)) kind = 'unreachable';
   else if (status && Number(status) >= 500) kind = 'unreachable';
+  else if (npmCode && REFUSED_CODES.has(npmCode)) kind = 'refused';
   else if (npmCode && UNRESOLVABLE_CODES.has(npmCode)) kind = 'unresolvable';
   return { kind, npmCode, dependency: dependencyNamed(npmCode, telling), summary };
 }
@@ -117,6 +150,7 @@ function dependencyNamed(npmCode: string | undefined, lines: string[]): string |
     /Could not resolve dependency:\s*(.+)$/,
     /^(?:peer|dev|optional|)\s*(\S+@"[^"]*") from/,
     /Unsupported URL Type "[^"]*": (\S+)/,
+    /Refusing to fetch "([^"]+)"/,
     /404 Not Found - GET \S+\/((?:@[^/\s]+\/)?[^/\s]+)(?:\s|$)/,
   ];
   for (const pattern of patterns) {
@@ -128,24 +162,94 @@ function dependencyNamed(npmCode: string | undefined, lines: string[]): string |
   return npmCode === 'EINTEGRITY' ? 'a dependency tarball (its integrity does not match the lock)' : undefined;
 }
 
-export async function installDependencies(context: WorkerContext, dir: string, request: StageRequest): Promise<void> {
+/** Resolve, audit, install: `dir` is the generated project, `manifest` the server package's. */
+export async function installDependencies(context: WorkerContext, dir: string, request: StageRequest, manifest: PackageManifest): Promise<void> {
   const { config } = context;
-  const minReleaseAgeMs = request.settings.minReleaseAgeMs;
-  const args = npmInstallArgs({
-    registry: config.apiBaseUrl,
-    cacheDir: npmCacheDir(config),
-    before: minReleaseAgeMs > 0 ? new Date(context.now().getTime() - minReleaseAgeMs) : undefined,
+  // The package's own specs first: a hostile one is named before npm runs at all.
+  const direct = specProblems(label(request), {
+    dependencies: manifest.dependencies, optionalDependencies: manifest.optionalDependencies,
+    peerDependencies: manifest.peerDependencies, overrides: manifest.overrides,
   });
+  if (direct.length > 0) throw dependencyRefused(direct, request);
+  const minReleaseAgeMs = request.settings.minReleaseAgeMs;
+  const options = { registry: config.apiBaseUrl, cacheDir: npmCacheDir(config) };
+  const before = minReleaseAgeMs > 0 ? new Date(context.now().getTime() - minReleaseAgeMs) : undefined;
+  const env = npmEnvironment(process.env, config.registryToken);
   const npmrc = path.join(dir, '.npmrc');
   if (config.registryToken) await fs.writeFile(npmrc, `${npmrcAuthLine(config.apiBaseUrl)}\n`, { mode: 0o600 });
-  let outcome: { code: number | null; signal: NodeJS.Signals | null; stderr: string; timedOut: boolean };
   try {
-    outcome = await runNpm(args, dir, npmEnvironment(process.env, config.registryToken));
+    const resolveArgs = npmResolveArgs({ ...options, before });
+    const resolved = await runNpm(resolveArgs, dir, env);
+    if (resolved.code !== 0) throw await npmInstallError(resolved, request, config.apiBaseUrl, resolveArgs);
+    await auditLock(context, dir, request, manifest);
+    const ciArgs = npmCiArgs(options);
+    const installed = await runNpm(ciArgs, dir, env);
+    if (installed.code !== 0) throw await npmInstallError(installed, request, config.apiBaseUrl, ciArgs);
   } finally {
     await fs.rm(npmrc, { force: true });
   }
-  if (outcome.code === 0) return;
-  throw npmInstallError(outcome, request, config.apiBaseUrl, args);
+}
+
+/** Refuse the lock npm resolved unless every entry comes from where it may, with an integrity, old enough. */
+async function auditLock(context: WorkerContext, dir: string, request: StageRequest, manifest: PackageManifest): Promise<void> {
+  const lock = await readJson<PackageLock>(path.join(dir, 'package-lock.json'));
+  const backup = context.layout.backupFile(request.integrity);
+  const tarballProblem = (url: string): string | undefined => {
+    try {
+      context.registry.assertTarballHost(url);
+      return undefined;
+    } catch (error) {
+      return error instanceof MCPError ? error.message : describeError(error);
+    }
+  };
+  const { problems, registry } = auditLockEntries({
+    lock: lock ?? {},
+    topPackage: request.package,
+    isBackupTarball: (resolved) => resolved.startsWith('file:') && path.resolve(dir, resolved.slice('file:'.length)) === backup,
+    tarballProblem,
+    overrides: manifest.overrides,
+  });
+  if (problems.length > 0) throw dependencyRefused(problems, request);
+  const packuments = await fetchPackuments(context, registry, request.settings.minReleaseAgeMs > 0);
+  const late = auditRegistryDependencies({
+    dependencies: registry, packuments, minReleaseAgeMs: request.settings.minReleaseAgeMs, now: context.now(), tarballProblem,
+  });
+  if (late.length > 0) throw dependencyRefused(late, request);
+}
+
+async function fetchPackuments(context: WorkerContext, dependencies: readonly RegistryDependency[], withTimes: boolean): Promise<Map<string, Packument>> {
+  const names = [...new Set(dependencies.map((dependency) => dependency.name))];
+  const packuments = new Map<string, Packument>();
+  let next = 0;
+  const worker = async () => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      packuments.set(name, await context.registry.packument(name, withTimes));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(AUDIT_CONCURRENCY, names.length) }, worker));
+  return packuments;
+}
+
+/** A dependency tree that may not be installed: named, with why; final. */
+function dependencyRefused(problems: LockProblem[], request: StageRequest): StagingError {
+  const source = problems.filter((problem) => problem.kind === 'source');
+  const shown = (source.length > 0 ? source : problems).slice(0, 3);
+  const more = problems.length > shown.length ? ` (and ${problems.length - shown.length} more)` : '';
+  const list = `${shown.map((problem) => `${problem.dependency}: ${problem.reason}`).join('; ')}${more}`;
+  if (source.length > 0) {
+    return new StagingError('EDEPSOURCE', `${label(request)} was not installed: a dependency does not come from the registry as required: ${list}`, {
+      hint: 'nothing of it was installed; the version is skipped until a forced check (report it to the package\'s maintainers or pin another version)',
+      retryable: false,
+      versionFault: true,
+      details: { problems },
+    });
+  }
+  return new StagingError('EDEPTOOYOUNG', `${label(request)} was not installed: a dependency is younger than minReleaseAge: ${list}`, {
+    hint: 'nothing of it was installed; a later check tries again once the dependency is old enough (or lower minReleaseAge)',
+    retryable: false,
+    details: { problems },
+  });
 }
 
 /** npm's cache (CACHE_DIR/npm): shared by every stage, never inside a version directory. */
@@ -153,18 +257,57 @@ export function npmCacheDir(config: { cacheDir: string }): string {
   return path.join(config.cacheDir, 'npm');
 }
 
-function npmInstallError(
+/**
+ * npm's refusal of a git or URL dependency does not name it on stderr; its debug log (in the
+ * cache) does: the last dependency it placed (`placeDep … evil@ OK for: mid@1.0.0 want: <url>`)
+ * or fetched from such a spec; else (a URL a dependency's npm-shrinkwrap.json locks) the last
+ * package it placed.
+ */
+export async function refusedSpecFromLog(stderr: string): Promise<string | undefined> {
+  const file = /complete log of this run can be found in:\s*(\S+)/.exec(stderr)?.[1];
+  if (!file) return undefined;
+  return refusedSpecIn(await fs.readFile(file, 'utf8').catch(() => ''));
+}
+
+const REMOTE_SPEC = '(?:https?:|git\\+|git:|ssh:|github:|gitlab:|bitbucket:)\\S*';
+
+export function refusedSpecIn(log: string): string | undefined {
+  const found: Array<{ at: number; spec: string }> = [];
+  for (const match of log.matchAll(new RegExp(`placeDep \\S+ (\\S+?)@\\S* OK for: (\\S+) want: (${REMOTE_SPEC})`, 'g'))) {
+    found.push({ at: match.index, spec: `${match[1]}@${match[3]} (wanted by ${match[2]})` });
+  }
+  for (const match of log.matchAll(new RegExp(`fetch manifest (\\S+?@${REMOTE_SPEC})`, 'g'))) found.push({ at: match.index, spec: match[1]! });
+  const named = found.sort((a, b) => a.at - b.at).at(-1)?.spec;
+  if (named) return named;
+  const placed = [...log.matchAll(/placeDep \S+ (\S+@\S+) OK for:/g)].at(-1)?.[1];
+  return placed && !placed.includes('@file:') ? `${placed} (or a package its npm-shrinkwrap.json locks)` : undefined;
+}
+
+async function npmInstallError(
   outcome: { code: number | null; signal: NodeJS.Signals | null; stderr: string; timedOut: boolean },
   request: StageRequest,
   registry: string,
   args: string[],
-): StagingError {
+): Promise<StagingError> {
   const what = outcome.timedOut
     ? `did not finish within ${NPM_INSTALL_TIMEOUT_MS / 60_000} minutes`
     : outcome.code === null ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
   const failure = classifyNpmFailure(redactString(outcome.stderr));
+  if (failure.kind === 'refused' && !failure.dependency) {
+    const spec = await refusedSpecFromLog(outcome.stderr);
+    if (spec) failure.dependency = redactString(spec);
+  }
   const details = { args, npmCode: failure.npmCode, dependency: failure.dependency, kind: failure.kind };
   const npmSaid = failure.summary ? ` (npm ${failure.npmCode ?? 'error'}: ${failure.summary})` : '';
+  if (failure.kind === 'refused') {
+    const which = failure.dependency ? `dependency ${failure.dependency}` : 'a dependency';
+    return new StagingError('EDEPSOURCE', `${label(request)} was not installed: ${which} is not a registry version (git, URL, file or folder)${npmSaid}`, {
+      hint: 'nothing of it was installed; the version is skipped until a forced check (report it to the package\'s maintainers or pin another version)',
+      retryable: false,
+      versionFault: true,
+      details,
+    });
+  }
   if (failure.kind === 'unresolvable') {
     const which = failure.dependency ? `dependency ${failure.dependency}` : 'a dependency';
     return new StagingError('EDEPENDENCY', `${label(request)} cannot be installed: ${which} cannot be resolved${npmSaid}`, {

@@ -17,6 +17,7 @@ export interface PackageManifest {
   optionalDependencies?: unknown;
   peerDependencies?: unknown;
   peerDependenciesMeta?: unknown;
+  overrides?: unknown;
 }
 
 /** Where a package lives inside its version directory, relative and with `/`: `node_modules/@s/pkg`. */
