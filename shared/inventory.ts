@@ -44,6 +44,8 @@ export interface ServerSettings {
   activation: Activation;
   keep: number;
   smokeTest: SmokeTestSettings;
+  /** Packages of the install whose install scripts run (npm's allowScripts idea); all others never run scripts. */
+  allowScripts: string[];
 }
 
 export interface Inventory {
@@ -117,6 +119,7 @@ const serverSchema = Joi.object({
   range: Joi.string().custom((value: string, helpers) =>
     semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
   bin: Joi.string(),
+  allowScripts: Joi.array().items(packageName).unique(),
   ...settingKeys,
 });
 
@@ -165,6 +168,7 @@ interface RawServer extends RawSettings {
   channel?: string;
   range?: string;
   bin?: string;
+  allowScripts?: string[];
 }
 
 /** Parse and validate inventory text. Throws ConfigurationError with the bad key's path. */
@@ -239,6 +243,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       args: smoke.args ?? [],
       env: smoke.env,
     },
+    allowScripts: raw.allowScripts ?? [],
   };
 }
 

@@ -90,6 +90,17 @@ export function npmCiArgs(options: { registry: string; cacheDir: string }): stri
   return ['ci', ...commonArgs(options)];
 }
 
+/**
+ * Run the install scripts of exactly the packages the inventory's `allowScripts` names, after
+ * everything was installed without scripts (npm rebuild runs nothing for the others).
+ */
+export function npmRebuildArgs(options: { registry: string; cacheDir: string }, packages: readonly string[]): string[] {
+  return [
+    'rebuild', ...packages, '--ignore-scripts=false', '--no-audit', '--no-fund', '--no-update-notifier',
+    `--registry=${options.registry}`, `--cache=${options.cacheDir}`,
+  ];
+}
+
 /** Our environment without npm's own variables (set by `npm start`) and without our secrets. */
 export function npmEnvironment(env: NodeJS.ProcessEnv, registryToken?: string): Record<string, string> {
   const clean: Record<string, string> = {};
@@ -185,9 +196,37 @@ export async function installDependencies(context: WorkerContext, dir: string, r
     const ciArgs = npmCiArgs(options);
     const installed = await runNpm(ciArgs, dir, env);
     if (installed.code !== 0) throw await npmInstallError(installed, request, config.apiBaseUrl, ciArgs);
+    await runAllowedScripts(context, dir, request, options, env);
   } finally {
     await fs.rm(npmrc, { force: true });
   }
+}
+
+/** `allowScripts` of the inventory: those packages' install scripts, and no others. */
+async function runAllowedScripts(
+  context: WorkerContext, dir: string, request: StageRequest, options: { registry: string; cacheDir: string }, env: Record<string, string>,
+): Promise<void> {
+  const allowed = request.settings.allowScripts;
+  if (allowed.length === 0) return;
+  const lock = await readJson<PackageLock>(path.join(dir, 'package-lock.json'));
+  const installed = new Set(Object.keys(lock?.packages ?? {}).map((location) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length)));
+  const present = allowed.filter((name) => installed.has(name));
+  const absent = allowed.filter((name) => !installed.has(name));
+  if (absent.length > 0) {
+    context.log.automation.warn(`${request.server}: allowScripts names ${absent.join(', ')}, which ${label(request)} does not install`, { server: request.server, version: request.version });
+  }
+  if (present.length === 0) return;
+  const args = npmRebuildArgs(options, present);
+  const outcome = await runNpm(args, dir, env);
+  if (outcome.code !== 0) {
+    const error = await npmInstallError(outcome, request, options.registry, args);
+    throw new StagingError('EINSTALLSCRIPT', `the install script of ${present.join(', ')} (allowScripts of ${request.server}) failed for ${label(request)}: ${error.message}`, {
+      hint: 'see the script\'s output above; the job is retried (remove the package from allowScripts if the server works without it)',
+      retryable: true,
+      details: error.details,
+    });
+  }
+  context.log.automation.info(`${request.server}: ran the install scripts of ${present.join(', ')} (allowScripts)`, { server: request.server, version: request.version });
 }
 
 /** Refuse the lock npm resolved unless every entry comes from where it may, with an integrity, old enough. */
