@@ -44,8 +44,8 @@ export interface ServerSettings {
   activation: Activation;
   keep: number;
   smokeTest: SmokeTestSettings;
-  /** Packages of the install whose install scripts run (npm's allowScripts idea); all others never run scripts. */
-  allowScripts: string[];
+  /** Packages of the install whose install scripts run (npm's allowScripts idea); none when absent. */
+  allowScripts?: string[];
 }
 
 export interface Inventory {
@@ -243,7 +243,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       args: smoke.args ?? [],
       env: smoke.env,
     },
-    allowScripts: raw.allowScripts ?? [],
+    ...(raw.allowScripts ? { allowScripts: raw.allowScripts } : {}),
   };
 }
 

@@ -20,10 +20,10 @@ const old = new Date(Date.now() - 30 * 24 * 3600 * 1000);
 const base = { schedule: '0 */6 * * *', timezone: 'UTC' };
 
 describe('install scripts: allowScripts in the inventory', () => {
-  it('is a list of package names per server, empty by default', () => {
+  it('is a list of package names per server, absent by default', () => {
     const inventory = parseInventory('servers:\n  a: { package: x, allowScripts: [puppeteer, "@scope/native"] }\n  b: { package: y }\n', 'inv.yaml', base);
     expect(inventory.servers.get('a')!.allowScripts).to.deep.equal(['puppeteer', '@scope/native']);
-    expect(inventory.servers.get('b')!.allowScripts).to.deep.equal([]);
+    expect(inventory.servers.get('b')!.allowScripts).to.equal(undefined);
   });
 
   it('refuses what is not a package name, naming the key', () => {

@@ -206,7 +206,7 @@ export async function installDependencies(context: WorkerContext, dir: string, r
 async function runAllowedScripts(
   context: WorkerContext, dir: string, request: StageRequest, options: { registry: string; cacheDir: string }, env: Record<string, string>,
 ): Promise<void> {
-  const allowed = request.settings.allowScripts;
+  const allowed = request.settings.allowScripts ?? [];
   if (allowed.length === 0) return;
   const lock = await readJson<PackageLock>(path.join(dir, 'package-lock.json'));
   const installed = new Set(Object.keys(lock?.packages ?? {}).map((location) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length)));

@@ -48,7 +48,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     const manifest = await readManifest(packagePath, request);
     await writeFileAtomic(path.join(staging, 'package.json'), `${JSON.stringify(wrapperManifest(request.package, backup), null, 2)}\n`);
     // npm places the package again from the same verified tarball, beside its dependencies.
-    if (hasDependencies(manifest) || request.settings.allowScripts.length > 0) await installDependencies(context, staging, request, manifest);
+    if (hasDependencies(manifest) || (request.settings.allowScripts ?? []).length > 0) await installDependencies(context, staging, request, manifest);
     const launch = await resolveRunTarget(staging, packageDir, manifest, request.settings, request);
     const record: VersionRecord = {
       server,
