@@ -65,9 +65,14 @@ function filesListFile(versionDir: string): string {
   return path.join(versionDir, META_DIR, 'files.json');
 }
 
+/** Everything of a version but its `.mcp-updater/` record. */
+export async function versionTree(versionDir: string): Promise<PresentEntry[]> {
+  return listTree(versionDir, (relative) => relative === META_DIR);
+}
+
 /** Record what staging put into the version (before it is moved into place). */
-export async function recordVersionFiles(versionDir: string): Promise<number> {
-  const entries = await listTree(versionDir, (relative) => relative === META_DIR);
+export async function recordVersionFiles(versionDir: string, tree?: PresentEntry[]): Promise<number> {
+  const entries = tree ?? await versionTree(versionDir);
   const files = Object.fromEntries(entries.map((entry) => [entry.path, entry.size]));
   await writeFileAtomic(filesListFile(versionDir), `${JSON.stringify({ files })}\n`);
   return entries.length;

@@ -10,6 +10,7 @@ import type { StageJobData, StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { WorkerContext } from '../workers/context.js';
 import { execStageJob } from '../workers/stage.js';
+import { installLimitProblem } from '../workers/staging/version.js';
 import { loadConfig } from '../shared/config.js';
 import { classifyNpmFailure, npmCacheDir, refusedSpecIn } from '../workers/staging/npmInstall.js';
 import { runProcessor } from '../workers/worker.js';
@@ -206,5 +207,70 @@ servers:
       registry.clearFaults();
     }
     expect(await exists(context.layout.versionDir('broken-deps', '1.0.1'))).to.equal(false);
+  });
+});
+
+describe('install: MAX_PACKAGE_FILES and MAX_PACKAGE_SIZE cover the whole install', function () {
+  this.timeout(90_000);
+  let registry: FixtureRegistry;
+  let env: TestEnv;
+  let context: WorkerContext;
+
+  it('installLimitProblem names the limit and the largest packages', () => {
+    const tree = [
+      { path: 'package.json', kind: 'file' as const, size: 10 },
+      { path: 'node_modules/top/server.js', kind: 'file' as const, size: 100 },
+      { path: 'node_modules/@big/blob/a.bin', kind: 'file' as const, size: 5000 },
+      { path: 'node_modules/@big/blob/node_modules/inner/b.bin', kind: 'file' as const, size: 3000 },
+    ];
+    expect(installLimitProblem(tree, { maxFiles: 10, maxBytes: 10_000 })).to.equal(undefined);
+    const bytes = installLimitProblem(tree, { maxFiles: 10, maxBytes: 1000 })!;
+    expect(bytes.code).to.equal('EPACKAGETOOBIG');
+    expect(bytes.largest[0]).to.deep.equal({ package: '@big/blob', bytes: 8000, files: 2 });
+    expect(installLimitProblem(tree, { maxFiles: 3, maxBytes: 10_000 })!.code).to.equal('ETOOMANYFILES');
+  });
+
+  before(async () => {
+    registry = await FixtureRegistry.start();
+    const manifest = JSON.stringify({ name: 'fixture-big', version: '1.0.0', main: 'index.js' });
+    await registry.publish({
+      name: 'fixture-big', version: '1.0.0', publishedAt: new Date(Date.now() - 30 * DAY),
+      tarball: await packEntries([
+        { path: 'package/package.json', body: manifest },
+        { path: 'package/index.js', body: 'module.exports = 1;\n' },
+        { path: 'package/a.bin', body: Buffer.alloc(120 * 1024, 1) },
+        { path: 'package/b.bin', body: Buffer.alloc(120 * 1024, 2) },
+      ]),
+    });
+    env = await createTestEnv({
+      registryUrl: registry.url,
+      env: { MAX_TARBALL_SIZE: '150kb', MAX_PACKAGE_SIZE: '200kb' },
+      inventory: 'defaults:\n  minReleaseAge: 0\n  activation: manual\nservers:\n  big: { package: mcp-big }\n',
+    });
+    context = await env.context();
+  });
+
+  after(async () => {
+    await env?.cleanup();
+    await registry?.close();
+  });
+
+  it('refuses a small package whose dependency is oversized, naming the dependency', async () => {
+    const tarball = await packDirectory(fixturePackageDir('mcp-healthy'), { name: 'mcp-big', version: '1.0.0', packageJson: { dependencies: { 'fixture-big': '1.0.0' } } });
+    const { integrity } = integrityOf(tarball);
+    const file = context.layout.backupFile(integrity);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, tarball);
+    const data: StageJobData = { server: 'big', chain: 'big@1.0.0', package: 'mcp-big', version: '1.0.0', integrity };
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      await runProcessor('stage', { id: data.chain, data, attemptsMade: 0, opts: { attempts: 3 } }, context, execStageJob);
+    } catch (caught) {
+      error = caught as Error & { code?: string };
+    }
+    expect(error?.code).to.equal('EPACKAGETOOBIG');
+    expect(error!.message).to.include('MAX_PACKAGE_SIZE').and.include('fixture-big');
+    expect(error!.name).to.equal('UnrecoverableError');
+    expect(await fs.lstat(context.layout.versionDir('big', '1.0.0')).then(() => true, () => false)).to.equal(false);
   });
 });
