@@ -49,11 +49,15 @@ describe('install scripts: exactly the allowed packages run theirs', function ()
     for (const name of ['fixture-script-a', 'fixture-script-b']) {
       await registry.publish({
         name, version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: old,
-        packageJson: { scripts: { postinstall: 'node -e "require(\'fs\').writeFileSync(\'ran.txt\', process.env.npm_package_name || \'?\')"' } },
+        packageJson: {
+          scripts: { postinstall: 'node -e "require(\'fs\').writeFileSync(\'ran.txt\', (process.env.npm_package_name || \'?\') + \' token:\' + (process.env.MCP_UPDATER_REGISTRY_TOKEN || process.env.REGISTRY_TOKEN || \'none\'))"' },
+        },
       });
     }
     env = await createTestEnv({
       registryUrl: registry.url,
+      // npm gets it while it resolves and installs; a script never does.
+      env: { REGISTRY_TOKEN: 'fixture-registry-token-for-scripts' },
       inventory: `
 defaults:
   minReleaseAge: 0
@@ -89,7 +93,7 @@ servers:
 
   it('runs fixture-script-a\'s postinstall and not fixture-script-b\'s', async () => {
     expect((await stage('scripted')).toolCount).to.equal(2);
-    expect(await ran('scripted', 'fixture-script-a')).to.equal('fixture-script-a');
+    expect(await ran('scripted', 'fixture-script-a')).to.equal('fixture-script-a token:none');
     expect(await ran('scripted', 'fixture-script-b')).to.equal(undefined);
   });
 

@@ -196,10 +196,11 @@ export async function installDependencies(context: WorkerContext, dir: string, r
     const ciArgs = npmCiArgs(options);
     const installed = await runNpm(ciArgs, dir, env);
     if (installed.code !== 0) throw await npmInstallError(installed, request, config.apiBaseUrl, ciArgs);
-    await runAllowedScripts(context, dir, request, options, env);
   } finally {
     await fs.rm(npmrc, { force: true });
   }
+  // Scripts need no registry: they run without the token, in its environment or in a .npmrc.
+  await runAllowedScripts(context, dir, request, options, npmEnvironment(process.env));
 }
 
 /** `allowScripts` of the inventory: those packages' install scripts, and no others. */
