@@ -1,5 +1,5 @@
 /*
- * Issue 11, item 3: never lose a server's data. A fixture server writes dist/memory.jsonl next to
+ * Issue 11, item 3: never lose a server's data. A fixture server writes lib/memory.jsonl next to
  * its own code (as @modelcontextprotocol/server-memory does); the file survives an update (the old
  * process keeps its open file, the new version sees the same file), a rollback and a cleanup.
  */
@@ -17,7 +17,7 @@ import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 const PKG = '@modelcontextprotocol/server-memory';
-const MEMORY = `node_modules/${PKG}/dist/memory.jsonl`;
+const MEMORY = `node_modules/${PKG}/lib/memory.jsonl`;
 
 describe('install: which files a server created', () => {
   const recorded = new Map([['node_modules/p/dist/server.js', 10], ['node_modules/p/package.json', 5], ['node_modules/.bin/p', 0]]);
@@ -99,7 +99,7 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     await check();
     expect((await context.state.get('memory')).current).to.equal('1.0.0');
     // The stage's smoke test wrote nothing that stayed (or was recorded as the package's own).
-    expect([...(await readVersionFiles(context.layout.versionDir('memory', '1.0.0')))!.keys()]).to.include(`node_modules/${PKG}/dist/server.js`).and.not.include(MEMORY);
+    expect([...(await readVersionFiles(context.layout.versionDir('memory', '1.0.0')))!.keys()]).to.include(`node_modules/${PKG}/lib/server.js`).and.not.include(MEMORY);
     await use('first conversation');
     const before = await lines(versionFile('1.0.0'));
     expect(before.map((line) => line.note)).to.include('first conversation');
@@ -137,14 +137,14 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     await publish('1.2.0');
     await check();
     expect((await context.state.get('memory')).current).to.equal('1.2.0');
-    const late = path.join(context.layout.versionDir('memory', '1.1.0'), `node_modules/${PKG}/dist/late.json`);
+    const late = path.join(context.layout.versionDir('memory', '1.1.0'), `node_modules/${PKG}/lib/late.json`);
     await fs.writeFile(late, '{"late":true}\n');
 
     // keep: 1 — 1.2.0 is current and 1.0.0 previous: cleanup removes 1.1.0, but not its data.
     const cleanup = await client.cleanup({ server: 'memory' });
     await client.waitFor('cleanup', cleanup.jobId, 60_000);
     expect(await context.layout.installedVersions('memory')).to.have.members(['1.0.0', '1.2.0']);
-    expect(await fs.readFile(path.join(context.layout.dataDir('memory'), `node_modules/${PKG}/dist/late.json`), 'utf8')).to.equal('{"late":true}\n');
+    expect(await fs.readFile(path.join(context.layout.dataDir('memory'), `node_modules/${PKG}/lib/late.json`), 'utf8')).to.equal('{"late":true}\n');
     expect((await lines(dataFile())).map((line) => line.note)).to.include.members(['first conversation', 'after the rollback']);
     await use('after the cleanup');
     expect((await lines(versionFile('1.2.0'))).map((line) => line.note)).to.include.members(['first conversation', 'after the cleanup']);
