@@ -29,6 +29,7 @@ ENV NODE_ENV=production \
     MCP_SERVERS_CONFIG=/app/mcp-servers.yaml \
     MCP_SERVERS_PATH=/data/servers \
     BACKUP_DIR=/data/backups \
+    CACHE_DIR=/data/cache \
     LOG_DIR=/data/logs
 WORKDIR /app
 # bubblewrap: the sandbox every smoke test runs in (see README, "Security model").

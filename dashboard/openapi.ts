@@ -83,6 +83,7 @@ const serverViewProperties: Record<string, Schema> = {
   lastCheckResult: nullable('string', { description: 'Short outcome of the last check ("up to date", "update 1.2.3").' }),
   lastError: nullable('string', { description: 'What went wrong last and what to do; secrets redacted.' }),
   failedVersions: { type: 'array', items: { type: 'string' }, description: 'Versions that failed for a cause of their own; checks skip them unless forced.' },
+  hold: { ...nullable('string'), description: 'After a rollback down: the version rolled away from; checks stay at or below it until a newer one is published.' },
   launcher: { type: 'string', description: 'The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>.' },
 };
 
@@ -113,6 +114,7 @@ const schemas: Record<string, Schema> = {
     minReleaseAgeMs: { type: 'integer', minimum: 0 },
     activation: { type: 'string', enum: ['auto', 'manual'] },
     keep: { type: 'integer', minimum: 1 },
+    allowScripts: { type: ['array', 'null'], items: { type: 'string' }, description: 'Packages whose install scripts run; null: none.' },
     smokeTest: strict({
       enabled: { type: 'boolean' },
       timeoutMs: { type: 'integer', minimum: 0 },

@@ -26,6 +26,8 @@ export interface Config {
   serversPath: string;
   stagingDir: string;
   backupDir: string;
+  /** npm's cache for staging installs (CACHE_DIR/npm). */
+  cacheDir: string;
   logDir: string;
   logLevel: LogLevel;
   maxRetries: number;
@@ -102,6 +104,7 @@ const envSchema = Joi.object({
   MCP_SERVERS_PATH: Joi.string().default('./data/servers'),
   STAGING_DIR: Joi.string(),
   BACKUP_DIR: Joi.string().default('./data/backups'),
+  CACHE_DIR: Joi.string().default('./data/cache'),
   LOG_DIR: Joi.string().default('./data/logs'),
   LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
   MAX_RETRIES: Joi.number().integer().min(1).max(50).default(3),
@@ -261,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serversPath,
     stagingDir: path.resolve(value.STAGING_DIR ?? path.join(serversPath, '.staging')),
     backupDir: path.resolve(value.BACKUP_DIR),
+    cacheDir: path.resolve(value.CACHE_DIR),
     logDir: path.resolve(value.LOG_DIR),
     logLevel: value.LOG_LEVEL,
     maxRetries: value.MAX_RETRIES,

@@ -47,6 +47,8 @@ export interface ServerSettings {
   activation: Activation;
   keep: number;
   smokeTest: SmokeTestSettings;
+  /** Packages of the install whose install scripts run (npm's allowScripts idea); none when absent. */
+  allowScripts?: string[];
 }
 
 export interface Inventory {
@@ -115,6 +117,7 @@ const serverSchema = Joi.object({
   range: Joi.string().custom((value: string, helpers) =>
     semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
   bin: Joi.string(),
+  allowScripts: Joi.array().items(packageName).unique(),
   ...settingKeys,
 });
 
@@ -163,6 +166,7 @@ interface RawServer extends RawSettings {
   channel?: string;
   range?: string;
   bin?: string;
+  allowScripts?: string[];
 }
 
 /** Parse and validate inventory text. Throws ConfigurationError with the bad key's path. */
@@ -243,6 +247,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       env: smoke.env,
       network: smoke.network ?? true,
     },
+    ...(raw.allowScripts ? { allowScripts: raw.allowScripts } : {}),
   };
 }
 

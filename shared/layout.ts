@@ -1,7 +1,8 @@
 /*
  * The install layout MCP clients rely on (docs/ARCHITECTURE.md "Install layout"):
- *   $MCP_SERVERS_PATH/<name>/versions/<version>/   package files + node_modules, never modified after activation
+ *   $MCP_SERVERS_PATH/<name>/versions/<version>/   generated package.json + node_modules/<package>, never modified after activation
  *   $MCP_SERVERS_PATH/<name>/current -> versions/<version>
+ *   $MCP_SERVERS_PATH/<name>/data/                  files servers wrote into their version directory (shared/serverData.ts)
  *   $MCP_SERVERS_PATH/bin/<name>                    launcher, written once
  * plus where staging directories, backups and the on-disk history live. Only paths and small
  * file-system primitives here; the stages decide what to do with them.
@@ -20,6 +21,12 @@ export interface VersionRecord {
   integrity: string;
   /** Package-relative path of the bin the launcher runs (undefined when a command is configured). */
   bin?: string;
+  /**
+   * Where the package lives, relative to the version directory (`node_modules/<package>`): the
+   * package is installed as the one dependency of a generated project. Absent in versions staged
+   * before that, whose package files sit at the top of the version directory.
+   */
+  packageDir?: string;
   stagedAt: string;
   jobId?: string;
   smokeTest?: SmokeTestRecord;
@@ -54,6 +61,8 @@ export interface DiskHistory {
   previous?: string;
   /** version -> integrity of every version ever staged (for re-staging from backups). */
   integrities: Record<string, string>;
+  /** The version an operator rolled back from, while checks hold the server below it. */
+  hold?: string;
   entries: HistoryEntry[];
 }
 
@@ -74,6 +83,8 @@ export class InstallLayout {
   currentLink(server: string): string { return path.join(this.serverDir(server), 'current'); }
   launcher(server: string): string { return path.join(this.binDir, server); }
   historyFile(server: string): string { return path.join(this.serverDir(server), 'history.json'); }
+  /** Data a server wrote next to its code, shared by every version; cleanup never deletes it. */
+  dataDir(server: string): string { return path.join(this.serverDir(server), 'data'); }
   versionRecordFile(dir: string): string { return path.join(dir, META_DIR, 'version.json'); }
   /** Script inside a version that starts its server; the launcher execs it. */
   runScript(dir: string): string { return path.join(dir, META_DIR, 'run'); }

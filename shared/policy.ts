@@ -2,7 +2,7 @@
  * Which version may a server move to? A pure decision over a packument: the highest version the
  * policy allows relative to the current one, inside the optional range, at most the channel's
  * dist-tag, not deprecated, no prerelease unless the channel points at one, not a version that
- * failed before, old enough (minReleaseAge), and usable: an exact semver key, a strong integrity
+ * failed before, not at or below a rollback's hold, old enough (minReleaseAge), and usable: an exact semver key, a strong integrity
  * (shared/integrity.ts) and a tarball URL that parses and points where tarballs may come from.
  * Unusable versions are reported (`unusable`) so check can fail each of them once, loudly,
  * instead of passing poison downstream.
@@ -30,11 +30,16 @@ export interface CandidateInput {
   now: Date;
   /** Versions that failed before (skipped unless the check is forced). */
   exclude?: Iterable<string>;
+  /**
+   * The version an operator rolled back from: every version up to it is skipped ('held'), so the
+   * server stays where it was put until a newer version is published (or a forced check).
+   */
+  hold?: string;
   /** Why a tarball URL may not be used (another host, another scheme), or undefined when it may. */
   tarballProblem?: (url: string) => string | undefined;
 }
 
-export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
+export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'held' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
 
 /** What download needs of a version, validated. */
 export interface UsableDist {
@@ -109,6 +114,8 @@ function ageOf(packument: Packument, version: string, now: Date): number | undef
 export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const { packument, current, settings, now } = input;
   const excluded = new Set(input.exclude ?? []);
+  const hold = input.hold !== undefined && semver.valid(input.hold) ? input.hold : undefined;
+  const held = (version: string) => hold !== undefined && semver.lte(version, hold);
   const latest = packument['dist-tags']?.[settings.channel];
   const skipped: CandidateDecision['skipped'] = [];
   const unusable: CandidateDecision['unusable'] = [];
@@ -152,6 +159,7 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     if (semver.prerelease(version) && !allowPrerelease) return 'prerelease';
     if (semver.gt(version, latest)) return 'above-channel';
     if (settings.range && !semver.satisfies(version, settings.range, { includePrerelease: allowPrerelease })) return 'outside-range';
+    if (held(version)) return 'held';
     if (enforcePolicy && currentValid && !policyAllows(settings.policy, current!, version)) return 'policy';
     if (excluded.has(version)) return 'failed-before';
     if (settings.minReleaseAgeMs > 0) {
@@ -172,6 +180,12 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
         latest, updateAvailable, skipped, unusable,
         summary: `${target} not published`,
         error: { code: 'ETARGET', message: `${packument.name}@${target} is not published`, hint: 'fix servers.<name>.version in the inventory' },
+      };
+    }
+    if (current !== target && held(target)) {
+      return {
+        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'held' }], unusable,
+        summary: heldSummary(current, hold!),
       };
     }
     if (current !== target && excluded.has(target)) {
@@ -214,7 +228,7 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const decision: CandidateDecision = {
     latest, candidate, allowed, updateAvailable, skipped, unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: summarize(current, candidate, allowed, skipped, settings.policy),
+    summary: summarize(current, candidate, allowed, skipped, settings.policy, hold),
   };
   if (!allowed && current === undefined) {
     // A first install with nothing allowed is a failure, not "up to date": nothing is installed.
@@ -230,15 +244,39 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   return decision;
 }
 
-function summarize(current: string | undefined, candidate: string | undefined, allowed: string | undefined, skipped: CandidateDecision['skipped'], policy: Policy): string {
+function summarize(
+  current: string | undefined, candidate: string | undefined, allowed: string | undefined,
+  skipped: CandidateDecision['skipped'], policy: Policy, hold: string | undefined,
+): string {
   if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
   if (!allowed) return 'no version satisfies the policy';
   if (skipped.length === 0) return 'up to date';
   // Say why the newest version that was *eligible but for one rule* was not taken.
   const telling = skipped.find((skip) => skip.reason !== 'policy') ?? skipped[0]!;
+  if (telling.reason === 'held') return heldSummary(current, hold!);
   return telling.reason === 'policy'
     ? `up to date; ${telling.version} held back by policy ${policy}`
     : `up to date; ${telling.version} skipped (${telling.reason})`;
+}
+
+function heldSummary(current: string | undefined, hold: string): string {
+  return `held at ${current ?? '(none)'} after a rollback from ${hold}; a version newer than ${hold} moves on (or check --force)`;
+}
+
+/**
+ * The rollback hold after a switch of `current` from `from` to `to`: a rollback down holds the
+ * server below the version it left (the higher of that and an existing hold); an approve lifts
+ * it; so does activating a version newer than the hold. Anything else keeps it.
+ */
+export function holdAfterSwitch(input: { action: 'activate' | 'approve' | 'rollback'; from?: string; to: string; hold?: string }): string | undefined {
+  const { action, from, to, hold } = input;
+  const valid = (version: string | undefined): version is string => version !== undefined && semver.valid(version) !== null;
+  if (action === 'rollback' && valid(from) && valid(to) && semver.lt(to, from)) {
+    return valid(hold) && semver.gt(hold, from) ? hold : from;
+  }
+  if (action === 'approve') return undefined;
+  if (valid(hold) && valid(to) && semver.gt(to, hold)) return undefined;
+  return hold;
 }
 
 /** Do we need the full packument (with `time`) for this decision? */

@@ -35,6 +35,8 @@ export interface ServerView {
   lastError: string | null;
   /** Versions that failed for a cause of their own; checks skip them unless forced. */
   failedVersions: string[];
+  /** After a rollback down: the version rolled away from; checks stay at or below it until a newer one is published. */
+  hold: string | null;
   /** The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>. */
   launcher: string;
 }
@@ -75,6 +77,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
     lastCheckResult: state.lastCheckResult === undefined ? null : redactString(state.lastCheckResult),
     lastError: state.lastError === undefined ? null : redactString(state.lastError),
     failedVersions: state.failedVersions,
+    hold: state.hold ?? null,
     launcher: layout.launcher(settings.name),
   };
 }
@@ -93,6 +96,7 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
     minReleaseAgeMs: settings.minReleaseAgeMs,
     activation: settings.activation,
     keep: settings.keep,
+    allowScripts: settings.allowScripts ?? null,
     smokeTest: {
       enabled: smokeTest.enabled,
       timeoutMs: smokeTest.timeoutMs,

@@ -38,6 +38,11 @@ export interface ServerState {
   /** The last chain a check started for this server, and its version (check looks it up to find it alive). */
   chain?: string;
   chainVersion?: string;
+  /**
+   * The version an operator rolled back from: checks skip every version up to it until a newer
+   * one is activated, an approve, or a forced check (kept in history.json too).
+   */
+  hold?: string;
   /** Versions that failed integrity, staging or smoke test; checks skip them unless forced. */
   failedVersions: string[];
 }
@@ -45,7 +50,7 @@ export interface ServerState {
 type StoredFields = Omit<ServerState, 'name' | 'failedVersions'>;
 const FIELDS: (keyof StoredFields)[] = [
   'package', 'current', 'previous', 'latest', 'candidate', 'staged', 'state', 'lastError', 'lastCheck',
-  'lastCheckResult', 'updatedAt', 'chain', 'chainVersion',
+  'lastCheckResult', 'updatedAt', 'chain', 'chainVersion', 'hold',
 ];
 
 /*
@@ -135,7 +140,8 @@ export class StateStore {
   /**
    * Write the record of `server` from the disk: `current` from its link, `previous`, the package
    * and the history from history.json, and the versions an operator or a failed post-activation
-   * check rolled away from (checks skip them until forced). Nothing on disk: nothing is written.
+   * check rolled away from (checks skip them until forced), and a rollback's hold. Nothing on
+   * disk: nothing is written.
    */
   async rebuild(server: string): Promise<ServerState> {
     const [current, history] = await Promise.all([this.layout.currentVersion(server), this.layout.readHistory(server)]);
@@ -145,6 +151,7 @@ export class StateStore {
       current: current ?? null,
       previous: history?.previous && history.previous !== current ? history.previous : null,
       package: history?.package ?? null,
+      hold: history?.hold ?? null,
       state: nextState('idle', { step: 'rebuild', event: 'done' }) ?? 'idle',
     };
     await this.update(server, patch);
@@ -173,6 +180,18 @@ export class StateStore {
 
   async clearFailedVersion(server: string, version: string): Promise<void> {
     await this.redis.srem(this.failedKey(server), version);
+  }
+
+  /**
+   * Set (a version) or lift (undefined) the rollback hold, in Redis and in history.json, so a
+   * rebuild from disk keeps it.
+   */
+  async setHold(server: string, hold: string | undefined): Promise<void> {
+    await this.update(server, { hold: hold ?? null });
+    const history = await this.layout.readHistory(server);
+    if (!history || history.hold === hold) return;
+    const { hold: _previous, ...rest } = history;
+    await this.layout.writeHistory(hold ? { ...rest, hold } : rest);
   }
 
   async appendHistory(server: string, entry: HistoryEntry): Promise<void> {

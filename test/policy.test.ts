@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { chooseCandidate, type CandidateSettings } from '../shared/policy.js';
+import { chooseCandidate, holdAfterSwitch, type CandidateSettings } from '../shared/policy.js';
 import type { Packument, PackumentVersion } from '../shared/registry.js';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -105,4 +105,46 @@ describe('chooseCandidate (version policy)', () => {
       if (c.integrity) expect(decision.usable?.integrity).to.equal(c.integrity);
     });
   }
+});
+
+describe('chooseCandidate: a rollback holds (hold = the version rolled back from)', () => {
+  // Rolled back from 4.1.1 to 3.2.5: nothing up to 4.1.1 is taken, anything newer is.
+  const released = packument({ '3.2.5': {}, '3.3.0': {}, '4.0.0': {}, '4.1.0': {}, '4.1.1': {} }, { latest: '4.1.1' });
+  const newer = packument({ '3.2.5': {}, '4.1.0': {}, '4.1.1': {}, '4.1.2': {} }, { latest: '4.1.2' });
+  const table: Array<{ name: string; packument: Packument; settings?: Partial<CandidateSettings>; hold?: string; exclude?: string[]; candidate?: string; allowed?: string; skipped?: string; summary?: RegExp }> = [
+    { name: 'without a hold the next check moves to 4.1.0 (the bug)', packument: released, settings: { policy: 'major' }, exclude: ['4.1.1'], candidate: '4.1.0' },
+    { name: 'a hold of 4.1.1 stays on 3.2.5', packument: released, settings: { policy: 'major' }, hold: '4.1.1', exclude: ['4.1.1'], candidate: undefined, allowed: '3.2.5', skipped: 'held', summary: /held at 3\.2\.5 after a rollback from 4\.1\.1/ },
+    { name: 'the hold covers versions below it on the current line too', packument: released, settings: { policy: 'minor' }, hold: '4.1.1', candidate: undefined, allowed: '3.2.5', skipped: 'held' },
+    { name: 'a version newer than the hold moves on', packument: newer, settings: { policy: 'major' }, hold: '4.1.1', exclude: ['4.1.1'], candidate: '4.1.2' },
+    { name: 'a hold does not lift the policy', packument: newer, settings: { policy: 'minor' }, hold: '4.1.1', candidate: undefined, allowed: '3.2.5' },
+    { name: 'a pinned version at or below the hold is not reinstalled', packument: released, settings: { policy: 'pin', version: '4.1.1' }, hold: '4.1.1', candidate: undefined, allowed: '3.2.5', skipped: 'held', summary: /held at 3\.2\.5/ },
+    { name: 'a pinned version above the hold is installed', packument: newer, settings: { policy: 'pin', version: '4.1.2' }, hold: '4.1.1', candidate: '4.1.2' },
+    { name: 'an invalid hold is ignored', packument: released, settings: { policy: 'major' }, hold: 'v4', candidate: '4.1.1' },
+  ];
+  for (const c of table) {
+    it(c.name, () => {
+      const decision = chooseCandidate({ packument: c.packument, current: '3.2.5', settings: { ...base, ...c.settings }, now: NOW, exclude: c.exclude, hold: c.hold });
+      expect(decision.error).to.equal(undefined);
+      expect(decision.candidate).to.equal(c.candidate);
+      if ('allowed' in c) expect(decision.allowed).to.equal(c.allowed);
+      if (c.skipped) expect(decision.skipped.map((s) => s.reason)).to.include(c.skipped);
+      if (c.summary) expect(decision.summary).to.match(c.summary);
+    });
+  }
+});
+
+describe('holdAfterSwitch', () => {
+  const table: Array<[string, Parameters<typeof holdAfterSwitch>[0], string | undefined]> = [
+    ['a rollback down holds below the version left', { action: 'rollback', from: '4.1.1', to: '3.2.5' }, '4.1.1'],
+    ['a second rollback down keeps the higher hold', { action: 'rollback', from: '4.1.0', to: '3.2.5', hold: '4.1.1' }, '4.1.1'],
+    ['a rollback from above the hold raises it', { action: 'rollback', from: '4.2.0', to: '3.2.5', hold: '4.1.1' }, '4.2.0'],
+    ['a rollback --to a newer version sets no hold', { action: 'rollback', from: '3.2.5', to: '4.1.0' }, undefined],
+    ['a rollback --to a version above the hold lifts it', { action: 'rollback', from: '3.2.5', to: '4.2.0', hold: '4.1.1' }, undefined],
+    ['an approve lifts the hold', { action: 'approve', from: '3.2.5', to: '4.0.0', hold: '4.1.1' }, undefined],
+    ['activating a version newer than the hold lifts it', { action: 'activate', from: '3.2.5', to: '4.1.2', hold: '4.1.1' }, undefined],
+    ['activating a version equal to the hold keeps it', { action: 'activate', from: '3.2.5', to: '4.1.1', hold: '4.1.1' }, '4.1.1'],
+    ['activating below the hold keeps it', { action: 'activate', from: '3.2.5', to: '3.2.6', hold: '4.1.1' }, '4.1.1'],
+    ['no hold, no rollback: none', { action: 'activate', from: '3.2.5', to: '3.3.0' }, undefined],
+  ];
+  for (const [name, input, expected] of table) it(name, () => expect(holdAfterSwitch(input)).to.equal(expected));
 });

@@ -3,12 +3,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chainId, type StageJobData, type StageResult } from '../shared/queues.js';
+import type { StageJobData, StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
 import type { WorkerContext } from '../workers/context.js';
 import { execStageJob } from '../workers/stage.js';
-import { npmEnvironment, npmInstallArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
+import { npmCiArgs, npmEnvironment, npmResolveArgs, npmrcAuthLine, REGISTRY_TOKEN_ENV } from '../workers/staging/npmInstall.js';
 import { choosePackageBin, runScriptText, runsWithNode } from '../workers/staging/package.js';
 import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -54,25 +54,29 @@ describe('stage: pure decisions', () => {
     for (const [line, expected] of cases) it(`${expected ? 'node' : 'itself'}: ${line}`, () => expect(runsWithNode(line)).to.equal(expected));
   });
 
-  it('runScriptText quotes paths and execs node, the bin itself or the configured command', () => {
-    const node = runScriptText({ kind: 'node', bin: "it's/server.js" }, 'x', '/opt/node/bin/node');
+  it('runScriptText quotes paths and execs node, the bin itself or the configured command, inside the package', () => {
+    const node = runScriptText({ kind: 'node', dir: 'node_modules/@s/pkg', bin: "it's/server.js" }, 'x', '/opt/node/bin/node');
     expect(node).to.match(/^#!\/bin\/sh\n/);
     expect(node).to.include('here="$(cd "$(dirname "$0")/.." && pwd -P)"');
     expect(node).to.include(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo '/opt/node/bin/node')}"`);
-    expect(node).to.include(`exec "$NODE" "$here"/'it'\\''s/server.js' "$@"`);
-    expect(runScriptText({ kind: 'exec', bin: 'bin/run' }, 'x')).to.include(`exec "$here"/'bin/run' "$@"`);
-    const command = runScriptText({ kind: 'command', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
-    expect(command).to.include('cd "$here" || exit 127');
+    expect(node).to.include(`exec "$NODE" "$here"/'node_modules/@s/pkg/it'\\''s/server.js' "$@"`);
+    expect(runScriptText({ kind: 'exec', dir: 'node_modules/pkg', bin: 'bin/run' }, 'x')).to.include(`exec "$here"/'node_modules/pkg/bin/run' "$@"`);
+    const command = runScriptText({ kind: 'command', dir: 'node_modules/pkg', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
+    expect(command).to.include(`cd "$here"/'node_modules/pkg' || exit 127`);
     expect(command).to.include(`exec 'node' 'dist/index.js' '--stdio' "$@"`);
   });
 
-  it('npmInstallArgs adds --before only with a minimum release age', () => {
+  it('npm resolves a lock first (no git, URL, folder or foreign file), --before only with a minimum release age, then installs it with ci', () => {
     const before = new Date('2026-01-02T03:04:05.000Z');
-    expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
-      'install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
-      '--registry=http://127.0.0.1:1/', '--cache=/c',
+    const common = [
+      '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
+      '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000', '--registry=http://127.0.0.1:1/', '--cache=/c',
+    ];
+    expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
+      'install', '--package-lock-only', ...common, '--allow-git=none', '--allow-remote=none', '--allow-directory=none',
     ]);
-    expect(npmInstallArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
+    expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
+    expect(npmCiArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal(['ci', ...common]);
   });
 
   it('npmEnvironment drops npm_* variables and our secrets, and passes the registry token by name', () => {
@@ -136,16 +140,15 @@ servers:
     const file = context.layout.backupFile(integrity);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, tarball);
-    return { server, chain: chainId(server, version), package: pkg, version, integrity };
+    return { server, chain: `${server}@${version}`, package: pkg, version, integrity };
   }
 
   async function backupFixture(server: string, fixture: string, pkg: string, version: string, packageJson?: Record<string, unknown>) {
     return backup(server, pkg, version, await packDirectory(fixturePackageDir(fixture), { name: pkg, version, packageJson }));
   }
 
-  /** Run a stage job as the worker does; its id is its chain. */
-  async function stage(data: StageJobData): Promise<StageResult> {
-    return runProcessor('stage', { id: data.chain, data, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob);
+  async function stage(data: StageJobData, id = `${data.server}@${data.version}`): Promise<StageResult> {
+    return runProcessor('stage', { id, data: { ...data, chain: id }, attemptsMade: 0, opts: { attempts: 1 } }, context, execStageJob);
   }
 
   async function stageFails(data: StageJobData): Promise<Error & { code?: string }> {
@@ -197,11 +200,17 @@ servers:
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
     const dir = context.layout.versionDir('healthy', '1.0.0');
-    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false, next: 'awaiting-approval', chain: 'healthy@1.0.0' });
-    expect(await context.queues.activate.count()).to.equal(0);
+    expect(result).to.include({ version: '1.0.0', dir, toolCount: 2, reused: false, next: 'awaiting-approval' });
 
     const record = JSON.parse(await fs.readFile(context.layout.versionRecordFile(dir), 'utf8')) as VersionRecord;
-    expect(record).to.include({ server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js' });
+    expect(record).to.include({
+      server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js', packageDir: 'node_modules/mcp-healthy',
+    });
+    // The package is the one dependency of a generated project, as npx installs it.
+    const wrapper = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { private: boolean; dependencies: Record<string, string> };
+    expect(wrapper.private).to.equal(true);
+    expect(wrapper.dependencies['mcp-healthy']).to.equal(`file:${context.layout.backupFile(data.integrity)}`);
+    expect(await exists(path.join(dir, 'node_modules', 'mcp-healthy', 'server.js'))).to.equal(true);
     expect(record.smokeTest).to.include({ ok: true, serverName: 'mcp-healthy', serverVersion: '1.0.0', toolCount: 2 });
     const run = context.layout.runScript(dir);
     expect((await fs.stat(run)).mode & 0o777).to.equal(0o755);
@@ -220,10 +229,8 @@ servers:
 
   it('reuses versions/<v> when it already holds the same integrity', async () => {
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0');
-    // A later chain of the same version (as a check starts after the first one ended).
-    const result = await stage({ ...data, chain: chainId('healthy', '1.0.0', true) });
+    const result = await stage(data, 'healthy@1.0.0-again');
     expect(result.reused).to.equal(true);
-    expect(result.next).to.equal('awaiting-approval');
     expect((await context.metrics.readStageDurations()).count).to.equal(1);
   });
 
@@ -235,26 +242,12 @@ servers:
     expect(record?.integrity).not.to.equal(data.integrity);
   });
 
-  it('adds the activate job of its chain when activation is auto, leaving the state to it', async () => {
+  it('adds the activate job of its chain when activation is auto', async () => {
     const data = await backupFixture('auto', 'mcp-healthy', 'mcp-healthy', '1.0.0');
     const result = await stage(data);
     expect(result).to.include({ next: 'activate', chain: 'auto@1.0.0' });
     const job = await context.queues.activate.getJob('auto@1.0.0');
     expect(job?.data).to.deep.equal({ server: 'auto', chain: 'auto@1.0.0', action: 'activate', version: '1.0.0' });
-    // Only the step that runs a job sets its state: `staging` until the activate job starts.
-    const state = await context.state.get('auto');
-    expect(state.state).to.equal('staging');
-    expect(state.staged).to.equal(undefined);
-    expect(await context.events.list({ server: 'auto', type: 'update.awaiting-approval' })).to.have.length(0);
-  });
-
-  it('hands a forced chain\'s flag and reason to its activate job, under the same chain id', async () => {
-    const data = await backupFixture('auto', 'mcp-healthy', 'mcp-healthy', '1.0.1');
-    const chain = chainId('auto', '1.0.1', true);
-    const result = await stage({ ...data, chain, force: true, reason: 'forced by an operator' });
-    expect(result).to.include({ next: 'activate', chain });
-    const job = await context.queues.activate.getJob(chain);
-    expect(job?.data).to.deep.equal({ server: 'auto', chain, action: 'activate', version: '1.0.1', reason: 'forced by an operator', force: true });
   });
 
   it('runs a configured smoke-test command from the version directory when the package has no bin', async () => {
@@ -300,7 +293,7 @@ servers:
     ]));
     const result = await stage(data);
     expect(result.toolCount).to.equal(2);
-    const dir = context.layout.versionDir('healthy', '1.0.2');
+    const dir = path.join(context.layout.versionDir('healthy', '1.0.2'), 'node_modules', 'mcp-healthy');
     expect(await fs.readlink(path.join(dir, 'server.js'))).to.equal('lib/server.js');
     const [copy, original] = await Promise.all([fs.stat(path.join(dir, 'copy.js')), fs.stat(path.join(dir, 'lib', 'server.js'))]);
     expect(copy.ino).to.equal(original.ino);
@@ -411,10 +404,7 @@ servers:
     await fs.rm(context.layout.backupFile(data.integrity));
     const error = await stageFails(data);
     expect(error.code).to.equal('EBACKUPMISSING');
-    expect(error.message).to.include('the next check of bad downloads it again');
-    await expectCleanFailure(data, 'EBACKUPMISSING');
-    // Not the version's fault: the next plain check tries it again.
-    expect((await context.state.get('bad')).failedVersions).to.not.include('3.0.1');
+    expect(error.message).to.include('run a forced check of bad');
   });
 
   describe('dependencies', () => {
@@ -461,8 +451,8 @@ servers:
         const file = tokenContext.layout.backupFile(integrity);
         await fs.mkdir(path.dirname(file), { recursive: true });
         await fs.writeFile(file, tarball);
-        const data = { server: 'deps', chain: chainId('deps', '1.0.0'), package: 'mcp-with-dep', version: '1.0.0', integrity };
-        await runProcessor('stage', { id: data.chain, data }, tokenContext, execStageJob);
+        const data = { server: 'deps', chain: 'deps@1.0.0', package: 'mcp-with-dep', version: '1.0.0', integrity };
+        await runProcessor('stage', { id: 'deps@1.0.0', data }, tokenContext, execStageJob);
         const dir = tokenContext.layout.versionDir('deps', '1.0.0');
         expect(await exists(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'))).to.equal(true);
         expect(await exists(path.join(dir, '.npmrc'))).to.equal(false);
@@ -477,13 +467,13 @@ servers:
       }
     });
 
-    it('fails with ENPMINSTALL, not retryable, when a dependency does not exist', async () => {
+    it('fails with EDEPENDENCY, not retryable, naming a dependency that does not exist', async () => {
       const data = await backupFixture('deps', 'mcp-healthy', 'mcp-with-dep', '1.0.2', { dependencies: { 'fixture-missing': '^1.0.0' } });
       const error = await stageFails(data);
-      expect(error.code).to.equal('ENPMINSTALL');
-      expect(error.message).to.include('E404');
+      expect(error.code).to.equal('EDEPENDENCY');
+      expect(error.message).to.include('E404').and.include('fixture-missing');
       expect(error.name).to.equal('UnrecoverableError');
-      await expectCleanFailure(data, 'ENPMINSTALL');
+      await expectCleanFailure(data, 'EDEPENDENCY');
     });
   });
 });

@@ -9,6 +9,8 @@
 import fs from 'node:fs/promises';
 import { activationFacts, planActivation } from '../shared/activation.js';
 import { describeError, MCPError, NotFoundError, type MCPErrorOptions } from '../shared/errors.js';
+import { holdAfterSwitch } from '../shared/policy.js';
+import { carryServerData, dataPreservedMessage, type DataCarry } from '../shared/serverData.js';
 import type { ServerSettings } from '../shared/inventory.js';
 import type { DiskHistory, HistoryEntry, SmokeTestRecord, VersionRecord } from '../shared/layout.js';
 import type { ActivateJobData, ActivateResult } from '../shared/queues.js';
@@ -77,6 +79,7 @@ async function activateVersion(
   // `previous` before this activation; a resumed run already moved it, so it looks one entry back.
   const previousBefore = resumed ? history?.entries.at(-2)?.from : facts.previous ?? facts.historyPrevious;
   const previous = from ?? previousBefore;
+  const data = await preserveData(context, job, { target, from, package: record?.package ?? settings.package });
   if (plan.kind === 'switch') {
     await layout.switchCurrent(server, target);
     const entry: HistoryEntry = {
@@ -114,21 +117,55 @@ async function activateVersion(
     ...(facts.staged === target ? { staged: null } : {}),
   });
   await store.clearFailedVersion(server, target);
+  const { hold: holdBefore } = await store.get(server);
+  const hold = holdAfterSwitch({ action, from, to: target, hold: holdBefore });
+  if (hold !== holdBefore) await store.setHold(server, hold);
   const actor = job.data.requestedBy;
   await context.events.publish({
     type: 'update.activated', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
-    details: { action, restaged, ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}) },
+    details: {
+      action, restaged, ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}),
+      ...(data.moved.length + data.linked.length > 0 ? { data: { moved: data.moved, linked: data.linked } } : {}),
+    },
   });
   if (action === 'rollback') {
-    // An operator rolled away from `from`: checks must not move straight back to it. A forced
-    // check or an approve of that version lifts this.
+    // An operator rolled away from `from`: checks must not move straight back to it (nor, by the
+    // hold, to anything up to it). A forced check or an approve of that version lifts this.
     if (from) await store.markFailedVersion(server, from);
-    await context.events.publish({ type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor });
+    await context.events.publish({
+      type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
+      ...(hold ? { details: { hold } } : {}),
+    });
     await context.metrics.increment('rollbacks_total', [server]);
   } else {
     await context.metrics.increment('updates_total', [server, 'activated']);
   }
   return { outcome: 'activated', server, action, version: target, from, restaged, smokeTest };
+}
+
+/**
+ * Before the switch: files the server wrote into the version it leaves go to data/ (a symlink
+ * stays behind for the process still running there) and every data file is linked into the
+ * version it moves to. Reported once, when something was moved or could not be linked.
+ */
+async function preserveData(
+  context: WorkerContext, job: JobLike<ActivateJobData>, switchTo: { target: string; from?: string; package: string },
+): Promise<DataCarry> {
+  const { server } = job.data;
+  const { target, from } = switchTo;
+  const data = await carryServerData(context.layout, server, target, from, context.now());
+  if (data.moved.length === 0 && data.conflicts.length === 0) return data;
+  const dataDir = context.layout.dataDir(server);
+  const reason = [
+    ...(data.moved.length > 0 ? [dataPreservedMessage({ server, package: switchTo.package, version: from!, dataDir, files: data.moved, when: 'activation' })] : []),
+    ...data.conflicts.map((conflict) => conflict.message),
+  ].join('; ');
+  context.log.automation.warn(reason, { server, version: target, from, jobId: job.id });
+  await context.events.publish({
+    type: 'update.data-preserved', server, version: target, from, jobId: job.id, reason,
+    details: { dataDir, moved: data.moved, linked: data.linked, conflicts: data.conflicts.map((conflict) => conflict.path) },
+  });
+  return data;
 }
 
 /** Nothing to switch; make Redis agree with the disk and drop a staged marker of this version. */

@@ -42,6 +42,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     settings,
     now,
     exclude: force ? [] : before.failedVersions,
+    hold: force ? undefined : before.hold,
     tarballProblem: (url) => tarballProblem(context, url),
   });
   const checkedAt = now.toISOString();
@@ -57,6 +58,8 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     });
   }
 
+  // A forced check lifts a rollback's hold (docs/ARCHITECTURE.md "Activation").
+  if (force && before.hold) await context.state.setHold(server, undefined);
   const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
   const chain = decision.candidate ? await chainFor(context, server, decision.candidate, Boolean(force)) : undefined;
   const self = starting ? 'checking' : before.state;

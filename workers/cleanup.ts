@@ -12,6 +12,7 @@ import { describeError, LockError, NotFoundError } from '../shared/errors.js';
 import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layout.js';
 import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
+import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
 import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -48,6 +49,7 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
             continue;
           }
           signal.throwIfAborted();
+          await preserveDataBeforeDelete(context, job, server, version);
           bytesFreed += await removeTree(context.layout, context.layout.versionDir(server, version), server);
           removedVersions.push(`${server}@${version}`);
         }
@@ -84,6 +86,23 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
     details: { bytesFreed, removedVersions, removedStaging, removedBackups, ...(skipped.length > 0 ? { skipped } : {}) },
   });
   return { dryRun, plan, bytesFreed, bytesPlanned, skipped };
+}
+
+/** Files the server wrote into a version about to be deleted go to its data directory first. */
+async function preserveDataBeforeDelete(context: WorkerContext, job: JobLike<CleanupJobData>, server: string, version: string): Promise<void> {
+  const { moved, conflicts } = await moveServerData(context.layout, server, version, { leaveLinks: false, now: context.now() });
+  if (moved.length === 0) return;
+  const dataDir = context.layout.dataDir(server);
+  const settings = context.inventory.server(server);
+  const reason = [
+    dataPreservedMessage({ server, package: settings?.package, version, dataDir, files: moved, when: 'cleanup' }),
+    ...conflicts.map((conflict) => conflict.message),
+  ].join('; ');
+  context.log.cleanup.warn(reason, { server, version, jobId: job.id });
+  await context.events.publish({
+    type: 'update.data-preserved', server, version, jobId: job.id, reason,
+    details: { dataDir, moved, conflicts: conflicts.map((conflict) => conflict.path), step: 'cleanup' },
+  });
 }
 
 /** Everything retentionPlan needs, read from the inventory, Redis and the disk. */

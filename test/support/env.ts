@@ -61,6 +61,7 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
     MCP_SERVERS_CONFIG: inventoryFile,
     MCP_SERVERS_PATH: path.join(root, 'servers'),
     BACKUP_DIR: path.join(root, 'backups'),
+    CACHE_DIR: path.join(root, 'cache'),
     LOG_DIR: path.join(root, 'logs'),
     LOG_LEVEL: 'debug',
     MAX_RETRIES: '2',

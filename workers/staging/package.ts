@@ -1,6 +1,7 @@
 /*
  * Staging steps on the extracted package: read and check its package.json against what the
- * registry said, choose the bin the launcher runs, and write the version's run script.
+ * registry said, choose the bin the launcher runs, and write the version's run script. The package
+ * lives in `node_modules/<name>` of its version directory (docs/ARCHITECTURE.md "Install layout").
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +15,14 @@ export interface PackageManifest {
   bin?: unknown;
   dependencies?: unknown;
   optionalDependencies?: unknown;
+  peerDependencies?: unknown;
+  peerDependenciesMeta?: unknown;
+  overrides?: unknown;
+}
+
+/** Where a package lives inside its version directory, relative and with `/`: `node_modules/@s/pkg`. */
+export function packageDirOf(name: string): string {
+  return `node_modules/${name}`;
 }
 
 export async function readManifest(dir: string, request: StageRequest): Promise<PackageManifest> {
@@ -95,23 +104,28 @@ export function choosePackageBin(manifest: { name?: unknown; bin?: unknown }, wa
   return { ok: true, name: name!, path: normalized };
 }
 
-/** What `.mcp-updater/run` starts. */
+/**
+ * What `.mcp-updater/run` starts. `dir` is the package's directory relative to the version
+ * directory; `bin` is relative to the package (a configured command runs in the package).
+ */
 export type RunTarget =
-  | { kind: 'node'; bin: string }
-  | { kind: 'exec'; bin: string }
-  | { kind: 'command'; command: string; args: string[] };
+  | { kind: 'node'; dir: string; bin: string }
+  | { kind: 'exec'; dir: string; bin: string }
+  | { kind: 'command'; dir: string; command: string; args: string[] };
 
 /** A shebang that does not mention node means the bin is not JavaScript: run it as it is. */
 export function runsWithNode(firstLine: string): boolean {
   return !firstLine.startsWith('#!') || /\bnode(js)?\b/.test(firstLine);
 }
 
-export async function resolveRunTarget(dir: string, manifest: PackageManifest, settings: ServerSettings, request: StageRequest): Promise<RunTarget> {
+/** `versionDir/packageDir` is the installed package; the bin must stay inside it. */
+export async function resolveRunTarget(versionDir: string, packageDir: string, manifest: PackageManifest, settings: ServerSettings, request: StageRequest): Promise<RunTarget> {
+  const dir = path.join(versionDir, packageDir);
   const command = settings.smokeTest.command;
   const choice = choosePackageBin(manifest, settings.bin);
   if (!choice.ok) {
     // A configured command replaces the bin, but an escaping bin is refused all the same.
-    if (command && choice.code === 'ENOBIN' && settings.bin === undefined) return { kind: 'command', command, args: settings.smokeTest.args };
+    if (command && choice.code === 'ENOBIN' && settings.bin === undefined) return { kind: 'command', dir: packageDir, command, args: settings.smokeTest.args };
     throw new StagingError(choice.code, `${label(request)} ${choice.reason}`, {
       hint: choice.code === 'ENOBIN'
         ? `set smokeTest.command or bin for ${request.server} in the inventory`
@@ -119,7 +133,7 @@ export async function resolveRunTarget(dir: string, manifest: PackageManifest, s
       retryable: false,
     });
   }
-  if (command) return { kind: 'command', command, args: settings.smokeTest.args };
+  if (command) return { kind: 'command', dir: packageDir, command, args: settings.smokeTest.args };
   const file = path.join(dir, choice.path);
   let real: string;
   try {
@@ -143,9 +157,9 @@ export async function resolveRunTarget(dir: string, manifest: PackageManifest, s
   } finally {
     await handle.close();
   }
-  if (runsWithNode(firstLine)) return { kind: 'node', bin: choice.path };
+  if (runsWithNode(firstLine)) return { kind: 'node', dir: packageDir, bin: choice.path };
   await fs.chmod(real, 0o755);
-  return { kind: 'exec', bin: choice.path };
+  return { kind: 'exec', dir: packageDir, bin: choice.path };
 }
 
 function shellQuote(value: string): string {
@@ -160,19 +174,24 @@ export function runScriptText(target: RunTarget, about: string, fallbackNode = p
     '# Written by mcp-updater when the version was staged; MCP_UPDATER_NODE picks another node.',
     'here="$(cd "$(dirname "$0")/.." && pwd -P)"',
   ];
+  const inPackage = (file: string) => shellQuote(path.posix.join(target.dir, file));
   if (target.kind === 'node') {
     lines.push(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo ${shellQuote(fallbackNode)})}"`);
-    lines.push(`exec "$NODE" "$here"/${shellQuote(target.bin)} "$@"`);
+    lines.push(`exec "$NODE" "$here"/${inPackage(target.bin)} "$@"`);
   } else if (target.kind === 'exec') {
-    lines.push(`exec "$here"/${shellQuote(target.bin)} "$@"`);
+    lines.push(`exec "$here"/${inPackage(target.bin)} "$@"`);
   } else {
-    lines.push('cd "$here" || exit 127');
+    lines.push(`cd "$here"/${shellQuote(target.dir)} || exit 127`);
     lines.push(`exec ${[target.command, ...target.args].map(shellQuote).join(' ')} "$@"`);
   }
   return `${lines.join('\n')}\n`;
 }
 
+/** Does installing the package need npm (anything to fetch besides the package itself)? */
 export function hasDependencies(manifest: PackageManifest): boolean {
-  const count = (value: unknown) => (value && typeof value === 'object' ? Object.keys(value).length : 0);
-  return count(manifest.dependencies) + count(manifest.optionalDependencies) > 0;
+  const names = (value: unknown) => (value && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []);
+  const meta = (manifest.peerDependenciesMeta && typeof manifest.peerDependenciesMeta === 'object' ? manifest.peerDependenciesMeta : {}) as Record<string, { optional?: unknown }>;
+  // npm installs required peer dependencies too; optional ones it leaves alone.
+  const peers = names(manifest.peerDependencies).filter((name) => meta[name]?.optional !== true);
+  return names(manifest.dependencies).length + names(manifest.optionalDependencies).length + peers.length > 0;
 }

@@ -1,18 +1,20 @@
 /*
- * Staging a version: from the verified tarball in the backup store to versions/<version>. The
- * package is extracted into a fresh staging directory, checked, given its dependencies, a run
- * script and a version record, and smoke-tested as an MCP server; only then is it renamed into
- * place, so nothing ever appears under versions/ that did not pass every check. Used by the stage
- * queue and by activate to re-stage a cleaned-up version from its backup.
+ * Staging a version: from the verified tarball in the backup store to versions/<version>. A fresh
+ * staging directory becomes a small generated project whose one dependency is the tarball (as
+ * `npx` installs a package): the package is extracted into its node_modules/<package>, checked,
+ * given its dependencies, a run script and a version record, and smoke-tested as an MCP server;
+ * only then is it renamed into place, so nothing ever appears under versions/ that did not pass
+ * every check. Used by the stage queue and by activate to re-stage a cleaned-up version.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { StagingError } from '../../shared/errors.js';
-import { META_DIR, readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
+import { readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
+import { recordVersionFiles, removeUnrecordedFiles, versionTree, type PresentEntry } from '../../shared/serverData.js';
 import { runSmokeTest } from '../../shared/smokeTest.js';
 import type { WorkerContext } from '../context.js';
-import { installDependencies } from './npmInstall.js';
-import { hasDependencies, readManifest, resolveRunTarget, runScriptText } from './package.js';
+import { installDependencies, wrapperManifest } from './npmInstall.js';
+import { hasDependencies, packageDirOf, readManifest, resolveRunTarget, runScriptText } from './package.js';
 import { label, type StagedVersion, type StageRequest } from './request.js';
 import { extractTarball, scanTarball, verifyBackup } from './tarball.js';
 
@@ -39,30 +41,75 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging, { recursive: true });
   try {
-    await extractTarball(backup, integrity, staging, request);
-    const manifest = await readManifest(staging, request);
-    const launch = await resolveRunTarget(staging, manifest, request.settings, request);
-    if (hasDependencies(manifest)) await installDependencies(context, staging, request);
+    const packageDir = packageDirOf(request.package);
+    const packagePath = path.join(staging, packageDir);
+    await fs.mkdir(packagePath, { recursive: true });
+    await extractTarball(backup, integrity, packagePath, request);
+    const manifest = await readManifest(packagePath, request);
+    await writeFileAtomic(path.join(staging, 'package.json'), `${JSON.stringify(wrapperManifest(request.package, backup), null, 2)}\n`);
+    // npm places the package again from the same verified tarball, beside its dependencies.
+    if (hasDependencies(manifest) || (request.settings.allowScripts ?? []).length > 0) await installDependencies(context, staging, request, manifest);
+    const launch = await resolveRunTarget(staging, packageDir, manifest, request.settings, request);
     const record: VersionRecord = {
       server,
       package: request.package,
       version,
       integrity,
       bin: launch.kind === 'command' ? undefined : launch.bin,
+      packageDir,
       stagedAt: context.now().toISOString(),
       jobId: request.jobId,
     };
-    await fs.rm(path.join(staging, META_DIR), { recursive: true, force: true });
     await writeFileAtomic(layout.runScript(staging), runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`), 0o755);
     await fs.chmod(layout.runScript(staging), 0o755);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    // The limits cover the whole install, dependencies included, not only the package's tarball.
+    const tree = await versionTree(staging);
+    const tooBig = installLimitProblem(tree, { maxFiles: config.maxPackageFiles, maxBytes: config.maxPackageBytes });
+    if (tooBig) {
+      throw new StagingError(tooBig.code, `${label(request)} with its dependencies ${tooBig.message}`, {
+        hint: 'nothing was installed; raise MAX_PACKAGE_FILES or MAX_PACKAGE_SIZE if this install is expected, then run a forced check',
+        retryable: false,
+        details: { largest: tooBig.largest },
+      });
+    }
+    // What the version holds; whatever its server writes into it from now on is its data.
+    await recordVersionFiles(staging, tree);
     record.smokeTest = await smokeTest(layout, staging, request);
+    // Files the smoke test's run wrote are not the user's data: the version starts pristine.
+    await removeUnrecordedFiles(staging);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     return await moveIntoPlace(layout, staging, target, record);
   } catch (error) {
     await fs.rm(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Over MAX_PACKAGE_FILES or MAX_PACKAGE_SIZE for the whole install: which, and the largest packages. */
+export function installLimitProblem(
+  tree: readonly PresentEntry[], limits: { maxFiles: number; maxBytes: number },
+): { code: 'ETOOMANYFILES' | 'EPACKAGETOOBIG'; message: string; largest: Array<{ package: string; bytes: number; files: number }> } | undefined {
+  const bytes = tree.reduce((sum, entry) => sum + entry.size, 0);
+  const overFiles = tree.length > limits.maxFiles;
+  if (!overFiles && bytes <= limits.maxBytes) return undefined;
+  const byPackage = new Map<string, { bytes: number; files: number }>();
+  for (const entry of tree) {
+    const match = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(entry.path);
+    const name = match?.[1] ?? '(the project)';
+    const sum = byPackage.get(name) ?? { bytes: 0, files: 0 };
+    sum.bytes += entry.size;
+    sum.files += 1;
+    byPackage.set(name, sum);
+  }
+  const largest = [...byPackage.entries()]
+    .map(([name, sum]) => ({ package: name, ...sum }))
+    .sort((a, b) => (overFiles ? b.files - a.files : b.bytes - a.bytes))
+    .slice(0, 3);
+  const shown = largest.map((item) => (overFiles ? `${item.package} ${item.files} files` : `${item.package} ${item.bytes} bytes`)).join(', ');
+  return overFiles
+    ? { code: 'ETOOMANYFILES', message: `has ${tree.length} files, more than MAX_PACKAGE_FILES (${limits.maxFiles}); most: ${shown}`, largest }
+    : { code: 'EPACKAGETOOBIG', message: `takes ${bytes} bytes, more than MAX_PACKAGE_SIZE (${limits.maxBytes}); largest: ${shown}`, largest };
 }
 
 /** The record of versions/<version> when it holds this integrity; throws when it holds something else. */
