@@ -115,7 +115,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(result.servers[0]).to.deep.equal({
         name: 'demo', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
         current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, state: 'idle',
-        lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [],
+        lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [], hold: null,
         launcher: path.join(env.config.serversPath, 'bin', 'demo'),
       });
       expect(result.servers[1]).to.include({ name: 'ghost', state: 'failed', lastError: longError });
@@ -155,7 +155,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(one.server.failedVersions).to.deep.equal([]);
       expect(one.server.settings).to.deep.equal({
         version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
-        minReleaseAgeMs: 0, activation: 'auto', keep: 3, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
+        minReleaseAgeMs: 0, activation: 'auto', keep: 3, allowScripts: null, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
       });
       expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);

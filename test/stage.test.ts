@@ -404,7 +404,7 @@ servers:
     await fs.rm(context.layout.backupFile(data.integrity));
     const error = await stageFails(data);
     expect(error.code).to.equal('EBACKUPMISSING');
-    expect(error.message).to.include('run a forced check of bad');
+    expect(error.message).to.include('the next check of bad downloads it again');
   });
 
   describe('dependencies', () => {
