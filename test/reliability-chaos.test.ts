@@ -6,7 +6,6 @@
  * failed download whose reason says EINTEGRITY; every check is accounted for, nothing activates
  * twice, and `current` never points at a version that did not pass integrity and smoke test.
  */
-import fs from 'node:fs/promises';
 import { expect } from 'chai';
 import { ProducerClient } from '../producers/client.js';
 import type { VersionRecord } from '../shared/layout.js';

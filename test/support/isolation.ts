@@ -126,7 +126,7 @@ export const mochaHooks = {
   async afterAll(this: unknown) {
     if (!isolationCheckActive()) return;
     const { keys } = await finishIsolationCheck();
-    // eslint-disable-next-line no-console
+     
     console.log(`      [reliability] isolation: foreignKeysUnchanged=${keys} ignoredPrefixes=${ignoredPrefixes().join(',')}`);
   },
 };

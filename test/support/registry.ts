@@ -8,7 +8,6 @@
  * simulate an unreliable or hostile registry.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -213,6 +212,8 @@ export class FixtureRegistry {
 
   /** Start a registry on 127.0.0.1 with a random port. */
   static async start(): Promise<FixtureRegistry> {
+    // Assigned once the server listens; the handler below reads it before then, so it cannot be const.
+    // eslint-disable-next-line prefer-const
     let registry: FixtureRegistry | undefined;
     const server = http.createServer((req, res) => {
       if (!registry) {

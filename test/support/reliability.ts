@@ -103,7 +103,7 @@ export function treeDiff(before: Map<string, TreeEntry>, after: Map<string, Tree
 /** The one-line result a reliability test prints (docs/RELIABILITY.md quotes these lines). */
 export function summary(scenario: string, facts: Record<string, unknown>): void {
   const text = Object.entries(facts).map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`).join(' ');
-  // eslint-disable-next-line no-console
+   
   console.log(`      [reliability] ${scenario}: ${text}`);
 }
 
