@@ -90,7 +90,8 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
 
   /** A client starts the server through the launcher (the server appends a line with the note). */
   async function use(note: string): Promise<void> {
-    const answer = await runSmokeTest({ command: context.layout.launcher('memory'), env: { FIXTURE_NOTE: note }, cwd: env.root, timeoutMs: 10_000 });
+    // An MCP client, not a smoke test: it runs the server as it is, outside the sandbox.
+    const answer = await runSmokeTest({ command: context.layout.launcher('memory'), env: { FIXTURE_NOTE: note }, cwd: env.root, timeoutMs: 10_000, sandbox: false });
     expect(answer.ok).to.equal(true);
   }
 

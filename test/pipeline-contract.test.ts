@@ -265,6 +265,23 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
     expect(await failures('demo')).to.have.length(1);
   });
 
+  it('a version waiting for approval is not staged again by later checks, and approve activates it', async () => {
+    await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old });
+    await setUp('  demo: { package: demo-mcp, activation: manual }\n');
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ state: 'awaiting-approval', staged: '1.0.0' });
+    await checkAndSettle('demo');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state).to.include({ state: 'awaiting-approval', staged: '1.0.0', lastCheckResult: '1.0.0 is staged and waits for approval' });
+    expect(await context.queues.stage.getCompletedCount(), 'stage jobs').to.equal(1);
+    const waiting = (await context.events.list({ server: 'demo', limit: 100 })).filter((event) => event.type === 'update.awaiting-approval');
+    expect(waiting).to.have.length(1);
+    const { jobId } = await client.approve('demo', '1.0.0', 'test');
+    await client.waitFor('activate', jobId, 30_000);
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', state: 'idle' });
+  });
+
   it('after Redis lost every key, the API shows current, previous and history from disk, and rollback works', async () => {
     await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old });
     await setUp('  demo: { package: demo-mcp, version: 1.0.0 }\n');

@@ -60,8 +60,11 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
 
   // A forced check lifts a rollback's hold (docs/ARCHITECTURE.md "Activation").
   if (force && before.hold) await context.state.setHold(server, undefined);
+  // A staged version waiting for approval is not staged again by every check; a forced check does.
+  const awaiting = decision.candidate !== undefined && decision.candidate === before.staged && !force;
+  if (awaiting) decision.summary = `${decision.candidate} is staged and waits for approval`;
   const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
-  const chain = decision.candidate ? await chainFor(context, server, decision.candidate, Boolean(force)) : undefined;
+  const chain = decision.candidate && !awaiting ? await chainFor(context, server, decision.candidate, Boolean(force)) : undefined;
   const self = starting ? 'checking' : before.state;
   const ending = nextState(self, { step: 'check', event: 'done', chain: chain !== undefined }, before.state);
   await context.state.update(server, {
