@@ -15,6 +15,7 @@ import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN } from './schemas.js';
 import { isTimezone, parseCron, parseDuration } from './schedule.js';
+import { DEFAULT_SURFACE_CHANGE, type SurfaceChangeSettings } from './surface.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -47,6 +48,8 @@ export interface ServerSettings {
   activation: Activation;
   keep: number;
   smokeTest: SmokeTestSettings;
+  /** What the surface gate does with each class of MCP surface change (shared/surface.ts). */
+  surfaceChange: SurfaceChangeSettings;
 }
 
 export interface Inventory {
@@ -95,6 +98,9 @@ const smokeTest = Joi.object({
   network: Joi.boolean(),
 });
 
+const gateAction = Joi.string().valid('auto', 'approve');
+const surfaceChange = Joi.object({ additive: gateAction, changed: gateAction, breaking: gateAction });
+
 const settingKeys = {
   schedule: cron,
   timezone,
@@ -103,6 +109,7 @@ const settingKeys = {
   activation: Joi.string().valid('auto', 'manual'),
   keep: Joi.number().integer().min(1).max(100),
   smokeTest,
+  surfaceChange,
 };
 
 const packageName = Joi.string().custom((value: string, helpers) => {
@@ -164,6 +171,7 @@ interface RawSettings {
   activation?: Activation;
   keep?: number;
   smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string>; network?: boolean };
+  surfaceChange?: Partial<SurfaceChangeSettings>;
 }
 
 interface RawServer extends RawSettings {
@@ -252,6 +260,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       env: smoke.env,
       network: smoke.network ?? true,
     },
+    surfaceChange: { ...DEFAULT_SURFACE_CHANGE, ...defaults.surfaceChange, ...raw.surfaceChange },
   };
 }
 
