@@ -3,8 +3,9 @@
  * comparison of two installed versions that `mcp-updater diff`, GET /api/v1/servers/:name/diff
  * and the status page's diff view show. The classification itself is shared/surface.ts.
  */
-import { NotFoundError } from './errors.js';
+import { NotFoundError, ValidationError } from './errors.js';
 import { readJson, writeFileAtomic, type InstallLayout } from './layout.js';
+import { isExactVersion } from './schemas.js';
 import type { StateStore } from './state.js';
 import { buildSurfaceRecord, diffSurfaces, summarizeDiff, type SurfaceDiff, type SurfaceRecord, type SurfaceSummary } from './surface.js';
 
@@ -35,6 +36,11 @@ export async function compareSurfaces(
   server: string,
   request: { from?: string; to?: string } = {},
 ): Promise<SurfaceComparison> {
+  for (const [name, value] of Object.entries(request)) {
+    if (value !== undefined && !isExactVersion(value)) {
+      throw new ValidationError(`${name} "${value}" is not an exact version such as 1.2.3`, { path: name, hint: 'name installed versions (mcp-updater status <name> lists them)' });
+    }
+  }
   const record = await state.get(server);
   const current = await layout.currentVersion(server);
   const to = request.to ?? record.staged ?? current;
