@@ -235,6 +235,18 @@ const paths: Record<string, Record<string, unknown>> = {
       responses: { 200: htmlPage('The page.'), 429: htmlPage('Over the read rate limit.'), 503: htmlPage('Redis does not answer.') },
     },
   },
+  '/servers/{name}/diff': {
+    get: {
+      tags: ['pages'], summary: 'Surface diff view of one server', operationId: 'surfaceDiffPage',
+      description: 'What changed in the server\'s MCP surface, most severe first, descriptions in full (the same comparison as GET /api/v1/servers/{name}/diff).',
+      parameters: [
+        serverNameParameter,
+        { name: 'from', in: 'query', schema: ref('Version') },
+        { name: 'to', in: 'query', schema: ref('Version') },
+      ],
+      responses: { 200: htmlPage('The page.'), 400: htmlPage('Malformed name or version.'), 404: htmlPage('Unknown server, version not installed, or no surface record.') },
+    },
+  },
   '/login': {
     get: {
       tags: ['pages'], summary: 'Login form', operationId: 'loginForm',
