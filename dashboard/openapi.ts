@@ -127,6 +127,7 @@ const schemas: Record<string, Schema> = {
       ...strict(Object.fromEntries(SURFACE_CLASSES.filter((cls) => cls !== 'unchanged').map((cls) => [cls, { type: 'string', enum: ['auto', 'approve'] }]))),
       description: 'What the surface gate does with each class of MCP surface change.',
     },
+    provenance: { type: 'string', enum: ['off', 'warn', 'require'], description: 'npm registry signatures: warn refuses bad ones, require also unsigned ones.' },
   }),
   HistoryEntry: strict({
     action: { type: 'string', enum: ['install', 'activate', 'approve', 'rollback', 'auto-rollback'] },

@@ -15,6 +15,7 @@ import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN } from './schemas.js';
 import { isTimezone, parseCron, parseDuration } from './schedule.js';
+import { PROVENANCE_MODES, type ProvenanceMode } from './signatures.js';
 import { DEFAULT_SURFACE_CHANGE, type SurfaceChangeSettings } from './surface.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
@@ -50,6 +51,8 @@ export interface ServerSettings {
   smokeTest: SmokeTestSettings;
   /** What the surface gate does with each class of MCP surface change (shared/surface.ts). */
   surfaceChange: SurfaceChangeSettings;
+  /** npm registry signatures: off, warn (refuse bad ones, allow unsigned), require (refuse unsigned too). */
+  provenance: ProvenanceMode;
 }
 
 export interface Inventory {
@@ -110,6 +113,7 @@ const settingKeys = {
   keep: Joi.number().integer().min(1).max(100),
   smokeTest,
   surfaceChange,
+  provenance: Joi.string().valid(...PROVENANCE_MODES),
 };
 
 const packageName = Joi.string().custom((value: string, helpers) => {
@@ -172,6 +176,7 @@ interface RawSettings {
   keep?: number;
   smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string>; network?: boolean };
   surfaceChange?: Partial<SurfaceChangeSettings>;
+  provenance?: ProvenanceMode;
 }
 
 interface RawServer extends RawSettings {
@@ -261,6 +266,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       network: smoke.network ?? true,
     },
     surfaceChange: { ...DEFAULT_SURFACE_CHANGE, ...defaults.surfaceChange, ...raw.surfaceChange },
+    provenance: pick('provenance') ?? 'warn',
   };
 }
 

@@ -32,6 +32,8 @@ export interface CandidateInput {
   exclude?: Iterable<string>;
   /** Why a tarball URL may not be used (another host, another scheme), or undefined when it may. */
   tarballProblem?: (url: string) => string | undefined;
+  /** Why a version whose dist is usable may still not be used (its registry signature), or undefined. */
+  versionProblem?: (version: string) => string | undefined;
 }
 
 export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
@@ -141,9 +143,10 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const dists = new Map<string, UsableDist>();
   const checkUsable = (version: string): boolean => {
     const usable = usableDist(packument.name, version, packument.versions[version], input.tarballProblem);
-    if (usable.ok) dists.set(version, usable.dist);
-    else unusable.push({ version, message: usable.message });
-    return usable.ok;
+    const problem = usable.ok ? input.versionProblem?.(version) : usable.message;
+    if (problem === undefined && usable.ok) dists.set(version, usable.dist);
+    else unusable.push({ version, message: problem ?? '' });
+    return problem === undefined;
   };
 
   const acceptable = (version: string, enforcePolicy: boolean): SkipReason | undefined => {

@@ -105,6 +105,7 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
       env: Object.fromEntries(Object.keys(smokeTest.env).sort().map((key) => [key, REDACTED])),
     },
     surfaceChange: { ...settings.surfaceChange },
+    provenance: settings.provenance,
   };
 }
 

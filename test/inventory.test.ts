@@ -135,6 +135,10 @@ describe('inventory: parseInventory', () => {
         path: 'defaults.surfaceChange.removed', message: `defaults.surfaceChange.removed: ${UNKNOWN_KEY}`,
       },
       {
+        name: 'provenance: strict', input: memory('    provenance: strict\n'),
+        path: 'servers.memory.provenance', message: 'servers.memory.provenance: must be one of off, warn, require',
+      },
+      {
         name: 'surfaceChange: approve (not a mapping)', input: memory('    surfaceChange: approve\n'),
         path: 'servers.memory.surfaceChange', message: 'servers.memory.surfaceChange: must be of type object',
       },
@@ -270,6 +274,7 @@ describe('inventory: parseInventory', () => {
         keep: 3,
         smokeTest: { enabled: true, timeoutMs: 30_000, command: undefined, args: [], env: {}, network: true },
         surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+        provenance: 'warn',
       });
     });
 

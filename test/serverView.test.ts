@@ -35,6 +35,7 @@ describe('read model: one view of a server', () => {
     policy: 'minor', minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
     smokeTest: { enabled: true, timeoutMs: 30_000, args: [], env: {}, network: true },
     surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+    provenance: 'warn',
   };
 
   it('has every key, null for what is not known yet', () => {
@@ -68,6 +69,7 @@ describe('read model: one view of a server', () => {
       minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
       smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], network: false, env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
       surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+      provenance: 'warn',
     });
   });
 
