@@ -114,6 +114,8 @@ describe('surface diff: CLI, diff view, status page', function () {
     const unknown = await cli(['diff', 'nope']);
     expect(unknown.code).to.equal(2);
     expect(unknown.stderr).to.match(/unknown server "nope"/);
+    const status = await cli(['status', 'demo']);
+    expect(status.stdout).to.match(/^held by:\s+surface change breaking: removed tool add; .*: mcp-updater diff demo$/m);
     const noRecord = await cli(['diff', 'plain']);
     expect(noRecord.code).to.equal(1);
     expect(noRecord.stderr).to.match(/plain has no version installed or staged/);
