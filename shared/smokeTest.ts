@@ -379,6 +379,12 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     return items;
   };
   const params = (cursor: string | undefined) => (cursor ? { cursor } : undefined);
+  // Servers that advertise resources often implement resources/list only: a list method the
+  // server does not have is an empty list, not a broken server.
+  const orEmpty = async <T>(list: Promise<T[]>): Promise<T[]> => list.catch((error: unknown) => {
+    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
+    throw error;
+  });
   const handshake = async (): Promise<{ toolCount: number; surface?: SurfaceRecord }> => {
     await client.connect(transport, request);
     const tools = await listAll('tools/list', async (cursor) => {
@@ -389,20 +395,20 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     const capabilities = client.getServerCapabilities() ?? {};
     const raw: RawSurface = { tools, prompts: [], resources: [], resourceTemplates: [], instructions: client.getInstructions() };
     if (capabilities.prompts) {
-      raw.prompts = await listAll('prompts/list', async (cursor) => {
+      raw.prompts = await orEmpty(listAll('prompts/list', async (cursor) => {
         const result = await client.listPrompts(params(cursor), request);
         return { items: result.prompts, nextCursor: result.nextCursor };
-      });
+      }));
     }
     if (capabilities.resources) {
-      raw.resources = await listAll('resources/list', async (cursor) => {
+      raw.resources = await orEmpty(listAll('resources/list', async (cursor) => {
         const result = await client.listResources(params(cursor), request);
         return { items: result.resources, nextCursor: result.nextCursor };
-      });
-      raw.resourceTemplates = await listAll('resources/templates/list', async (cursor) => {
+      }));
+      raw.resourceTemplates = await orEmpty(listAll('resources/templates/list', async (cursor) => {
         const result = await client.listResourceTemplates(params(cursor), request);
         return { items: result.resourceTemplates, nextCursor: result.nextCursor };
-      });
+      }));
     }
     return { toolCount: tools.length, surface: buildSurfaceRecord(raw) };
   };
