@@ -144,9 +144,12 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const checkUsable = (version: string): boolean => {
     const usable = usableDist(packument.name, version, packument.versions[version], input.tarballProblem);
     const problem = usable.ok ? input.versionProblem?.(version) : usable.message;
-    if (problem === undefined && usable.ok) dists.set(version, usable.dist);
-    else unusable.push({ version, message: problem ?? '' });
-    return problem === undefined;
+    if (problem !== undefined) {
+      unusable.push({ version, message: problem });
+      return false;
+    }
+    if (usable.ok) dists.set(version, usable.dist);
+    return true;
   };
 
   const acceptable = (version: string, enforcePolicy: boolean): SkipReason | undefined => {

@@ -1,8 +1,9 @@
 /*
  * The smoke test: start a staged MCP server the way a client does (stdio, through the SDK's
  * StdioClientTransport), complete the initialize handshake and list its tools (for a stage, its
- * whole MCP surface: shared/surface.ts), all within one deadline. Whatever happens, the client is closed and the child process is dead before this
- * returns, so a hanging or crashing candidate never outlives its test.
+ * whole MCP surface: shared/surface.ts), all within one deadline. Whatever happens, the client is
+ * closed and the child process is dead before this returns, so a hanging or crashing candidate
+ * never outlives its test.
  *
  * The candidate is code nobody has approved yet, running as our uid: where bubblewrap works it
  * runs in a sandbox (see sandboxArguments) that cannot see the service's processes, environment,

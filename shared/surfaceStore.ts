@@ -5,6 +5,7 @@
  */
 import { NotFoundError, ValidationError } from './errors.js';
 import { readJson, writeFileAtomic, type InstallLayout } from './layout.js';
+import { redact } from './redact.js';
 import { isExactVersion } from './schemas.js';
 import type { StateStore } from './state.js';
 import { buildSurfaceRecord, diffSurfaces, summarizeDiff, type SurfaceDiff, type SurfaceRecord, type SurfaceSummary } from './surface.js';
@@ -53,13 +54,14 @@ export async function compareSurfaces(
   const toSurface = await surfaceOf(layout, server, to);
   const fromSurface = from ? await surfaceOf(layout, server, from) : buildSurfaceRecord({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
   const diff = diffSurfaces(fromSurface, toSurface);
-  return {
+  // A candidate can echo the smoke test's env (API keys) into a description: shown redacted.
+  return redact({
     server,
     from: from ? { version: from, hash: fromSurface.hash } : null,
     to: { version: to, hash: toSurface.hash },
     diff,
     summary: summarizeDiff(diff),
-  };
+  });
 }
 
 async function surfaceOf(layout: InstallLayout, server: string, version: string): Promise<SurfaceRecord> {
