@@ -9,6 +9,7 @@ import { registerActivationCommands } from './commands/activation.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerCleanupCommand } from './commands/cleanup.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerDiffCommand } from './commands/diff.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerServersCommand } from './commands/servers.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerCheckCommand(program);
   registerStatusCommand(program);
   registerActivationCommands(program);
+  registerDiffCommand(program);
   registerCleanupCommand(program);
   registerImportCommand(program);
   registerConfigCommand(program);

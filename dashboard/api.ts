@@ -15,6 +15,7 @@ import { createLogger } from '../shared/logger.js';
 import type { InstallLayout } from '../shared/layout.js';
 import { firstError, serverNameSchema, versionSchema } from '../shared/schemas.js';
 import type { StateStore } from '../shared/state.js';
+import { compareSurfaces } from '../shared/surfaceStore.js';
 import { actorOf, describeActor, type Authenticator } from './auth.js';
 import type { ServerOverview } from './servers.js';
 
@@ -34,6 +35,7 @@ const schemas = {
   approve: Joi.object({ version: version.required() }),
   rollback: Joi.object({ version }),
   cleanup: Joi.object({ dryRun: Joi.boolean(), server: serverName }),
+  diffQuery: Joi.object({ from: version, to: version }),
 };
 
 /** Validate or throw ValidationError carrying joi's message ("\"version\" is required"). */
@@ -89,6 +91,12 @@ export function createApiRouter(deps: ApiDeps): Router {
   router.get('/servers/:name', deps.limits.read, route(async (req, res) => {
     const name = knownServer(req);
     res.json(await deps.servers.detail(name));
+  }));
+
+  router.get('/servers/:name/diff', deps.limits.read, route(async (req, res) => {
+    const name = knownServer(req);
+    const query = validate<{ from?: string; to?: string }>(schemas.diffQuery, req.query, 'query');
+    res.json(await compareSurfaces(deps.layout, deps.state, name, query));
   }));
 
   router.get('/events', deps.limits.read, route(async (req, res) => {

@@ -212,7 +212,7 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   }));
 
   app.use(createPagesRouter({
-    servers, events, queueCounts, auth, now: deps.now,
+    servers, events, queueCounts, auth, now: deps.now, inventory, state, layout,
     limits: { read, login: limiter('login') },
   }));
 

@@ -19,6 +19,8 @@ interface ScrapeData {
   checks: CounterRows;
   updates: CounterRows;
   rollbacks: CounterRows;
+  surfaceChanges: CounterRows;
+  provenance: CounterRows;
   lastChecks: Record<string, number>;
   stageDurations: Awaited<ReturnType<MetricsRecorder['readStageDurations']>>;
   servers: ServerView[];
@@ -73,11 +75,13 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
         deps.recorder.readCounter('checks_total'),
         deps.recorder.readCounter('updates_total'),
         deps.recorder.readCounter('rollbacks_total'),
+        deps.recorder.readCounter('surface_changes_total'),
+        deps.recorder.readCounter('provenance_total'),
         deps.recorder.readLastChecks(),
         deps.recorder.readStageDurations(),
         deps.servers.list(),
-      ]).then(([checks, updates, rollbacks, lastChecks, stageDurations, servers]) => ({
-        checks, updates, rollbacks, lastChecks, stageDurations, servers,
+      ]).then(([checks, updates, rollbacks, surfaceChanges, provenance, lastChecks, stageDurations, servers]) => ({
+        checks, updates, rollbacks, surfaceChanges, provenance, lastChecks, stageDurations, servers,
       }));
       scrape = { at: Date.now(), data: loading };
       loading.catch(() => { scrape = undefined; });
@@ -102,6 +106,10 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
   storedCounter('checks_total', 'Checks run, by server and result (up-to-date, held-back, update, error).', ['server', 'result'], (d) => d.checks);
   storedCounter('updates_total', 'Updates attempted, by server and result.', ['server', 'result'], (d) => d.updates);
   storedCounter('rollbacks_total', 'Rollbacks done, by server.', ['server'], (d) => d.rollbacks);
+  storedCounter('surface_changes_total', 'Staged versions whose MCP surface differed from the active one, by server and class (additive, changed, breaking).',
+    ['server', 'class'], (d) => d.surfaceChanges);
+  storedCounter('provenance_total', 'Registry signature checks of candidate versions, by server and result (verified, unsigned, invalid, unknown-key, expired-key, unverified).',
+    ['server', 'result'], (d) => d.provenance);
 
   registry.registerMetric(new StoredHistogram(
     `${METRIC_PREFIX}stage_duration_seconds`,

@@ -10,6 +10,7 @@ import { POLICIES } from '../shared/inventory.js';
 import { QUEUE_NAMES } from '../shared/queues.js';
 import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
 import { SERVER_STATES } from '../shared/stateMachine.js';
+import { SURFACE_CLASSES, SURFACE_KINDS } from '../shared/surface.js';
 import { SESSION_COOKIE } from './auth.js';
 import { BOARD_PATH } from './board.js';
 import { PACKAGE_VERSION } from './status.js';
@@ -78,6 +79,7 @@ const serverViewProperties: Record<string, Schema> = {
   candidate: nullable('string', { description: 'Highest version the policy allows now (may equal current).' }),
   updateAvailable: { type: 'boolean', description: 'A candidate other than the current version exists.' },
   staged: nullable('string', { description: 'Staged version waiting for approval.' }),
+  gate: nullable('string', { description: 'Why the staged version waits when the surface gate holds it: the class and what changed (GET /api/v1/servers/{name}/diff shows it all).' }),
   state: ref('ServerState'),
   lastCheck: nullable('string', { format: 'date-time' }),
   lastCheckResult: nullable('string', { description: 'Short outcome of the last check ("up to date", "update 1.2.3").' }),
@@ -123,6 +125,11 @@ const schemas: Record<string, Schema> = {
       network: { type: 'boolean', description: 'false: the sandboxed smoke test has no network.' },
       env: { type: 'object', additionalProperties: { const: '[REDACTED]' }, description: 'Keys only: values may be secrets.' },
     }),
+    surfaceChange: {
+      ...strict(Object.fromEntries(SURFACE_CLASSES.filter((cls) => cls !== 'unchanged').map((cls) => [cls, { type: 'string', enum: ['auto', 'approve'] }]))),
+      description: 'What the surface gate does with each class of MCP surface change.',
+    },
+    provenance: { type: 'string', enum: ['off', 'warn', 'require'], description: 'npm registry signatures: warn refuses bad ones, require also unsigned ones.' },
   }),
   HistoryEntry: strict({
     action: { type: 'string', enum: ['install', 'activate', 'approve', 'rollback', 'auto-rollback'] },
@@ -132,7 +139,46 @@ const schemas: Record<string, Schema> = {
     jobId: { type: 'string' },
     integrity: { type: 'string' },
     reason: { type: 'string' },
-  }, ['from', 'jobId', 'integrity', 'reason']),
+    surfaceHash: { type: 'string', description: 'sha256 of the MCP surface `to` had when it went live; for approve, the surface approved.' },
+    approvedBy: { type: 'string', description: 'Who approved (approve only).' },
+  }, ['from', 'jobId', 'integrity', 'reason', 'surfaceHash', 'approvedBy']),
+  SurfaceComparison: {
+    ...strict({
+      server: ref('ServerName'),
+      from: {
+        oneOf: [strict({ version: { type: 'string' }, hash: { type: 'string' } }), { type: 'null' }],
+        description: 'The baseline; null when nothing is active (every item is then added).',
+      },
+      to: strict({ version: { type: 'string' }, hash: { type: 'string', description: 'sha256 of the whole surface.' } }),
+      diff: strict({
+        class: { type: 'string', enum: [...SURFACE_CLASSES] },
+        fromHash: { type: 'string' },
+        toHash: { type: 'string' },
+        changes: {
+          type: 'array',
+          items: strict({
+            kind: { type: 'string', enum: [...SURFACE_KINDS] },
+            key: { type: 'string', description: 'Tool or prompt name, resource URI, template, or "instructions".' },
+            change: { type: 'string', enum: ['added', 'removed', 'description', 'schema', 'annotations', 'other'] },
+            class: { type: 'string', enum: SURFACE_CLASSES.filter((cls) => cls !== 'unchanged') },
+            details: { type: 'array', items: { type: 'string' } },
+            before: { type: 'string' },
+            after: { type: 'string' },
+          }, ['before', 'after']),
+        },
+        counts: strict(Object.fromEntries(['additive', 'changed', 'breaking', 'added', 'removed', 'modified'].map((key) => [key, { type: 'integer', minimum: 0 }]))),
+      }, ['fromHash']),
+      summary: strict({
+        class: { type: 'string', enum: [...SURFACE_CLASSES] },
+        counts: { type: 'object' },
+        added: { type: 'array', items: { type: 'string' } },
+        removed: { type: 'array', items: { type: 'string' } },
+        modified: { type: 'array', items: { type: 'string' } },
+        descriptions: { type: 'array', items: strict({ item: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } }) },
+      }),
+    }),
+    description: 'What changed in a server\'s MCP surface between two installed versions, item by item (classes: docs/ARCHITECTURE.md "Surface gate").',
+  },
   ServerDetail: {
     ...strict({
       ...serverViewProperties,
@@ -190,6 +236,18 @@ const paths: Record<string, Record<string, unknown>> = {
       tags: ['pages'], summary: 'Status page', operationId: 'statusPage',
       description: 'Every server with its current, latest and available version, state, last check and last error; queue counts; recent events. Action buttons for a logged-in user.',
       responses: { 200: htmlPage('The page.'), 429: htmlPage('Over the read rate limit.'), 503: htmlPage('Redis does not answer.') },
+    },
+  },
+  '/servers/{name}/diff': {
+    get: {
+      tags: ['pages'], summary: 'Surface diff view of one server', operationId: 'surfaceDiffPage',
+      description: 'What changed in the server\'s MCP surface, most severe first, descriptions in full (the same comparison as GET /api/v1/servers/{name}/diff).',
+      parameters: [
+        serverNameParameter,
+        { name: 'from', in: 'query', schema: ref('Version') },
+        { name: 'to', in: 'query', schema: ref('Version') },
+      ],
+      responses: { 200: htmlPage('The page.'), 400: htmlPage('Malformed name or version.'), 404: htmlPage('Unknown server, version not installed, or no surface record.') },
     },
   },
   '/login': {
@@ -286,6 +344,22 @@ const paths: Record<string, Record<string, unknown>> = {
         200: { description: 'The server.', content: json(ref('ServerDetail')) },
         400: errorResponse('Malformed server name (EVALIDATION).'),
         404: errorResponse('Not in the inventory (ENOTFOUND).'),
+        ...READ_ERRORS,
+      },
+    },
+  },
+  '/api/v1/servers/{name}/diff': {
+    get: {
+      tags: ['api'], summary: 'What changed in the MCP surface between two versions', operationId: 'surfaceDiff',
+      parameters: [
+        serverNameParameter,
+        { name: 'from', in: 'query', schema: ref('Version'), description: 'Default: the active version (the previous one when `to` is active).' },
+        { name: 'to', in: 'query', schema: ref('Version'), description: 'Default: the version waiting for approval, else the active one.' },
+      ],
+      responses: {
+        200: { description: 'The comparison.', content: json(ref('SurfaceComparison')) },
+        400: errorResponse('Malformed server name or version (EVALIDATION).'),
+        404: errorResponse('Not in the inventory, a version not installed, or one without a surface record (ENOTFOUND).'),
         ...READ_ERRORS,
       },
     },

@@ -1,21 +1,34 @@
 /*
- * The HTML side: the status page at / and the login form that trades API_TOKEN for a session
- * cookie (HttpOnly, SameSite=Strict, 12 h; the cookie holds a random id, never the token).
+ * The HTML side: the status page at /, a server's surface diff view (/servers/<name>/diff) and
+ * the login form that trades API_TOKEN for a session cookie (HttpOnly, SameSite=Strict, 12 h; the
+ * cookie holds a random id, never the token).
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import Joi from 'joi';
+import { NotFoundError } from '../shared/errors.js';
 import type { EventLog } from '../shared/events.js';
+import type { InventoryWatcher } from '../shared/inventory.js';
+import type { InstallLayout } from '../shared/layout.js';
 import { createLogger } from '../shared/logger.js';
+import { serverNameSchema, versionSchema } from '../shared/schemas.js';
+import type { StateStore } from '../shared/state.js';
+import { compareSurfaces } from '../shared/surfaceStore.js';
+import { validate } from './api.js';
 import { isSameOrigin, readCookie, SESSION_COOKIE, tokenFingerprint, type Authenticator } from './auth.js';
 import { ForbiddenError, readOnlyError } from './errors.js';
 import type { QueueCounts } from './queue-counts.js';
 import type { ServerOverview } from './servers.js';
-import { renderLoginPage, renderStatusPage } from './views.js';
+import { renderDiffPage, renderLoginPage, renderStatusPage } from './views.js';
 
 export interface PagesDeps {
   servers: ServerOverview;
   events: EventLog;
   queueCounts: QueueCounts;
   auth: Authenticator;
+  /** For the surface diff view (/servers/<name>/diff). */
+  inventory: InventoryWatcher;
+  state: StateStore;
+  layout: InstallLayout;
   limits: { read: RequestHandler; login: RequestHandler };
   /** Events listed on the status page. */
   recentEvents?: number;
@@ -52,6 +65,15 @@ export function createPagesRouter(deps: PagesDeps): Router {
       now: now(),
       nonce: nonceOf(res),
     }));
+  }));
+
+  router.get('/servers/:name/diff', deps.limits.read, route(async (req, res) => {
+    const { name } = validate<{ name: string }>(Joi.object({ name: serverNameSchema.required() }), req.params, 'params');
+    if (!deps.inventory.server(name)) throw new NotFoundError(`server "${name}" is not in the inventory`);
+    const query = validate<{ from?: string; to?: string }>(Joi.object({ from: versionSchema, to: versionSchema }), req.query, 'query');
+    const comparison = await compareSurfaces(deps.layout, deps.state, name, query);
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(renderDiffPage({ comparison, nonce: nonceOf(res) }));
   }));
 
   router.get('/login', deps.limits.read, (req, res) => {

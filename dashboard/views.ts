@@ -6,6 +6,8 @@
 import type { UpdateEvent } from '../shared/events.js';
 import { relativeTime } from '../shared/humanTime.js';
 import type { ServerView } from '../shared/serverView.js';
+import type { SurfaceChange } from '../shared/surface.js';
+import type { SurfaceComparison } from '../shared/surfaceStore.js';
 import { summarizeQueue, type QueueCountMap } from './queue-counts.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
@@ -85,6 +87,18 @@ form.login p{margin:0}
 form.login input{font:inherit;padding:.5rem .6rem;border:1px solid var(--line);border-radius:6px;width:100%}
 form.login button{padding:.5rem}
 .empty{padding:1rem;color:var(--muted)}
+.gate{color:var(--warn);font-size:.85rem;max-width:28rem;overflow-wrap:anywhere}
+.facts{padding:0 1rem}
+ul.changes{list-style:none;margin:0;padding:0}
+ul.changes li{padding:.6rem 1rem;border-bottom:1px solid var(--line)}
+ul.changes li:last-child{border-bottom:0}
+.class{display:inline-block;border-radius:999px;padding:.05rem .55rem;font-size:.78rem;font-weight:600;background:#eef1f6;color:var(--muted)}
+.class.breaking{background:#fdecea;color:var(--bad)}
+.class.changed{background:#fff1dc;color:var(--warn)}
+.class.additive{background:#e6f4ec;color:var(--ok)}
+pre.text{margin:.35rem 0 0;padding:.4rem .6rem;background:#f6f7f9;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere;font:.82rem/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
+pre.text.before{color:var(--bad)}
+pre.text.after{color:var(--ok)}
 @media (max-width:760px){
   main{padding:.6rem}
   table.servers thead{display:none}
@@ -232,8 +246,15 @@ function versionCell(value: string | null): string {
   return value ? `<code>${h(value)}</code>` : '<span class="muted">–</span>';
 }
 
+function diffLink(server: ServerView, label: string): string {
+  return `<a class="small" href="/servers/${encodeURIComponent(server.name)}/diff">${h(label)}</a>`;
+}
+
 function availableCell(server: ServerView): string {
-  if (server.staged) return `<span class="update">${h(server.staged)} staged</span>`;
+  if (server.staged && server.gate) {
+    return `<span class="update">${h(server.staged)} staged</span><div class="gate" data-gate>held by the surface gate: ${h(server.gate)}</div>${diffLink(server, 'what changed')}`;
+  }
+  if (server.staged) return `<span class="update">${h(server.staged)} staged</span> ${diffLink(server, 'surface diff')}`;
   if (server.updateAvailable && server.candidate) return `<span class="update">${h(server.candidate)}</span>`;
   if (server.latest && server.latest !== server.current) {
     return `<span class="muted">${h(server.latest)} held back (${h(server.policy)})</span>`;
@@ -309,6 +330,38 @@ ${events}
 </section>
 </div>`;
   return layout({ title: 'mcp-updater', nonce: model.nonce, nav, body, script: true });
+}
+
+export interface DiffPageModel {
+  comparison: SurfaceComparison;
+  nonce?: string;
+}
+
+function changeItem(change: SurfaceChange): string {
+  const name = change.kind === 'instructions' ? 'instructions' : `${change.kind} ${change.key}`;
+  const texts = change.change === 'description' || change.change === 'added' || change.change === 'removed'
+    ? [change.before !== undefined ? `<pre class="text before" aria-label="before">${h(change.before)}</pre>` : '',
+      change.after !== undefined ? `<pre class="text after" aria-label="after">${h(change.after)}</pre>` : ''].join('')
+    : '';
+  return `<li data-change="${h(change.change)}" data-class="${h(change.class)}"><span class="class ${h(change.class)}">${h(change.class)}</span> <strong>${h(name)}</strong> <span class="muted small">${h(change.change)}</span>
+<div class="small">${change.details.map((detail) => h(detail)).join('<br>')}</div>${texts}</li>`;
+}
+
+/** /servers/<name>/diff: what changed in the MCP surface, most severe first, descriptions in full. */
+export function renderDiffPage(model: DiffPageModel): string {
+  const { comparison } = model;
+  const { diff, from, to } = comparison;
+  const order = { breaking: 0, changed: 1, additive: 2 };
+  const changes = [...diff.changes].sort((a, b) => order[a.class] - order[b.class]);
+  const body = `<section>
+<h2><span>${h(comparison.server)}: MCP surface ${h(from?.version ?? '(nothing active)')} → ${h(to.version)}</span><span class="class ${h(diff.class)}" data-surface-class="${h(diff.class)}">${h(diff.class)}</span></h2>
+<p class="small facts">from ${from ? `<code>${h(from.version)}</code> <code title="sha256">${h(from.hash.slice(0, 16))}</code>` : '<span class="muted">(none)</span>'}
+· to <code>${h(to.version)}</code> <code title="sha256">${h(to.hash.slice(0, 16))}</code>
+· ${h(diff.counts.breaking)} breaking, ${h(diff.counts.changed)} changed, ${h(diff.counts.additive)} additive</p>
+${changes.length > 0 ? `<ul class="changes">${changes.map(changeItem).join('')}</ul>` : '<p class="empty">No changes: the surfaces are identical.</p>'}
+</section>
+<p class="small"><a href="/api/v1/servers/${encodeURIComponent(comparison.server)}/diff?${from ? `from=${encodeURIComponent(from.version)}&amp;` : ''}to=${encodeURIComponent(to.version)}">JSON</a> · <a href="/">Back to the status page</a></p>`;
+  return layout({ title: `${comparison.server} surface diff – mcp-updater`, nonce: model.nonce, nav: '<a href="/">Status</a>', body });
 }
 
 export interface LoginPageModel {

@@ -13,7 +13,7 @@ import { appKey } from './redis.js';
 
 export const EVENT_TYPES = [
   'update.available', 'update.downloaded', 'update.staged', 'update.awaiting-approval', 'update.activated',
-  'update.failed', 'update.rolled-back', 'update.data-preserved', 'cleanup.done',
+  'update.failed', 'update.rolled-back', 'update.data-preserved', 'update.surface-changed', 'cleanup.done',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

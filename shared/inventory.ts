@@ -15,6 +15,8 @@ import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { cronSchema, RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN, timezoneSchema } from './schemas.js';
 import { parseCron, parseDuration } from './schedule.js';
+import { PROVENANCE_MODES, type ProvenanceMode } from './signatures.js';
+import { DEFAULT_SURFACE_CHANGE, type SurfaceChangeSettings } from './surface.js';
 
 export const POLICIES = ['patch', 'minor', 'major', 'pin'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -49,6 +51,10 @@ export interface ServerSettings {
   smokeTest: SmokeTestSettings;
   /** Packages of the install whose install scripts run (npm's allowScripts idea); none when absent. */
   allowScripts?: string[];
+  /** What the surface gate does with each class of MCP surface change (shared/surface.ts). */
+  surfaceChange: SurfaceChangeSettings;
+  /** npm registry signatures: off, warn (refuse bad ones, allow unsigned), require (refuse unsigned too). */
+  provenance: ProvenanceMode;
 }
 
 export interface Inventory {
@@ -88,6 +94,9 @@ const smokeTest = Joi.object({
   network: Joi.boolean(),
 });
 
+const gateAction = Joi.string().valid('auto', 'approve');
+const surfaceChange = Joi.object({ additive: gateAction, changed: gateAction, breaking: gateAction });
+
 const settingKeys = {
   schedule: cron,
   timezone,
@@ -96,6 +105,8 @@ const settingKeys = {
   activation: Joi.string().valid('auto', 'manual'),
   keep: Joi.number().integer().min(1).max(100),
   smokeTest,
+  surfaceChange,
+  provenance: Joi.string().valid(...PROVENANCE_MODES),
 };
 
 const packageName = Joi.string().custom((value: string, helpers) => {
@@ -158,6 +169,8 @@ interface RawSettings {
   activation?: Activation;
   keep?: number;
   smokeTest?: { enabled?: boolean; timeout?: number; command?: string; args?: string[]; env?: Record<string, string>; network?: boolean };
+  surfaceChange?: Partial<SurfaceChangeSettings>;
+  provenance?: ProvenanceMode;
 }
 
 interface RawServer extends RawSettings {
@@ -248,6 +261,8 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
       network: smoke.network ?? true,
     },
     ...(raw.allowScripts ? { allowScripts: raw.allowScripts } : {}),
+    surfaceChange: { ...DEFAULT_SURFACE_CHANGE, ...defaults.surfaceChange, ...raw.surfaceChange },
+    provenance: pick('provenance') ?? 'warn',
   };
 }
 

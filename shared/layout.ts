@@ -40,6 +40,8 @@ export interface SmokeTestRecord {
   toolCount?: number;
   durationMs: number;
   skipped?: boolean;
+  /** sha256 of the MCP surface recorded at this test (`.mcp-updater/surface.json`). */
+  surfaceHash?: string;
 }
 
 /** One switch of `current`, kept in Redis and in `<name>/history.json`. */
@@ -51,6 +53,10 @@ export interface HistoryEntry {
   jobId?: string;
   integrity?: string;
   reason?: string;
+  /** The MCP surface (shared/surface.ts) `to` had when it was switched to; for approve, the one approved. */
+  surfaceHash?: string;
+  /** Who approved (approve only). */
+  approvedBy?: string;
 }
 
 /** What `<name>/history.json` holds, so state can be rebuilt without Redis. */
@@ -86,6 +92,8 @@ export class InstallLayout {
   /** Data a server wrote next to its code, shared by every version; cleanup never deletes it. */
   dataDir(server: string): string { return path.join(this.serverDir(server), 'data'); }
   versionRecordFile(dir: string): string { return path.join(dir, META_DIR, 'version.json'); }
+  /** The MCP surface the version's smoke test recorded (shared/surface.ts). */
+  surfaceFile(dir: string): string { return path.join(dir, META_DIR, 'surface.json'); }
   /** Script inside a version that starts its server; the launcher execs it. */
   runScript(dir: string): string { return path.join(dir, META_DIR, 'run'); }
   stagingDir(server: string, version: string, jobId: string): string {

@@ -9,7 +9,7 @@ import { appKey } from './redis.js';
 /** Upper bounds (seconds) of the stage_duration_seconds histogram. */
 export const STAGE_DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 
-export type CounterName = 'checks_total' | 'updates_total' | 'rollbacks_total';
+export type CounterName = 'checks_total' | 'updates_total' | 'rollbacks_total' | 'surface_changes_total' | 'provenance_total';
 
 /*
  * checked() and observeStageDuration() write several fields each: one Lua script apiece, one

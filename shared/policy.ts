@@ -37,6 +37,8 @@ export interface CandidateInput {
   hold?: string;
   /** Why a tarball URL may not be used (another host, another scheme), or undefined when it may. */
   tarballProblem?: (url: string) => string | undefined;
+  /** Why a version whose dist is usable may still not be used (its registry signature), or undefined. */
+  versionProblem?: (version: string) => string | undefined;
 }
 
 export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'held' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
@@ -148,9 +150,13 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const dists = new Map<string, UsableDist>();
   const checkUsable = (version: string): boolean => {
     const usable = usableDist(packument.name, version, packument.versions[version], input.tarballProblem);
+    const problem = usable.ok ? input.versionProblem?.(version) : usable.message;
+    if (problem !== undefined) {
+      unusable.push({ version, message: problem });
+      return false;
+    }
     if (usable.ok) dists.set(version, usable.dist);
-    else unusable.push({ version, message: usable.message });
-    return usable.ok;
+    return true;
   };
 
   const acceptable = (version: string, enforcePolicy: boolean): SkipReason | undefined => {

@@ -28,12 +28,13 @@ import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from './config.js';
 import { IntegrityError, MCPError, RegistryError } from './errors.js';
 import { redactUrl } from './redact.js';
+import type { RegistryKey } from './signatures.js';
 
 export interface PackumentVersion {
   name: string;
   version: string;
   deprecated?: string | boolean;
-  dist?: { tarball?: string; integrity?: string; shasum?: string; unpackedSize?: number };
+  dist?: { tarball?: string; integrity?: string; shasum?: string; unpackedSize?: number; signatures?: unknown };
   bin?: string | Record<string, string>;
   dependencies?: Record<string, string>;
 }
@@ -65,6 +66,10 @@ const DEFAULT_PACKUMENT_CACHE_BYTES = 8 * 1024 * 1024;
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 600_000;
 /** Hops of one request; npm's own limit is 20, registries and CDNs use one or two. */
 const MAX_REDIRECTS = 5;
+/** How long the registry's signing keys are reused before they are fetched again. */
+const SIGNING_KEYS_TTL_MS = 60 * 60 * 1000;
+/** The keys document is small; anything larger is not one. */
+const MAX_KEYS_BYTES = 256 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /**
  * Packuments at least this large are parsed in a worker thread. Measured (2 cores, Node 20): a
@@ -130,7 +135,10 @@ function slimPackument(value: unknown): Packument | undefined {
       version: entry.version,
       deprecated: entry.deprecated,
       dist: dist && typeof dist === 'object'
-        ? { tarball: dist.tarball, integrity: dist.integrity, shasum: dist.shasum, unpackedSize: dist.unpackedSize }
+        ? {
+          tarball: dist.tarball, integrity: dist.integrity, shasum: dist.shasum, unpackedSize: dist.unpackedSize,
+          ...(dist.signatures !== undefined ? { signatures: dist.signatures } : {}),
+        }
         : undefined,
       bin: entry.bin,
       dependencies: entry.dependencies,
@@ -256,6 +264,52 @@ export class RegistryClient {
   }
 
   get registry(): string { return this.config.apiBaseUrl; }
+
+  private signingKeysCache?: { at: number; keys: RegistryKey[] };
+
+  /**
+   * The registry's signing keys (`<registry>/-/npm/v1/keys`), fetched once an hour per process;
+   * a failed fetch is not cached. Throws a retryable RegistryError when they cannot be read.
+   */
+  async signingKeys(now = Date.now()): Promise<RegistryKey[]> {
+    if (this.signingKeysCache && now - this.signingKeysCache.at < SIGNING_KEYS_TTL_MS) return this.signingKeysCache.keys;
+    const url = `${this.registry}-/npm/v1/keys`;
+    const what = 'the registry\'s signing keys';
+    let parsed: unknown;
+    const deadline = new Deadline(this.downloadTimeoutMs);
+    try {
+      const response = await this.get(url, { accept: 'application/json' }, deadline, what);
+      if (response.status < 200 || response.status > 299) {
+        response.body.resume();
+        throw Object.assign(new Error(`${response.status} from ${redactUrl(url)}`), { statusCode: response.status });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_KEYS_BYTES) {
+          response.body.destroy();
+          throw new Error(`${what} are larger than ${MAX_KEYS_BYTES} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      parsed = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+    } catch (error) {
+      throw this.registryError(error, what);
+    } finally {
+      deadline.clear();
+    }
+    const keys = (parsed as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys)) {
+      throw new RegistryError('EREGISTRYKEYS', `${what} at ${redactUrl(url)} are not a keys document ({"keys": [...]})`, {
+        hint: 'set provenance: off for a registry that signs nothing', retryable: true,
+      });
+    }
+    const valid = keys.filter((key): key is RegistryKey => key !== null && typeof key === 'object'
+      && typeof (key as RegistryKey).keyid === 'string' && typeof (key as RegistryKey).key === 'string');
+    this.signingKeysCache = { at: now, keys: valid };
+    return valid;
+  }
 
   /** The package's packument; `fullMetadata` adds `time` (needed for minReleaseAge). */
   async packument(name: string, fullMetadata: boolean): Promise<Packument> {

@@ -28,6 +28,8 @@ export interface ServerView {
   updateAvailable: boolean;
   /** Staged version waiting for approval. */
   staged: string | null;
+  /** Why it waits when the surface gate holds it: the class and what changed (see /diff). */
+  gate: string | null;
   state: ServerStateName;
   lastCheck: string | null;
   /** Short outcome of the last check ("up to date", "update 1.2.3"). */
@@ -72,6 +74,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
     candidate: state.candidate ?? null,
     updateAvailable: state.candidate !== undefined && state.candidate !== state.current,
     staged: state.staged ?? null,
+    gate: state.gate === undefined ? null : redactString(state.gate),
     state: state.state,
     lastCheck: state.lastCheck ?? null,
     lastCheckResult: state.lastCheckResult === undefined ? null : redactString(state.lastCheckResult),
@@ -105,6 +108,8 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
       network: smokeTest.network,
       env: Object.fromEntries(Object.keys(smokeTest.env).sort().map((key) => [key, REDACTED])),
     },
+    surfaceChange: { ...settings.surfaceChange },
+    provenance: settings.provenance,
   };
 }
 

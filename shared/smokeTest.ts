@@ -1,8 +1,9 @@
 /*
  * The smoke test: start a staged MCP server the way a client does (stdio, through the SDK's
- * StdioClientTransport), complete the initialize handshake and list its tools, all within one
- * deadline. Whatever happens, the client is closed and the child process is dead before this
- * returns, so a hanging or crashing candidate never outlives its test.
+ * StdioClientTransport), complete the initialize handshake and list its tools (for a stage, its
+ * whole MCP surface: shared/surface.ts), all within one deadline. Whatever happens, the client is
+ * closed and the child process is dead before this returns, so a hanging or crashing candidate
+ * never outlives its test.
  *
  * The candidate is code nobody has approved yet, running as our uid: where bubblewrap works it
  * runs in a sandbox (see sandboxArguments) that cannot see the service's processes, environment,
@@ -20,6 +21,7 @@ import { SmokeTestError } from './errors.js';
 import { META_DIR, type SmokeTestRecord } from './layout.js';
 import { createLogger } from './logger.js';
 import { redactString, secretFiles } from './redact.js';
+import { buildSurfaceRecord, type RawSurface, type SurfaceRecord } from './surface.js';
 
 export interface SmokeTestOptions {
   command: string;
@@ -38,18 +40,28 @@ export interface SmokeTestOptions {
    * server's own pid from outside. Default: sandboxed whenever sandboxStatus() says it can be.
    */
   sandbox?: boolean;
+  /**
+   * Also list prompts, resources and resource templates (when the server advertises them) and
+   * read its instructions: the whole MCP surface, returned as `surface` (shared/surface.ts).
+   */
+  surface?: boolean;
+}
+
+/** What runSmokeTest resolves with: the record, plus the surface when it was asked for. */
+export interface SmokeTestResult extends SmokeTestRecord {
+  surface?: SurfaceRecord;
 }
 
 /** How much of the server's stderr is kept for the error message. */
 export const STDERR_TAIL_BYTES = 2048;
 /** Variables passed on besides the SDK's safe defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER). */
 const EXTRA_INHERITED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'MCP_UPDATER_NODE'];
-/** Pages of tools/list followed; a server that pages forever still passes on what it listed. */
+/** Pages of each list followed; a server that pages forever still passes on what it listed. */
 const MAX_TOOL_PAGES = 20;
 const CLIENT_INFO = { name: 'mcp-updater-smoke-test', version: '1.0.0' };
 const HINT = 'the package does not start as an MCP server; it was not activated';
 
-type Phase = 'start' | 'initialize' | 'tools/list';
+type Phase = 'start' | 'initialize' | 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
 /** A minimal environment (no secrets of ours) with the configured variables on top. */
 export function smokeTestEnvironment(env: Record<string, string> = {}): Record<string, string> {
@@ -306,7 +318,7 @@ class Tail {
 }
 
 /** Run the smoke test; resolves with what the server said, or throws SmokeTestError. */
-export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestRecord> {
+export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestResult> {
   const started = performance.now();
   const stderr = new Tail(STDERR_TAIL_BYTES);
   const sandbox = options.sandbox === false ? undefined : sandboxStatus();
@@ -354,23 +366,57 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     }, options.timeoutMs);
   });
   const request = { signal: controller.signal, timeout: options.timeoutMs };
-  const handshake = async (): Promise<number> => {
-    await client.connect(transport, request);
-    phase = 'tools/list';
-    let toolCount = 0;
+  /** Every page of one list request (`cursor` in, `nextCursor` out). */
+  const listAll = async <T>(next: Phase, list: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string }>): Promise<T[]> => {
+    phase = next;
+    const items: T[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-      const result = await client.listTools(cursor ? { cursor } : undefined, request);
-      toolCount += result.tools.length;
+      const result = await list(cursor);
+      items.push(...result.items);
       cursor = result.nextCursor;
       if (!cursor) break;
     }
-    return toolCount;
+    return items;
+  };
+  const params = (cursor: string | undefined) => (cursor ? { cursor } : undefined);
+  // Servers that advertise resources often implement resources/list only: a list method the
+  // server does not have is an empty list, not a broken server.
+  const orEmpty = async <T>(list: Promise<T[]>): Promise<T[]> => list.catch((error: unknown) => {
+    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
+    throw error;
+  });
+  const handshake = async (): Promise<{ toolCount: number; surface?: SurfaceRecord }> => {
+    await client.connect(transport, request);
+    const tools = await listAll('tools/list', async (cursor) => {
+      const result = await client.listTools(params(cursor), request);
+      return { items: result.tools, nextCursor: result.nextCursor };
+    });
+    if (!options.surface) return { toolCount: tools.length };
+    const capabilities = client.getServerCapabilities() ?? {};
+    const raw: RawSurface = { tools, prompts: [], resources: [], resourceTemplates: [], instructions: client.getInstructions() };
+    if (capabilities.prompts) {
+      raw.prompts = await orEmpty(listAll('prompts/list', async (cursor) => {
+        const result = await client.listPrompts(params(cursor), request);
+        return { items: result.prompts, nextCursor: result.nextCursor };
+      }));
+    }
+    if (capabilities.resources) {
+      raw.resources = await orEmpty(listAll('resources/list', async (cursor) => {
+        const result = await client.listResources(params(cursor), request);
+        return { items: result.resources, nextCursor: result.nextCursor };
+      }));
+      raw.resourceTemplates = await orEmpty(listAll('resources/templates/list', async (cursor) => {
+        const result = await client.listResourceTemplates(params(cursor), request);
+        return { items: result.resourceTemplates, nextCursor: result.nextCursor };
+      }));
+    }
+    return { toolCount: tools.length, surface: buildSurfaceRecord(raw) };
   };
 
   let passed = false;
   try {
-    const toolCount = await Promise.race([handshake(), deadline]);
+    const { toolCount, surface } = await Promise.race([handshake(), deadline]);
     passed = true;
     const server = client.getServerVersion();
     return {
@@ -380,6 +426,7 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
       protocolVersion,
       toolCount,
       durationMs: Math.round(performance.now() - started),
+      ...(surface ? { surface } : {}),
     };
   } catch (error) {
     // A crash surfaces as "connection closed" a moment before the exit status and the last

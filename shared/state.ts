@@ -27,8 +27,10 @@ export interface ServerState {
   latest?: string;
   /** Highest version the policy allows now (may equal current). */
   candidate?: string;
-  /** Staged version waiting for approval (activation: manual). */
+  /** Staged version waiting for approval (activation: manual, or held by the surface gate). */
   staged?: string;
+  /** Why the staged version waits, when the surface gate holds it ("breaking: removed tool add"). */
+  gate?: string;
   state: ServerStateName;
   lastError?: string;
   lastCheck?: string;
@@ -49,7 +51,7 @@ export interface ServerState {
 
 type StoredFields = Omit<ServerState, 'name' | 'failedVersions'>;
 const FIELDS: (keyof StoredFields)[] = [
-  'package', 'current', 'previous', 'latest', 'candidate', 'staged', 'state', 'lastError', 'lastCheck',
+  'package', 'current', 'previous', 'latest', 'candidate', 'staged', 'gate', 'state', 'lastError', 'lastCheck',
   'lastCheckResult', 'updatedAt', 'chain', 'chainVersion', 'hold',
 ];
 

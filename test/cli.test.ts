@@ -114,7 +114,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(result.servers).to.have.length(3);
       expect(result.servers[0]).to.deep.equal({
         name: 'demo', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
-        current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, state: 'idle',
+        current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, gate: null, state: 'idle',
         lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [], hold: null,
         launcher: path.join(env.config.serversPath, 'bin', 'demo'),
       });
@@ -156,6 +156,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(one.server.settings).to.deep.equal({
         version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
         minReleaseAgeMs: 0, activation: 'auto', keep: 3, allowScripts: null, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
+        surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' }, provenance: 'warn',
       });
       expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);

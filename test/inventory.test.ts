@@ -127,6 +127,22 @@ describe('inventory: parseInventory', () => {
         path: 'servers.memory.activation', message: 'servers.memory.activation: must be one of auto, manual',
       },
       {
+        name: 'surfaceChange.breaking: allow', input: memory('    surfaceChange: { breaking: allow }\n'),
+        path: 'servers.memory.surfaceChange.breaking', message: 'servers.memory.surfaceChange.breaking: must be one of auto, approve',
+      },
+      {
+        name: 'surfaceChange.removed in defaults', input: memory('', '  surfaceChange: { removed: approve }\n'),
+        path: 'defaults.surfaceChange.removed', message: `defaults.surfaceChange.removed: ${UNKNOWN_KEY}`,
+      },
+      {
+        name: 'provenance: strict', input: memory('    provenance: strict\n'),
+        path: 'servers.memory.provenance', message: 'servers.memory.provenance: must be one of off, warn, require',
+      },
+      {
+        name: 'surfaceChange: approve (not a mapping)', input: memory('    surfaceChange: approve\n'),
+        path: 'servers.memory.surfaceChange', message: 'servers.memory.surfaceChange: must be of type object',
+      },
+      {
         name: 'version: not-a-version', input: memory('    version: not-a-version\n'),
         path: 'servers.memory.version', message: 'servers.memory.version: must be an exact semver version such as 1.2.3',
       },
@@ -257,7 +273,14 @@ describe('inventory: parseInventory', () => {
         activation: 'auto',
         keep: 3,
         smokeTest: { enabled: true, timeoutMs: 30_000, command: undefined, args: [], env: {}, network: true },
+        surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+        provenance: 'warn',
       });
+    });
+
+    it('merges surfaceChange key by key: defaults, then the server', () => {
+      const { servers } = parseInventory(memory('    surfaceChange: { breaking: auto }\n', '  surfaceChange: { additive: approve }\n'), FILE, BASE);
+      expect(servers.get('memory')!.surfaceChange).to.deep.equal({ additive: 'approve', changed: 'approve', breaking: 'auto' });
     });
 
     it('applies defaults to every server and lets a server override them', () => {

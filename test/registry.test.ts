@@ -9,7 +9,8 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import { expect } from 'chai';
 import pacote from 'pacote';
 import * as tar from 'tar';
-import { FixtureRegistry, fixturePackageDir, type PublishResult } from './support/registry.js';
+import { verifyRegistrySignatures } from '../shared/signatures.js';
+import { FIXTURE_SIGNING_KEY, FixtureRegistry, fixturePackageDir, type PublishResult } from './support/registry.js';
 import { FIXED_MTIME, integrityOf, packDirectory, packEntries } from './support/tarball.js';
 
 const execFileAsync = promisify(execFile);
@@ -192,7 +193,10 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       expect(Object.keys(v1).every((k) => allowed.includes(k))).to.equal(true);
       expect(v1).to.include({ name: 'fixture-pkg', version: '1.0.0', _hasShrinkwrap: false });
       expect(v1.bin).to.deep.equal({ 'mcp-healthy': 'server.js' });
-      expect(v1.dist).to.deep.equal({ integrity: base.v100.integrity, shasum: base.v100.shasum, tarball: base.v100.tarballUrl });
+      const { signatures, ...dist } = v1.dist as { signatures: unknown; integrity: string };
+      expect(dist).to.deep.equal({ integrity: base.v100.integrity, shasum: base.v100.shasum, tarball: base.v100.tarballUrl });
+      // Signed as npm's registry signs: name@version:integrity with the key /-/npm/v1/keys publishes.
+      expect(verifyRegistrySignatures({ name: base.v100.name, version: '1.0.0', integrity: dist.integrity, signatures }, [FIXTURE_SIGNING_KEY]).result).to.equal('verified');
       expect(v1).to.not.have.property('description');
     });
 
@@ -204,7 +208,9 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       expect(p.time.created).to.equal(v100Date.toISOString());
       const m = p.versions['1.1.0'];
       expect(m).to.include({ _id: 'fixture-pkg@1.1.0', name: 'fixture-pkg', version: '1.1.0', description: 'Test fixture: a tiny, healthy MCP stdio server (zero dependencies).' });
-      expect(m.dist).to.deep.equal({ integrity: base.v110.integrity, shasum: base.v110.shasum, tarball: base.v110.tarballUrl });
+      const { signatures, ...dist } = m.dist;
+      expect(dist).to.deep.equal({ integrity: base.v110.integrity, shasum: base.v110.shasum, tarball: base.v110.tarballUrl });
+      expect(signatures).to.have.length(1);
       expect(m.dist.tarball.startsWith(registry.url)).to.equal(true);
       expect(registry.requests.at(-1)!.accept).to.not.include(CORGI);
 

@@ -34,13 +34,15 @@ describe('read model: one view of a server', () => {
     name: 'memory', package: '@modelcontextprotocol/server-memory', channel: 'latest', schedule: '0 */6 * * *', timezone: 'UTC',
     policy: 'minor', minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
     smokeTest: { enabled: true, timeoutMs: 30_000, args: [], env: {}, network: true },
+    surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+    provenance: 'warn',
   };
 
   it('has every key, null for what is not known yet', () => {
     const view = serverView(settings, { name: 'memory', state: 'idle', failedVersions: [] }, layout);
     expect(view).to.deep.equal({
       name: 'memory', package: '@modelcontextprotocol/server-memory', channel: 'latest', policy: 'minor', activation: 'auto',
-      current: null, previous: null, latest: null, candidate: null, updateAvailable: false, staged: null, state: 'idle',
+      current: null, previous: null, latest: null, candidate: null, updateAvailable: false, staged: null, gate: null, state: 'idle',
       lastCheck: null, lastCheckResult: null, lastError: null, failedVersions: [], hold: null, launcher: '/srv/mcp/bin/memory',
     });
   });
@@ -66,6 +68,8 @@ describe('read model: one view of a server', () => {
       version: null, channel: 'latest', range: '^1.0.0', bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
       minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3, allowScripts: null,
       smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], network: false, env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
+      surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+      provenance: 'warn',
     });
   });
 

@@ -90,6 +90,9 @@ async function activateVersion(
       ...(job.id ? { jobId: job.id } : {}),
       ...(integrity ? { integrity } : {}),
       ...(job.data.reason ? { reason: job.data.reason } : {}),
+      // Which MCP surface went live, and for an approval who approved it (the surface gate).
+      ...(record?.smokeTest?.surfaceHash ? { surfaceHash: record.smokeTest.surfaceHash } : {}),
+      ...(job.data.action === 'approve' ? { approvedBy: job.data.requestedBy ?? 'unknown' } : {}),
     };
     await recordSwitch(context, settings, entry, { current: target, previous, integrity });
   }
@@ -114,7 +117,7 @@ async function activateVersion(
   await store.update(server, {
     state: nextState('activating', { step: 'activate', event: 'done', stillAwaiting }),
     lastError: null,
-    ...(facts.staged === target ? { staged: null } : {}),
+    ...(facts.staged === target ? { staged: null, gate: null } : {}),
   });
   await store.clearFailedVersion(server, target);
   const { hold: holdBefore } = await store.get(server);
@@ -174,7 +177,7 @@ async function syncUnchanged(context: WorkerContext, server: string, version: st
   await context.state.update(server, {
     current: version,
     state: nextState('activating', { step: 'activate', event: 'done', stillAwaiting }),
-    ...(staged === version ? { staged: null } : {}),
+    ...(staged === version ? { staged: null, gate: null } : {}),
   });
 }
 
@@ -267,7 +270,7 @@ async function undoActivation(
   const { server } = job.data;
   const { target, from, previousBefore, error } = failure;
   const cause = describeError(error);
-  const staged = failure.wasStaged ? { staged: null } : {};
+  const staged = failure.wasStaged ? { staged: null, gate: null } : {};
 
   if (from) {
     await layout.switchCurrent(server, from);

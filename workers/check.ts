@@ -5,14 +5,16 @@
  * chain that ended without making the version current (a transient failure after its last
  * attempt, a version cleaned up) is replaced by a fresh one, so recovery needs no `--force`.
  * Versions whose registry data is unusable (a weak or malformed integrity, a tarball URL that
- * does not parse or points elsewhere, a version key that is not exact semver) fail here, each
- * once, with a message naming what was wrong.
+ * does not parse or points elsewhere, a version key that is not exact semver, a registry
+ * signature that does not verify: workers/checking/signatures.ts) fail here, each once, with a
+ * message naming what was wrong.
  * Checks are enqueued by producers/ (scheduler, client); `{server, force?, reason?}` is public.
  */
 import { describeError, MCPError } from '../shared/errors.js';
 import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../shared/policy.js';
 import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
 import { nextState } from '../shared/stateMachine.js';
+import { checkSignatures } from './checking/signatures.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -35,6 +37,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     context.registry.packument(settings.package, needsFullMetadata(settings)),
     starting ? context.state.update(server, { state: starting, package: settings.package }) : undefined,
   ]);
+  const signatures = await checkSignatures(context, settings, packument);
   const now = context.now();
   const decision: CandidateDecision = chooseCandidate({
     packument,
@@ -44,7 +47,9 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     exclude: force ? [] : before.failedVersions,
     hold: force ? undefined : before.hold,
     tarballProblem: (url) => tarballProblem(context, url),
+    versionProblem: (version) => signatures.problem(version),
   });
+  await signatures.record();
   const checkedAt = now.toISOString();
   const refused = await refuseUnusableVersions(context, job, decision, before.failedVersions);
   if (decision.error) {

@@ -1,12 +1,14 @@
 /*
  * stage: turn a verified tarball from the backup store into $MCP_SERVERS_PATH/<name>/versions/<v>
  * (the steps live in workers/staging/: tarball.ts, package.ts, npmInstall.ts, version.ts), then
- * add the activate job of its chain (activation: auto) or leave the version waiting for approval.
+ * add the activate job of its chain (activation: auto, and the surface gate lets it through:
+ * workers/staging/surfaceGate.ts) or leave the version waiting for approval.
  */
 import { enqueue, type StageJobData, type StageResult } from '../shared/queues.js';
 import { nextState, startState } from '../shared/stateMachine.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
+import { surfaceGate } from './staging/surfaceGate.js';
 import { stageVersion } from './staging/version.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
@@ -34,20 +36,22 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
     type: 'update.staged', server, version, from: current, jobId: job.id, reason: job.data.reason,
     details: { toolCount: smokeTest?.toolCount, serverName: smokeTest?.serverName, smokeTestSkipped: smokeTest?.skipped, reused: staged.reused },
   });
-  const next = settings.activation === 'auto' ? 'activate' : 'awaiting-approval';
+  const gate = await surfaceGate(context, settings, { server, version, jobId: job.id, reason: job.data.reason });
+  const next = settings.activation === 'auto' && gate.action === 'auto' ? 'activate' : 'awaiting-approval';
   const result: StageResult = { version, dir: staged.dir, toolCount: smokeTest?.toolCount, reused: staged.reused, next, chain };
 
   if (next === 'activate') {
-    await context.state.update(server, { lastError: null });
+    await context.state.update(server, { lastError: null, gate: null });
     await enqueue(context.queues, 'activate', {
       server, chain, action: 'activate', version,
       ...(job.data.reason ? { reason: job.data.reason } : {}),
       ...(job.data.force ? { force: true } : {}),
     });
   } else {
-    await context.state.update(server, { state: nextState('staging', { step: 'stage', event: 'done', next }), staged: version, lastError: null });
+    await context.state.update(server, { state: nextState('staging', { step: 'stage', event: 'done', next }), staged: version, gate: gate.reason ?? null, lastError: null });
     await context.events.publish({
-      type: 'update.awaiting-approval', server, version, from: current, jobId: job.id, reason: job.data.reason,
+      type: 'update.awaiting-approval', server, version, from: current, jobId: job.id, reason: gate.reason ?? job.data.reason,
+      ...(gate.reason ? { details: { gate: gate.reason, surfaceHash: staged.record.smokeTest?.surfaceHash } } : {}),
     });
   }
   return result;

@@ -75,6 +75,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
     ['latest', server.latest ? `${server.latest} (${server.channel})` : null],
     ['available', server.updateAvailable ? server.candidate : null],
     ['staged', server.staged ? `${server.staged}: mcp-updater approve ${name}` : null],
+    ['held by', server.gate ? `${server.gate}: mcp-updater diff ${name}` : null],
     ['last check', server.lastCheck ? `${relativeTime(server.lastCheck)}: ${server.lastCheckResult ?? ''}` : null],
     ['last error', server.lastError],
     ['failed versions', server.failedVersions.join(', ')],
@@ -88,7 +89,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
   print('\nhistory (newest first):');
   print(history.length === 0 ? '  (none)\n' : table(
     ['WHEN', 'ACTION', 'FROM', 'TO', 'REASON'],
-    history.map((entry) => [relativeTime(entry.at), entry.action, entry.from, entry.to, entry.reason]),
+    history.map((entry) => [relativeTime(entry.at), entry.action, entry.from, entry.to, entry.approvedBy ? `${entry.reason ?? 'approved'} by ${entry.approvedBy}` : entry.reason]),
   ));
   print('\nevents (newest first):');
   print(events.length === 0 ? '  (none)' : table(

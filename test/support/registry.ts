@@ -7,7 +7,7 @@
  * CLI, pacote and npm-registry-fetch accept. Faults can be injected to
  * simulate an unreliable or hostile registry.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -25,6 +25,28 @@ export function fixturePackageDir(name: string): string {
 }
 
 const DEFAULT_FIXTURE_DIR = fixturePackageDir('mcp-healthy');
+
+interface SigningKey {
+  keyid: string;
+  /** Base64 DER SubjectPublicKeyInfo, as `/-/npm/v1/keys` publishes it. */
+  key: string;
+  privateKey: KeyObject;
+}
+
+/** An ECDSA P-256 key pair named as npm names its keys (`SHA256:<base64 of the key's sha256>`). */
+function signingKey(): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return { keyid: `SHA256:${createHash('sha256').update(der).digest('base64')}`, key: der.toString('base64'), privateKey };
+}
+
+/** The key the fixture registry signs with and publishes at /-/npm/v1/keys. */
+export const FIXTURE_SIGNING_KEY = signingKey();
+/** A key it signs `unknown-key` versions with and never publishes. */
+const UNPUBLISHED_KEY = signingKey();
+
+/** How publish() signs a version: validly, over other data, with an unpublished key, or not at all. */
+export type SignatureMode = 'valid' | 'bad' | 'unknown-key' | 'none';
 const CORGI_TYPE = 'application/vnd.npm.install-v1+json';
 
 export interface PublishOptions {
@@ -51,6 +73,11 @@ export interface PublishOptions {
    * sends clients to another host). The registry still serves the tarball at its own URL.
    */
   tarballUrl?: string;
+  /**
+   * The registry signature in `dist.signatures` (over `name@version:integrity` as served, so an
+   * editPackument integrity stays signed). Default 'valid'.
+   */
+  signature?: SignatureMode;
 }
 
 export interface PublishResult {
@@ -98,6 +125,7 @@ interface VersionRecord {
   publishedAt: Date;
   /** Overrides dist.tarball in packuments. */
   tarballUrl?: string;
+  signature: SignatureMode;
 }
 
 interface PackageRecord {
@@ -117,6 +145,7 @@ type Route =
   | { kind: 'packument'; name: string }
   | { kind: 'tarball'; name: string; file: string }
   | { kind: 'ping' }
+  | { kind: 'keys' }
   | { kind: 'other' };
 
 interface PreparedResponse {
@@ -279,7 +308,7 @@ export class FixtureRegistry {
       pkg = { name, versions: new Map(), distTags: {}, created: publishedAt, modified: publishedAt };
       this.#packages.set(name, pkg);
     }
-    pkg.versions.set(version, { manifest, tarball, tarballFile, integrity, shasum, publishedAt, tarballUrl: opts.tarballUrl });
+    pkg.versions.set(version, { manifest, tarball, tarballFile, integrity, shasum, publishedAt, tarballUrl: opts.tarballUrl, signature: opts.signature ?? 'valid' });
     if (publishedAt < pkg.created) pkg.created = publishedAt;
 
     if (opts.tag === undefined) {
@@ -420,6 +449,28 @@ export class FixtureRegistry {
     );
   }
 
+  /** ECDSA signatures are randomised: one per signed text, so ETags (and 304s) stay stable. */
+  readonly #signatures = new Map<string, string>();
+
+  /** Add `dist.signatures` to every served version whose publish asked for one. */
+  #sign(pkg: PackageRecord, document: Record<string, unknown>): void {
+    const versions = document.versions as Record<string, { dist?: Record<string, unknown> } | null> | undefined;
+    for (const [version, entry] of Object.entries(versions ?? {})) {
+      const rec = pkg.versions.get(version);
+      const dist = entry?.dist;
+      if (!rec || rec.signature === 'none' || !dist || typeof dist !== 'object' || typeof dist.integrity !== 'string') continue;
+      const signer = rec.signature === 'unknown-key' ? UNPUBLISHED_KEY : FIXTURE_SIGNING_KEY;
+      const text = `${pkg.name}@${version}:${rec.signature === 'bad' ? `${dist.integrity}-tampered` : dist.integrity}`;
+      const cacheKey = `${signer.keyid} ${text}`;
+      let sig = this.#signatures.get(cacheKey);
+      if (!sig) {
+        sig = sign('sha256', Buffer.from(text), signer.privateKey).toString('base64');
+        this.#signatures.set(cacheKey, sig);
+      }
+      dist.signatures = [{ keyid: signer.keyid, sig }];
+    }
+  }
+
   #dist(pkg: PackageRecord, rec: VersionRecord): Record<string, unknown> {
     return {
       integrity: rec.integrity,
@@ -500,6 +551,7 @@ export class FixtureRegistry {
       return { kind: 'other' };
     }
     if (decoded === '/-/ping') return { kind: 'ping' };
+    if (decoded === '/-/npm/v1/keys') return { kind: 'keys' };
     let m = /^\/((?:@[^/]+\/)?[^/@][^/]*)$/.exec(decoded);
     if (m && !decoded.startsWith('/-/')) return { kind: 'packument', name: m[1]! };
     m = /^\/((?:@[^/]+\/)?[^/]+)\/-\/([^/]+\.tgz)$/.exec(decoded);
@@ -522,6 +574,10 @@ export class FixtureRegistry {
       return this.#json(405, { error: 'Method not allowed' }, { Allow: 'GET, HEAD' });
     }
     if (route.kind === 'ping') return this.#json(200, {});
+    if (route.kind === 'keys') {
+      const { keyid, key } = FIXTURE_SIGNING_KEY;
+      return this.#json(200, { keys: [{ expires: null, keyid, keytype: 'ecdsa-sha2-nistp256', scheme: 'ecdsa-sha2-nistp256', key }] });
+    }
     if (route.kind === 'other') return this.#json(404, { error: 'Not found' });
 
     const pkg = this.#packages.get(route.name);
@@ -532,6 +588,7 @@ export class FixtureRegistry {
       const corgi = accept.includes(CORGI_TYPE);
       const document = corgi ? this.#abbreviatedPackument(pkg) : this.#fullPackument(pkg);
       this.#edits.get(pkg.name)?.(document);
+      this.#sign(pkg, document);
       const body = Buffer.from(JSON.stringify(document));
       const etag = `"${sha1(body)}"`;
       const common = {

@@ -16,6 +16,7 @@ import type { WorkerContext } from '../context.js';
 import { installDependencies, wrapperManifest } from './npmInstall.js';
 import { hasDependencies, packageDirOf, readManifest, resolveRunTarget, runScriptText } from './package.js';
 import { label, type StagedVersion, type StageRequest } from './request.js';
+import { storeSurface } from './surfaceGate.js';
 import { extractTarball, scanTarball, verifyBackup } from './tarball.js';
 
 /**
@@ -132,7 +133,7 @@ async function smokeTest(layout: InstallLayout, dir: string, request: StageReque
   const settings = request.settings.smokeTest;
   if (!settings.enabled) return { ok: true, skipped: true, durationMs: 0 };
   // Run exactly what MCP clients will run: the launcher execs this script.
-  return runSmokeTest({
+  return storeSurface(layout, dir, await runSmokeTest({
     command: layout.runScript(dir),
     args: settings.command ? [] : settings.args,
     env: settings.env,
@@ -142,7 +143,8 @@ async function smokeTest(layout: InstallLayout, dir: string, request: StageReque
     timeoutMs: settings.timeoutMs,
     network: settings.network,
     label: label(request),
-  });
+    surface: true,
+  }));
 }
 
 /** Rename staging to versions/<version>; a version that appeared meanwhile is reused only when identical. */
