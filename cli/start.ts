@@ -5,24 +5,25 @@
  * the process exits 0. SIGHUP re-reads the inventory.
  */
 import path from 'node:path';
-import { loadConfig, type Config } from '../shared/config.js';
-import { describeError } from '../shared/errors.js';
-import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
-import { InstallLayout } from '../shared/layout.js';
-import { closeLoggers, configureLogging, createLogger } from '../shared/logger.js';
-import { registerSecret } from '../shared/redact.js';
-import { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis } from '../shared/redis.js';
-import { StateStore } from '../shared/state.js';
-import { Scheduler } from '../producers/scheduler.js';
-import { ensureRedis } from './redisLauncher.js';
+import type { Config } from '../shared/config.js';
+import type { InventoryWatcher } from '../shared/inventory.js';
+import type { Scheduler } from '../producers/scheduler.js';
 
 export const ROLES = ['all', 'scheduler', 'worker', 'dashboard'] as const;
 export type Role = (typeof ROLES)[number];
 
 type Stopper = () => Promise<void>;
 
+/*
+ * Modules are imported where they are used, not at the top: `mcp-updater --help` imports this
+ * file for ROLES and `config check` for loadStartupConfig, and neither needs Redis or BullMQ.
+ */
+
 /** Validate env + inventory the way start does; used by `config check` too. */
 export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; inventory: InventoryWatcher }> {
+  const [{ loadConfig }, { inventoryDefaults, InventoryWatcher }] = await Promise.all([
+    import('../shared/config.js'), import('../shared/inventory.js'),
+  ]);
   const config = loadConfig(env);
   const inventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
   return { config, inventory };
@@ -30,6 +31,13 @@ export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): P
 
 export async function start(role: Role): Promise<void> {
   const { config, inventory } = await loadStartupConfig();
+  const [
+    { describeError }, { InstallLayout }, { closeLoggers, configureLogging, createLogger }, { registerSecret },
+    { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis }, { StateStore }, { Scheduler }, { ensureRedis },
+  ] = await Promise.all([
+    import('../shared/errors.js'), import('../shared/layout.js'), import('../shared/logger.js'), import('../shared/redact.js'),
+    import('../shared/redis.js'), import('../shared/state.js'), import('../producers/scheduler.js'), import('./redisLauncher.js'),
+  ]);
   configureLogging({ logDir: config.logDir, logLevel: config.logLevel });
   for (const secret of [config.apiToken, config.registryToken, config.webhookSecret]) registerSecret(secret);
   const log = createLogger('orchestration');
