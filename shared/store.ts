@@ -13,6 +13,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { META_DIR } from './layout.js';
 
 export const STORE_DIR = '.store';
 /** Files up to this size are hashed from one read; larger ones are streamed. */
@@ -64,11 +65,14 @@ async function sha256(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Every regular file below `dir` (symlinks are not followed), with its lstat. */
+/**
+ * Every regular file below `dir` (symlinks are not followed), with its lstat. The version's own
+ * record and run script (META_DIR) name the version, so they never match another file: skipped.
+ */
 async function* regularFiles(dir: string): AsyncGenerator<{ file: string; stat: Stats }> {
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* regularFiles(full);
+    if (entry.isDirectory() && entry.name !== META_DIR) yield* regularFiles(full);
     else if (entry.isFile()) yield { file: full, stat: await fs.lstat(full) };
   }
 }
@@ -125,13 +129,14 @@ async function storeFile(store: string, file: string, stat: Stats): Promise<Outc
     if (linked === 'done') return 'shared';
     if (linked === 'refused') return 'unchanged';
     await fs.chmod(file, executable ? 0o555 : 0o444);
-    await fs.mkdir(path.dirname(entry), { recursive: true });
     try {
       await fs.link(file, entry);
       return 'added';
     } catch (error) {
       if (KEEP_AS_COPY.has(errorCode(error) ?? '')) return 'unchanged';
-      if (errorCode(error) !== 'EEXIST' && errorCode(error) !== 'ENOENT') throw error;
+      // No folder for this prefix yet (or a prune just removed it): make it, then go round again.
+      if (errorCode(error) === 'ENOENT') await fs.mkdir(path.dirname(entry), { recursive: true });
+      else if (errorCode(error) !== 'EEXIST') throw error;
     }
   }
   return 'unchanged';

@@ -109,6 +109,18 @@ describe('shared store on disk', () => {
     expect((await fs.stat(path.join(dir, 'lib'))).mode & 0o777).to.equal(0o755);
   });
 
+  it('leaves the version record and run script alone: they name their version', async () => {
+    const one = versionDir('meta', '1.0.0');
+    const two = versionDir('meta', '1.1.0');
+    for (const dir of [one, two]) await writeTree(dir, [{ path: '.mcp-updater/run', body: '#!/bin/sh\n', mode: 0o755 }, { path: 'index.js', body: 'same\n' }]);
+    const report = await storeTree(two, store);
+    await storeTree(one, store);
+    expect(report.files).to.equal(1);
+    expect(await inode(path.join(one, '.mcp-updater/run'))).to.not.equal(await inode(path.join(two, '.mcp-updater/run')));
+    expect((await fs.stat(path.join(one, '.mcp-updater/run'))).mode & 0o777).to.equal(0o755);
+    expect(await inode(path.join(one, 'index.js'))).to.equal(await inode(path.join(two, 'index.js')));
+  });
+
   it('changes nothing when run again on a stored tree', async () => {
     await writeTree(versionDir('memory', '1.0.0'), version('memory', '1.0.0'));
     await storeTree(versionDir('memory', '1.0.0'), store);
