@@ -23,7 +23,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./commands/config.js')).registerConfigCommand,
 };
 
-
 /** package.json is one directory above cli/ in the sources and two above dist/cli/ when compiled. */
 function packageVersion(): string {
   for (const relative of ['../package.json', '../../package.json']) {

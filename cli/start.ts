@@ -18,7 +18,7 @@ type Stopper = () => Promise<void>;
 /**
  * How far V8 lets the heap grow past what survived the last full GC. Its default on a machine with
  * a large heap limit is up to 4×: a 10,000-server sweep kept ~45 MB alive but took the worker to
- * ~310 MB RSS; at 15 % it peaks near 185 MB for a few percent more CPU (README, "Benchmarks").
+ * ~310 MB RSS; at 15 % it peaks near 185 MB, for 10-20 % more CPU per check (README, "Benchmarks").
  * The flag is read at every GC, so setting it after start-up is safe; a --heap-growing-percent
  * or --max-old-space-size given to node (command line or NODE_OPTIONS) wins.
  */
