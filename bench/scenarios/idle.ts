@@ -26,17 +26,17 @@ export interface IdleResults {
   worker: IdleRss;
 }
 
-async function idleWindow(process: WorkerProcess, seconds: number): Promise<IdleRss> {
+async function idleWindow(service: WorkerProcess, seconds: number): Promise<IdleRss> {
   // Settle first: the last job's garbage and the dashboard's first requests are not "idle".
   await sleep(2_000);
   const samples: number[] = [];
   const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
-    process.assertRunning();
-    samples.push(process.currentRss());
+    service.assertRunning();
+    samples.push(service.currentRss());
     await sleep(250);
   }
-  return { rssMb: { p50: mb(percentile(samples, 50)), max: mb(percentile(samples, 100)) }, peakRssMb: mb(process.memory().peakRssBytes) };
+  return { rssMb: { p50: mb(percentile(samples, 50)), max: mb(percentile(samples, 100)) }, peakRssMb: mb(service.memory().peakRssBytes) };
 }
 
 export async function idleScenario(options: { registry: FixtureRegistry; idleSeconds: number }): Promise<IdleResults> {
