@@ -14,6 +14,7 @@ import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layou
 import { validateJobData, type CleanupJobData } from '../shared/queues.js';
 import type { QueueSet } from '../shared/redis.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
+import { pruneStore, storeRoot } from '../shared/store.js';
 import { withServerLock } from './activate.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -91,6 +92,8 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
     await fs.rm(file, { force: true });
     removedBackups.push(file);
   }
+  // Shared files (shared/store.ts) whose last version went just now.
+  await pruneStore(storeRoot(context.layout.root));
 
   log.info(`cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`, {
     jobId: job.id, removedVersions, removedStaging, removedBackups, skipped, bytesFreed,

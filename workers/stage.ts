@@ -21,6 +21,7 @@ import { META_DIR, readJson, writeFileAtomic, type InstallLayout, type SmokeTest
 import { validateJobData, versionJobId, type StageJobData } from '../shared/queues.js';
 import { redactString } from '../shared/redact.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
+import { storeRoot, storeTree } from '../shared/store.js';
 import { TarScan, type TarEntryProblem, type TarLimits } from '../shared/tarSafety.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
@@ -171,7 +172,11 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     record.smokeTest = await smokeTest(layout, staging, request);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
-    return await moveIntoPlace(layout, staging, target, record);
+    const placed = await moveIntoPlace(layout, staging, target, record);
+    // Identical files of other versions and servers are kept once (shared/store.ts); a failure
+    // only costs disk space, never the staged version.
+    if (!placed.reused) await storeTree(placed.dir, storeRoot(layout.root)).catch((error: unknown) => context.log.automation.warn(`${label(request)}: sharing identical files failed: ${describeError(error)}`));
+    return placed;
   } catch (error) {
     await fs.rm(staging, { recursive: true, force: true });
     throw error;
