@@ -1,18 +1,19 @@
 # mcp-updater: one image for every role (scheduler, worker, dashboard, CLI).
-# Sources are TypeScript run through tsx (a runtime dependency): there is no dist/. The build
-# stage type-checks them; the runtime stage has production dependencies only.
+# The build stage type-checks the TypeScript sources and compiles them into dist/ (npm run build);
+# the runtime stage has production dependencies only and runs dist/ (the sources beside it let the
+# bin see that dist/ matches them; without TypeScript it would refuse a stale dist/, never rebuild).
 #
 #   docker build -t mcp-updater .
 #   docker run --rm mcp-updater --help
 
 ARG NODE_VERSION=20
 
-# --- build: install everything, type-check (npm run build = tsc, no output) ------------------
+# --- build: install everything, type-check and compile (npm run build -> dist/) --------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json mcp-servers.yaml ./
+COPY tsconfig.json tsconfig.build.json mcp-servers.yaml ./
 COPY bin ./bin
 COPY cli ./cli
 COPY producers ./producers
@@ -23,7 +24,7 @@ COPY test ./test
 COPY bench ./bench
 RUN npm run build
 
-# --- runtime: production dependencies, the checked sources, a non-root user --------------------
+# --- runtime: production dependencies, the compiled dist/, a non-root user --------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     MCP_SERVERS_CONFIG=/app/mcp-servers.yaml \
@@ -38,7 +39,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/tsconfig.json /app/mcp-servers.yaml ./
+COPY --from=build /app/tsconfig.json /app/tsconfig.build.json /app/mcp-servers.yaml ./
+COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/cli ./cli
 COPY --from=build /app/producers ./producers

@@ -6,7 +6,7 @@
  *
  *   npm run bench                   full run (a few minutes)
  *   npm run bench -- --smoke        small sizes, well under a minute (CI): results/smoke.*
- *   npm run bench -- --only 2,3     some scenarios: results/partial.*
+ *   npm run bench -- --only 2,3     some scenarios (numbers or names): results/partial.*
  *   npm run bench -- --profile      worker children under --cpu-prof (2, 3): results/profiled.*,
  *                                   profiles in results/profiles/, top functions printed
  *
@@ -21,12 +21,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { FixtureRegistry } from '../test/support/registry.js';
+import { ensureSuiteRedis } from '../test/support/redisServer.js';
 import { BENCH_REDIS_URL } from './lib/benchEnv.js';
 import { mainThreadProfile, summarizeProfile, type ProfileSummary } from './lib/cpuProfile.js';
 import { round } from './lib/measure.js';
 import { evaluateTargets, renderMarkdown, type BenchResults, type MachineInfo } from './lib/report.js';
 import type { SessionOptions } from './lib/workerSession.js';
+import { cliScenario } from './scenarios/cli.js';
+import { diskScenario } from './scenarios/disk.js';
 import { httpScenario } from './scenarios/http.js';
+import { idleScenario } from './scenarios/idle.js';
 import { peerScenario } from './scenarios/peer.js';
 import { pipelineScenario } from './scenarios/pipeline.js';
 import { rawScenario } from './scenarios/raw.js';
@@ -36,11 +40,17 @@ const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 /** Sizes of the full run (the brief's) and of the smoke run (CI, well under a minute). */
 const SIZES = {
-  full: { rawJobs: 20_000, rawChains: 5_000, sweep: 10_000, pipeline: 1_000, smokeTest: 100, peer: 50, httpServers: 1_000, httpSeconds: 10 },
-  smoke: { rawJobs: 2_000, rawChains: 500, sweep: 300, pipeline: 30, smokeTest: 3, peer: 3, httpServers: 100, httpSeconds: 1 },
+  full: {
+    rawJobs: 20_000, rawChains: 5_000, sweep: 10_000, pipeline: 1_000, smokeTest: 100, peer: 50, httpServers: 1_000, httpSeconds: 10,
+    cliRuns: 15, idleSeconds: 10, diskServers: 3, diskVersions: 5,
+  },
+  smoke: {
+    rawJobs: 2_000, rawChains: 500, sweep: 300, pipeline: 30, smokeTest: 3, peer: 3, httpServers: 100, httpSeconds: 1,
+    cliRuns: 2, idleSeconds: 1, diskServers: 1, diskVersions: 4,
+  },
 };
 
-const SCENARIOS = ['raw', 'sweep', 'pipeline', 'smokeTest', 'peer', 'http'] as const;
+const SCENARIOS = ['raw', 'sweep', 'pipeline', 'smokeTest', 'peer', 'http', 'cli', 'idle', 'disk'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 function parseOptions() {
@@ -56,7 +66,7 @@ function parseOptions() {
     const trimmed = item.trim();
     const byNumber = SCENARIOS[Number(trimmed) - 1];
     const name = byNumber ?? SCENARIOS.find((scenario) => scenario === trimmed);
-    if (!name) throw new Error(`--only: "${trimmed}" is not a scenario (1-6 or ${SCENARIOS.join(', ')})`);
+    if (!name) throw new Error(`--only: "${trimmed}" is not a scenario (1-${SCENARIOS.length} or ${SCENARIOS.join(', ')})`);
     return name;
   });
   return { smoke: values.smoke, only: only ? new Set<ScenarioName>(only) : undefined, profile: values.profile };
@@ -109,6 +119,8 @@ async function main(): Promise<number> {
     if (file) profiles[name] = await summarizeProfile(file, window);
   };
 
+  // Like `npm test`: a redis-server of our own when none answers (stopped at the end).
+  const redis = await ensureSuiteRedis(BENCH_REDIS_URL);
   const started = new Date();
   const results: BenchResults = {
     mode, startedAt: started.toISOString(), durationSeconds: 0, machine: await machineInfo(), scenarios: {}, errors: {}, targets: [],
@@ -154,8 +166,15 @@ async function main(): Promise<number> {
       peerScenario({ registry, servers: sizes.peer }));
     s.http = await run('http', `6 HTTP: /health and /api/v1/servers (${sizes.httpServers} servers), ${sizes.httpSeconds} s each`, () =>
       httpScenario({ registryUrl: registry.url, servers: sizes.httpServers, seconds: sizes.httpSeconds }));
+    s.cli = await run('cli', `7 CLI: \`servers\` and \`--help\`, ${sizes.cliRuns} runs each, compiled and through tsx`, () =>
+      cliScenario({ registryUrl: registry.url, runs: sizes.cliRuns }));
+    s.idle = await run('idle', `8 idle RSS: all-in-one with 3 servers installed, then the worker alone, ${sizes.idleSeconds} s each`, () =>
+      idleScenario({ registry, idleSeconds: sizes.idleSeconds }));
+    s.disk = await run('disk', `9 disk: ${sizes.diskServers} servers × ${sizes.diskVersions} versions, keep 3`, () =>
+      diskScenario({ registry, servers: sizes.diskServers, versions: sizes.diskVersions }));
   } finally {
     await registry.close();
+    await redis.stop();
   }
 
   results.durationSeconds = round((Date.now() - started.getTime()) / 1000, 1);

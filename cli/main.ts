@@ -2,26 +2,58 @@
  * The `mcp-updater` command (commander). `start` composes the roles; every other command talks
  * to Redis through producers/ (or only reads files) and exits 0 ok, 1 failure, 2 usage,
  * 78 configuration error. Commands live in cli/commands/, one file per command or group.
+ * A command's module (and what it pulls in: Redis, BullMQ, joi…) is loaded only when that
+ * command runs; the full list is loaded for the overall help and for anything unrecognised.
  */
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { registerActivationCommands } from './commands/activation.js';
-import { registerCheckCommand } from './commands/check.js';
-import { registerCleanupCommand } from './commands/cleanup.js';
-import { registerConfigCommand } from './commands/config.js';
-import { registerDiffCommand } from './commands/diff.js';
-import { registerImportCommand } from './commands/import.js';
-import { registerServersCommand } from './commands/servers.js';
-import { registerStatusCommand } from './commands/status.js';
-import { EXIT, exitCodeFor, reportError } from './exit.js';
 import { ROLES, start, type Role } from './start.js';
 
+type Register = (program: Command) => void;
+
+/** Command name -> its registration, loaded on demand. */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  servers: async () => (await import('./commands/servers.js')).registerServersCommand,
+  check: async () => (await import('./commands/check.js')).registerCheckCommand,
+  status: async () => (await import('./commands/status.js')).registerStatusCommand,
+  approve: async () => (await import('./commands/activation.js')).registerActivationCommands,
+  rollback: async () => (await import('./commands/activation.js')).registerActivationCommands,
+  diff: async () => (await import('./commands/diff.js')).registerDiffCommand,
+  cleanup: async () => (await import('./commands/cleanup.js')).registerCleanupCommand,
+  import: async () => (await import('./commands/import.js')).registerImportCommand,
+  config: async () => (await import('./commands/config.js')).registerConfigCommand,
+};
+
+/** package.json is one directory above cli/ in the sources and two above dist/cli/ when compiled. */
 function packageVersion(): string {
-  const manifest = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return manifest.version;
+  for (const relative of ['../package.json', '../../package.json']) {
+    const file = new URL(relative, import.meta.url);
+    if (!fs.existsSync(file)) continue;
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version: string };
+    if (manifest.name === 'mcp-updater') return manifest.version;
+  }
+  return 'unknown';
 }
 
-export function buildProgram(): Command {
+const HELP_FLAGS = new Set(['-h', '--help']);
+const VERSION_FLAGS = new Set(['-V', '--version']);
+
+/**
+ * Which command modules argv needs: the named command's (the first argument that is not an
+ * option, or `help <name>`), none for `--version`, all for the overall help and anything else.
+ */
+function commandsNeeded(argv: string[]): Array<() => Promise<Register>> {
+  const args = argv.slice(2);
+  const at = args.findIndex((arg) => !arg.startsWith('-'));
+  const before = at < 0 ? args : args.slice(0, at);
+  if (before.some((arg) => HELP_FLAGS.has(arg))) return Object.values(COMMANDS);
+  if (at < 0) return before.some((arg) => VERSION_FLAGS.has(arg)) ? [] : Object.values(COMMANDS);
+  const name = args[at] === 'help' ? args.slice(at + 1).find((arg) => !arg.startsWith('-')) : args[at];
+  if (name === 'start') return [];
+  return name && Object.hasOwn(COMMANDS, name) ? [COMMANDS[name]!] : Object.values(COMMANDS);
+}
+
+export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command('mcp-updater')
     .description('Keeps a fleet of MCP servers up to date, safely.')
     .version(packageVersion(), '-V, --version')
@@ -36,14 +68,8 @@ export function buildProgram(): Command {
       await start(options.role);
     });
 
-  registerServersCommand(program);
-  registerCheckCommand(program);
-  registerStatusCommand(program);
-  registerActivationCommands(program);
-  registerDiffCommand(program);
-  registerCleanupCommand(program);
-  registerImportCommand(program);
-  registerConfigCommand(program);
+  const registrations = new Set(await Promise.all(commandsNeeded(argv).map((load) => load())));
+  for (const register of registrations) register(program);
 
   program.addHelpText('after', `
 Exit codes: 0 ok, 1 failure (Redis unreachable, a job failed), 2 usage (unknown command, option
@@ -59,14 +85,16 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // EXIT.ok and EXIT.usage (exit.ts loads the error classes, and with them BullMQ: not for --help).
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
+    const { exitCodeFor, reportError } = await import('./exit.js');
     reportError(error);
     // A failed command may leave connections half-open; its answer is final (stderr is
     // synchronous on pipes and files), so leave now.

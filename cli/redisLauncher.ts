@@ -16,7 +16,8 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-async function answers(url: string, timeoutMs: number): Promise<boolean> {
+/** Does a Redis answer PING at `url` within `timeoutMs`? */
+export async function redisAnswers(url: string, timeoutMs: number): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null, enableOfflineQueue: false });
   client.on('error', () => undefined);
   try {
@@ -31,19 +32,19 @@ async function answers(url: string, timeoutMs: number): Promise<boolean> {
 }
 
 /** Only the default local address is ours to start; anything else is someone's configured Redis. */
-function isDefaultAddress(url: string): boolean {
+export function isDefaultAddress(url: string): boolean {
   const parsed = new URL(url);
   if (parsed.password || parsed.username || (parsed.pathname && parsed.pathname !== '/')) return false;
   return ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname) && (parsed.port === '' || parsed.port === '6379');
 }
 
-function hasRedisServer(): boolean {
+export function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 export async function ensureRedis(url: string, dataRoot: string, log: winston.Logger): Promise<LocalRedis> {
   const none: LocalRedis = { stop: async () => undefined };
-  if (await answers(url, 1_500)) return none;
+  if (await redisAnswers(url, 1_500)) return none;
   const howTo = 'install Redis (`apt-get install -y redis-server`), run `docker compose up -d redis`, or set REDIS_URL to a reachable Redis';
   if (!isDefaultAddress(url)) {
     throw new MCPError('EREDIS', `Redis at ${redactUrl(url)} is not reachable`, { hint: howTo });
@@ -61,7 +62,7 @@ export async function ensureRedis(url: string, dataRoot: string, log: winston.Lo
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    if (await answers(url, 500)) {
+    if (await redisAnswers(url, 500)) {
       return {
         child,
         stop: () => new Promise<void>((resolve) => {

@@ -1,9 +1,11 @@
 /*
- * The status page and Bull Board in a real (headless, Debian) Chromium, as a person uses them:
+ * The status page and Bull Board in a real (headless) Chromium, as a person uses them:
  * log in through the form, press "Check now", watch real check and download workers (against the
  * fixture registry) change the server's state on the page, then find the check job in Bull Board.
- * Screenshots go to test/artifacts/ (git-ignored). Needs /usr/bin/chromium
- * (`apt-get install -y chromium`); never downloads a browser.
+ * Screenshots go to test/artifacts/ (git-ignored). The browser: CHROMIUM_PATH when set, else
+ * Debian's /usr/bin/chromium when installed, else the headless Chromium that the dev dependency
+ * @sparticuz/chromium ships inside its npm package (unpacked into the temp directory on first
+ * use). Never downloads a browser.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +25,7 @@ import { createDownloadWorker } from '../workers/download.js';
 import { FixtureRegistry } from './support/registry.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const TOKEN = 'browser-test-token-0123456789abcdef';
 const DAY = 24 * 3600_000;
@@ -38,6 +40,18 @@ servers:
   search:
     package: mcp-search
 `;
+
+/** The Chromium to drive, by the order in the header comment. */
+async function chromiumExecutable(): Promise<string> {
+  const configured = process.env.CHROMIUM_PATH;
+  if (configured) {
+    if (!fs.existsSync(configured)) throw new Error(`CHROMIUM_PATH=${configured} does not exist: unset it to use ${SYSTEM_CHROMIUM} or the packaged Chromium`);
+    return configured;
+  }
+  if (fs.existsSync(SYSTEM_CHROMIUM)) return SYSTEM_CHROMIUM;
+  const { default: packaged } = await import('@sparticuz/chromium');
+  return packaged.executablePath();
+}
 
 describe('dashboard in a browser', function () {
   this.timeout(90_000);
@@ -54,9 +68,7 @@ describe('dashboard in a browser', function () {
   };
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) or set CHROMIUM_PATH`);
-    }
+    const executablePath = await chromiumExecutable();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     registry = await FixtureRegistry.start();
     await registry.publish({ name: 'mcp-demo', version: '1.0.0', publishedAt: new Date(Date.now() - 30 * DAY) });
@@ -95,7 +107,7 @@ describe('dashboard in a browser', function () {
     workers = [createCheckWorker(context), createDownloadWorker(context)];
 
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

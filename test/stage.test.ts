@@ -297,8 +297,9 @@ servers:
     expect(await fs.readlink(path.join(dir, 'server.js'))).to.equal('lib/server.js');
     const [copy, original] = await Promise.all([fs.stat(path.join(dir, 'copy.js')), fs.stat(path.join(dir, 'lib', 'server.js'))]);
     expect(copy.ino).to.equal(original.ino);
-    // Modes are normalised like npm does (the umask still applies): owner may read and write, nobody else may write.
-    expect(original.mode & 0o622, 'file: owner read/write, no group/other write').to.equal(0o600);
+    // Modes are normalised like npm does (the umask still applies), then made read-only by the
+    // shared store: nobody may write, owner may read.
+    expect(original.mode & 0o622, 'file: owner read only, no group/other write').to.equal(0o400);
     expect((await fs.stat(path.join(dir, 'lib'))).mode & 0o722, 'directory: owner rwx, no group/other write').to.equal(0o700);
   });
 

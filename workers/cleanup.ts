@@ -13,6 +13,7 @@ import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layou
 import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
 import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
+import { pruneStore, storeRoot } from '../shared/store.js';
 import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -73,6 +74,8 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
     await fs.rm(file, { force: true });
     removedBackups.push(file);
   }
+  // Shared files (shared/store.ts) whose last version went just now.
+  await pruneStore(storeRoot(context.layout.root));
 
   log.info(`cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`, {
     jobId: job.id, removedVersions, removedStaging, removedBackups, skipped, bytesFreed,

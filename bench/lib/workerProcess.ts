@@ -1,6 +1,6 @@
 /*
- * The product's worker as a user runs it: `node bin/mcp-updater.js start --role worker` in a child
- * process with the scenario's environment. Its memory is sampled from /proc (VmRSS every 100 ms,
+ * The product's worker as a user runs it: `node bin/mcp-updater.js start --role worker` (or
+ * another role) in a child process with the scenario's environment. Its memory is sampled from /proc (VmRSS every 100 ms,
  * VmHWM = the kernel's peak RSS) so the figure is the whole process, not a heap estimate.
  * With `cpuProfileDir` it runs under `node --cpu-prof` and writes a .cpuprofile on exit.
  */
@@ -14,6 +14,8 @@ const CLI = path.join(PROJECT_ROOT, 'bin', 'mcp-updater.js');
 
 export interface WorkerProcessOptions {
   env: Record<string, string>;
+  /** `start --role <role>`; default worker. */
+  role?: 'worker' | 'all';
   /** Directory for the .cpuprofile files (one per thread: tsx's loader runs in a thread of its own). */
   cpuProfileDir?: string;
 }
@@ -53,7 +55,7 @@ export class WorkerProcess {
 
   constructor(options: WorkerProcessOptions) {
     const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-    this.child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--role', 'worker'], {
+    this.child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--role', options.role ?? 'worker'], {
       cwd: PROJECT_ROOT,
       env: cleanEnv(options.env),
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -82,6 +84,11 @@ export class WorkerProcess {
   memory(): MemorySample {
     this.sample();
     return { maxRssBytes: this.maxRss, peakRssBytes: this.lastHwm };
+  }
+
+  /** VmRSS right now (bytes), or 0 when the process is gone. */
+  currentRss(): number {
+    return readProcMemory(this.pid)?.rss ?? 0;
   }
 
   /** Fail when the child died early (bad config, missing module): its stderr says why. */

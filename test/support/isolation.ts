@@ -9,9 +9,15 @@
  *
  * ISOLATION_IGNORE_PREFIXES=a,b adds key prefixes to leave out (a developer's own mcp-updater on
  * the same Redis changes `mcp:*` keys; someone's experiments may live elsewhere). Nothing else is skipped.
+ *
+ * The plugin also sets the run up, so `npm install && npm test` needs nothing else: it builds
+ * dist/ when it is missing or older than the sources (tests run the real bin, which runs dist/)
+ * and starts a redis-server when none answers (test/support/redisServer.ts), stopping it at the end.
  */
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
+import { ensureFreshBuild } from '../../bin/build.js';
+import { ensureSuiteRedis } from './redisServer.js';
 
 /** Prefixes of the suite's own worlds: tests (createTestEnv) and benchmarks (bench/lib/benchEnv.ts). */
 export const OWN_PREFIXES = ['mcpu-test-', 'mcpu-bench-'] as const;
@@ -118,15 +124,29 @@ export async function finishIsolationCheck(): Promise<{ keys: number }> {
   }
 }
 
+let stopSuiteRedis: (() => Promise<void>) | undefined;
+
 /** Mocha root hook plugin. */
 export const mochaHooks = {
-  async beforeAll(this: unknown) {
+  async beforeAll(this: Mocha.Context) {
+    // A first build takes a while on a busy machine; nothing else here does.
+    this.timeout(600_000);
+    await ensureFreshBuild();
+    const redis = await ensureSuiteRedis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+    if (redis.started) {
+      stopSuiteRedis = () => redis.stop();
+      // eslint-disable-next-line no-console
+      console.log('      [setup] no Redis answered: started a redis-server for this run (stopped at the end)');
+    }
     await startIsolationCheck();
   },
-  async afterAll(this: unknown) {
-    if (!isolationCheckActive()) return;
-    const { keys } = await finishIsolationCheck();
-     
-    console.log(`      [reliability] isolation: foreignKeysUnchanged=${keys} ignoredPrefixes=${ignoredPrefixes().join(',')}`);
+  async afterAll(this: Mocha.Context) {
+    try {
+      if (!isolationCheckActive()) return;
+      const { keys } = await finishIsolationCheck();
+      console.log(`      [reliability] isolation: foreignKeysUnchanged=${keys} ignoredPrefixes=${ignoredPrefixes().join(',')}`);
+    } finally {
+      await stopSuiteRedis?.();
+    }
   },
 };

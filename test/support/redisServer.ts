@@ -3,6 +3,9 @@
  * `redis-server --port N --save '' --appendonly no` on a free port with its own temp directory.
  * `stop()` ends it (by default with SHUTDOWN SAVE, so `start()` on the same port brings the same
  * data back, like a Redis restart with persistence; `{ lose: true }` kills it and the data with it).
+ *
+ * And the suite's own Redis (ensureSuiteRedis): when nothing answers at TEST_REDIS_URL's default
+ * address and redis-server is installed, one is started there for the run, as `npm start` does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -10,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { hasRedisServer, isDefaultAddress, redisAnswers } from '../../cli/redisLauncher.js';
 
 /** A TCP port nobody listens on right now (the kernel's choice for port 0). */
 export async function freePort(): Promise<number> {
@@ -47,10 +51,10 @@ export class PrivateRedis {
   get pid(): number | undefined { return this.child?.pid; }
   get running(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
 
-  /** A new server on a free port, answering PING before this resolves. */
-  static async start(): Promise<PrivateRedis> {
+  /** A new server on `port` (default: a free one), answering PING before this resolves. */
+  static async start(port?: number): Promise<PrivateRedis> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-redis-'));
-    const redis = new PrivateRedis(await freePort(), dir);
+    const redis = new PrivateRedis(port ?? await freePort(), dir);
     await redis.start();
     return redis;
   }
@@ -100,4 +104,18 @@ export class PrivateRedis {
     await this.stop({ lose: true });
     await fs.rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Redis for the whole run at `url`: the one that answers there, or, when none does, the address
+ * is the default local one and redis-server is installed, a PrivateRedis started on its port
+ * (nothing kept on disk). Returns how to stop what was started (nothing when Redis was there).
+ */
+export async function ensureSuiteRedis(url: string): Promise<{ started: boolean; stop(): Promise<void> }> {
+  if (await redisAnswers(url, 1_500)) return { started: false, stop: async () => undefined };
+  const howTo = 'install Redis (`apt-get install -y redis-server`) or set TEST_REDIS_URL to a Redis the tests may use';
+  if (!isDefaultAddress(url)) throw new Error(`no Redis answers at ${url} (TEST_REDIS_URL): ${howTo}`);
+  if (!hasRedisServer()) throw new Error(`no Redis answers at ${url} and redis-server is not installed: ${howTo}`);
+  const redis = await PrivateRedis.start(Number(new URL(url).port || 6379));
+  return { started: true, stop: () => redis.close() };
 }

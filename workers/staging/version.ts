@@ -8,10 +8,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { StagingError } from '../../shared/errors.js';
+import { describeError, StagingError } from '../../shared/errors.js';
 import { readJson, writeFileAtomic, type InstallLayout, type SmokeTestRecord, type VersionRecord } from '../../shared/layout.js';
 import { recordVersionFiles, removeUnrecordedFiles, versionTree, type PresentEntry } from '../../shared/serverData.js';
 import { runSmokeTest } from '../../shared/smokeTest.js';
+import { storeRoot, storeTree } from '../../shared/store.js';
 import type { WorkerContext } from '../context.js';
 import { installDependencies, wrapperManifest } from './npmInstall.js';
 import { hasDependencies, packageDirOf, readManifest, resolveRunTarget, runScriptText } from './package.js';
@@ -80,7 +81,15 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     // Files the smoke test's run wrote are not the user's data: the version starts pristine.
     await removeUnrecordedFiles(staging);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
-    return await moveIntoPlace(layout, staging, target, record);
+    const placed = await moveIntoPlace(layout, staging, target, record);
+    // Identical files of other versions and servers are kept once (shared/store.ts); a failure
+    // only costs disk space, never the staged version.
+    if (!placed.reused) {
+      await storeTree(placed.dir, storeRoot(layout.root)).catch((error: unknown) => {
+        context.log.automation.warn(`${label(request)}: sharing identical files failed: ${describeError(error)}`, { server });
+      });
+    }
+    return placed;
   } catch (error) {
     await fs.rm(staging, { recursive: true, force: true });
     throw error;
