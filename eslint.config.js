@@ -16,6 +16,11 @@ export default defineConfig(
     },
   },
   {
+    // Plain JavaScript entry points run by Node (the TypeScript files get their globals from @types/node).
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },
+  },
+  {
     // chai's property assertions (`expect(x).to.be.empty`, `.to.not.be.NaN`) are expressions by
     // design; tests poke at raw registry and lock-file JSON, where `any` is the honest type.
     files: ['test/**/*.ts'],

@@ -135,7 +135,7 @@ export const mochaHooks = {
     const redis = await ensureSuiteRedis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
     if (redis.started) {
       stopSuiteRedis = () => redis.stop();
-      // eslint-disable-next-line no-console
+       
       console.log('      [setup] no Redis answered: started a redis-server for this run (stopped at the end)');
     }
     await startIsolationCheck();
