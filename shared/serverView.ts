@@ -4,7 +4,7 @@
  * it. Every key is always present (an absent value is null), error text is redacted, and the
  * settings leave out smoke-test env values (they are often API keys).
  */
-import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
+import type { Activation, Ecosystem, Policy, PythonSettings, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
 import { redact, redactArguments, redactString, REDACTED } from './redact.js';
 import type { ServerState, ServerStateName, StateStore } from './state.js';
@@ -12,6 +12,8 @@ import { SERVER_STATES } from './stateMachine.js';
 
 export interface ServerView {
   name: string;
+  /** Where the package comes from: npm, or pypi (docs/ARCHITECTURE.md "Ecosystems"). */
+  ecosystem: Ecosystem;
   package: string;
   /** The dist-tag followed. */
   channel: string;
@@ -46,7 +48,8 @@ type WithNulls<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], u
  * The settings that decide updates, as the inventory resolved them. Derived from ServerSettings,
  * so a setting added there does not compile until publicSettings() decides how to show it.
  */
-export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest'>> & {
+export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest' | 'python'>> & {
+  python: WithNulls<PythonSettings> | null;
   /** `env` keys only: every value is "[REDACTED]". */
   smokeTest: WithNulls<SmokeTestSettings>;
 };
@@ -60,6 +63,7 @@ export interface ServerDetail extends ServerView {
 export function serverView(settings: ServerSettings, state: ServerState, layout: Pick<InstallLayout, 'launcher'>): ServerView {
   return {
     name: settings.name,
+    ecosystem: settings.ecosystem ?? 'npm',
     package: settings.package,
     channel: settings.channel,
     policy: settings.policy,
@@ -83,6 +87,10 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
 export function publicSettings(settings: ServerSettings): PublicSettings {
   const smokeTest = settings.smokeTest;
   return {
+    ecosystem: settings.ecosystem ?? 'npm',
+    python: settings.python
+      ? { python: settings.python.python ?? null, extras: settings.python.extras, allowSdist: settings.python.allowSdist, command: settings.python.command ?? null }
+      : null,
     version: settings.version ?? null,
     channel: settings.channel,
     range: settings.range ?? null,
