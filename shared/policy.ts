@@ -34,12 +34,14 @@ export interface CandidateInput {
   tarballProblem?: (url: string) => string | undefined;
 }
 
-export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
+export type SkipReason = 'deprecated' | 'yanked' | 'prerelease' | 'above-channel' | 'outside-range' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
 
 /** What download needs of a version, validated. */
 export interface UsableDist {
   integrity: string;
   tarball: string;
+  /** The file's name, where the ecosystem picks one of several (a pypi wheel). */
+  file?: string;
 }
 
 export interface CandidateDecision {
