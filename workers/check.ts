@@ -10,11 +10,13 @@
  * Checks are enqueued by producers/ (scheduler, client); `{server, force?, reason?}` is public.
  */
 import { describeError, MCPError } from '../shared/errors.js';
+import type { ServerSettings } from '../shared/inventory.js';
 import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../shared/policy.js';
 import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
 import { nextState } from '../shared/stateMachine.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
+import { pypiDecider, type DecisionInput } from './checking/pypi.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
 export function createCheckWorker(context: WorkerContext) {
@@ -31,19 +33,12 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const current = before.current ?? await context.layout.currentVersion(server);
   const starting = nextState(before.state, { step: 'check', event: 'start' });
   // "checking" is written while the registry answers: one round trip less on every check.
-  const [packument] = await Promise.all([
-    context.registry.packument(settings.package, needsFullMetadata(settings)),
+  const [decide] = await Promise.all([
+    settings.ecosystem === 'pypi' ? pypiDecider(context, settings) : npmDecider(context, settings),
     starting ? context.state.update(server, { state: starting, package: settings.package }) : undefined,
   ]);
   const now = context.now();
-  const decision: CandidateDecision = chooseCandidate({
-    packument,
-    current,
-    settings,
-    now,
-    exclude: force ? [] : before.failedVersions,
-    tarballProblem: (url) => tarballProblem(context, url),
-  });
+  const decision: CandidateDecision = decide({ current, now, exclude: force ? [] : before.failedVersions });
   const checkedAt = now.toISOString();
   const refused = await refuseUnusableVersions(context, job, decision, before.failedVersions);
   if (decision.error) {
@@ -88,6 +83,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     await enqueue(context.queues, 'download', {
       server,
       chain: chain.id,
+      ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi' as const, file: usable.file } : {}),
       package: settings.package,
       version: candidate,
       integrity: usable.integrity,
@@ -120,6 +116,13 @@ async function chainFor(context: WorkerContext, server: string, version: string,
     }
   }
   return { id: plainUsed ? chainId(server, version, true) : plain, started: true };
+}
+
+async function npmDecider(context: WorkerContext, settings: ServerSettings): Promise<(input: DecisionInput) => CandidateDecision> {
+  const packument = await context.registry.packument(settings.package, needsFullMetadata(settings));
+  return ({ current, now, exclude }) => chooseCandidate({
+    packument, current, settings, now, exclude, tarballProblem: (url) => tarballProblem(context, url),
+  });
 }
 
 function tarballProblem(context: WorkerContext, url: string): string | undefined {

@@ -12,6 +12,7 @@ import { META_DIR, readJson, writeFileAtomic, type InstallLayout, type SmokeTest
 import { runSmokeTest } from '../../shared/smokeTest.js';
 import type { WorkerContext } from '../context.js';
 import { installDependencies } from './npmInstall.js';
+import { preparePythonVersion } from './python.js';
 import { hasDependencies, readManifest, resolveRunTarget, runScriptText } from './package.js';
 import { label, type StagedVersion, type StageRequest } from './request.js';
 import { extractTarball, scanTarball, verifyBackup } from './tarball.js';
@@ -26,6 +27,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
   const target = layout.versionDir(server, version);
   const existing = await existingVersion(layout, target, integrity);
   if (existing) return { dir: target, record: existing, reused: true };
+  if (request.settings.ecosystem === 'pypi') return stagePythonVersion(context, request, target);
 
   const backup = layout.backupFile(integrity);
   await verifyBackup(backup, request);
@@ -55,6 +57,24 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     await fs.rm(path.join(staging, META_DIR), { recursive: true, force: true });
     await writeFileAtomic(layout.runScript(staging), runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`), 0o755);
     await fs.chmod(layout.runScript(staging), 0o755);
+    await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    record.smokeTest = await smokeTest(layout, staging, request);
+    await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    return await moveIntoPlace(layout, staging, target, record);
+  } catch (error) {
+    await fs.rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** A pypi version: workers/staging/python.ts fills the staging directory; the checks and the move are the same. */
+async function stagePythonVersion(context: WorkerContext, request: StageRequest, target: string): Promise<StagedVersion> {
+  const { layout } = context;
+  const staging = layout.stagingDir(request.server, request.version, request.jobId);
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging, { recursive: true });
+  try {
+    const record = await preparePythonVersion(context, staging, request);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     record.smokeTest = await smokeTest(layout, staging, request);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
