@@ -90,4 +90,124 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     expect(await context.state.get('demo')).to.include({ current: '1.1', previous: '1.0.0', state: 'idle' });
     expect(await handshake('demo')).to.include({ ok: true, serverVersion: '1.1' });
   });
+
+  it('each policy: patch, minor and major from 1.2.3; a pinned pre-release is installed', async () => {
+    for (const version of ['1.2.3', '1.2.4', '1.3.0', '2.0.0', '2.1.0rc1']) index.publish({ name: 'demo-py-mcp', version, kind: 'healthy', uploadedAt: old });
+    const server = (policy: string, version = '1.2.3') => `  demo: { pypi: demo-py-mcp, version: "${version}", policy: ${policy} }\n`;
+    await setUp(server('patch'));
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.2.3');
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.2.4');
+    await env.writeInventory(inventory(server('minor')));
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.3.0');
+    await env.writeInventory(inventory(server('major')));
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('2.0.0');
+    await env.writeInventory(inventory(server('pin', '2.1.0rc1')));
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('2.1.0rc1');
+    expect(await handshake('demo')).to.include({ ok: true, serverVersion: '2.1.0rc1' });
+  });
+
+  it('minimum release age: a release uploaded too recently is not taken', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old });
+    index.publish({ name: 'demo-py-mcp', version: '1.1.0', kind: 'healthy', uploadedAt: fresh });
+    await setUp('  demo: { pypi: demo-py-mcp, minReleaseAge: 2d }\n');
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', lastCheckResult: 'install 1.0.0' });
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', lastCheckResult: 'up to date; 1.1.0 skipped (too-young)' });
+  });
+
+  it('installs a dependency from the index, pinned by its hash; a too young dependency stops the stage', async () => {
+    index.publish({ name: 'demo-helper', version: '1.0.0', kind: 'library', uploadedAt: old });
+    index.publish({ name: 'dep-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper>=1.0'], importsHelper: 'demo_helper' });
+    await setUp('  deps: { pypi: dep-py-mcp, minReleaseAge: 2d }\n');
+    await checkAndSettle('deps');
+    expect(await context.state.get('deps')).to.include({ current: '1.0.0', state: 'idle' });
+    expect(await handshake('deps')).to.include({ ok: true, toolCount: 3 });
+    const requirements = await fs.readFile(path.join(context.layout.versionDir('deps', '1.0.0'), '.mcp-updater', 'requirements.txt'), 'utf8');
+    expect(requirements).to.match(/^demo-helper==1\.0\.0 --hash=sha256:[0-9a-f]{64}$/m);
+
+    // pip resolves to the newest helper; its upload time is younger than minReleaseAge: refused, not skipped.
+    index.publish({ name: 'demo-helper', version: '1.1.0', kind: 'library', uploadedAt: fresh });
+    index.publish({ name: 'dep-py-mcp', version: '1.1.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper>=1.1'], importsHelper: 'demo_helper' });
+    await checkAndSettle('deps');
+    const state = await context.state.get('deps');
+    expect(state).to.include({ current: '1.0.0', state: 'failed' });
+    expect(state.lastError).to.match(/EDEPTOOYOUNG.*demo-helper 1\.1\.0/);
+    // Not the version's fault: the next check tries it again.
+    expect(state.failedVersions).to.deep.equal([]);
+    expect(await context.layout.installedVersions('deps')).to.deep.equal(['1.0.0']);
+  });
+
+  it('a digest mismatch installs nothing', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, corrupt: true });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.state).to.equal('failed');
+    expect(state.lastError).to.match(/EINTEGRITY.*sha256/);
+    expect(await context.layout.currentVersion('demo')).to.equal(undefined);
+    expect(await fs.readdir(path.join(env.config.backupDir, 'sha256')).catch(() => [])).to.deep.equal([]);
+  });
+
+  it('a release with only an sdist is refused, naming the files', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, sdistOnly: true });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.state).to.equal('failed');
+    expect(state.lastError).to.match(/demo-py-mcp 1\.0\.0 has no wheel for this interpreter, only a source distribution \(files: demo_py_mcp-1\.0\.0\.tar\.gz\)/);
+  });
+
+  it('a broken server fails the smoke test and is not activated', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old });
+    await setUp('  demo: { pypi: demo-py-mcp, smokeTest: { timeout: 5s } }\n');
+    await checkAndSettle('demo');
+    index.publish({ name: 'demo-py-mcp', version: '1.1.0', kind: 'broken', uploadedAt: old });
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state).to.include({ current: '1.0.0', state: 'failed' });
+    expect(state.failedVersions).to.deep.equal(['1.1.0']);
+    expect(state.lastError).to.match(/ESMOKETEST/);
+    expect(await context.layout.installedVersions('demo')).to.deep.equal(['1.0.0']);
+    expect(await fs.readdir(path.join(context.layout.stagingRoot, 'demo')).catch(() => [])).to.deep.equal([]);
+    expect((await handshake('demo')).serverVersion).to.equal('1.0.0');
+  });
+
+  it('a failed post-activation check rolls back by itself', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    index.publish({ name: 'demo-py-mcp', version: '1.1.0', kind: 'healthy', uploadedAt: old, failsWhenActive: true });
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state).to.include({ current: '1.0.0', state: 'failed' });
+    expect(state.lastError).to.match(/EPOSTACTIVATION/);
+    expect(state.failedVersions).to.include('1.1.0');
+    const events = await context.events.list({ server: 'demo', limit: 100 });
+    expect(events.filter((event) => event.type === 'update.rolled-back')).to.have.length(1);
+    expect((await handshake('demo')).serverVersion).to.equal('1.0.0');
+  });
+
+  it('cleanup removes old versions; a rollback re-stages one from its backup wheel', async () => {
+    for (const version of ['1.0', '1.1', '1.2', '1.3']) index.publish({ name: 'demo-py-mcp', version, kind: 'healthy', uploadedAt: old });
+    await setUp('  demo: { pypi: demo-py-mcp, keep: 1, policy: pin, version: "1.0" }\n');
+    for (const version of ['1.0', '1.1', '1.2', '1.3']) {
+      await env.writeInventory(inventory(`  demo: { pypi: demo-py-mcp, keep: 1, policy: pin, version: "${version}" }\n`));
+      await checkAndSettle('demo');
+      expect((await context.state.get('demo')).current).to.equal(version);
+    }
+    const real = await client.cleanup({});
+    const cleaned = await client.waitFor('cleanup', real.jobId);
+    expect(cleaned.bytesFreed).to.be.greaterThan(0);
+    expect((await context.layout.installedVersions('demo')).sort()).to.deep.equal(['1.2', '1.3']);
+    await client.rollback('demo', { version: '1.0', requestedBy: 'test', ecosystem: 'pypi' });
+    await settle();
+    expect((await context.state.get('demo')).current).to.equal('1.0');
+    expect(await handshake('demo')).to.include({ ok: true, serverVersion: '1.0' });
+  });
 });

@@ -210,7 +210,10 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     summary: summarize(current, candidate, allowed, skipped, settings.policy),
   };
   if (!allowed && current === undefined) {
-    const why = skipped.length > 0 ? skipped.slice(0, 5).map((skip) => `${skip.version} ${skip.reason}`).join(', ') : 'no release with files';
+    const why = [
+      ...unusable.slice(0, 3).map((entry) => entry.message),
+      ...skipped.filter((skip) => skip.reason !== 'unusable').slice(0, 5).map((skip) => `${skip.version} ${skip.reason}`),
+    ].join('; ') || 'no release with files';
     decision.error = {
       code: 'ENOVERSION',
       message: `no release of ${project.name} may be installed (${why})`,

@@ -22,6 +22,8 @@ export interface WheelSpec {
   requiresPython?: string;
   /** Console scripts besides the one named like the project. */
   extraScripts?: string[];
+  /** Healthy while staged, but exits at once when run from versions/ (a failing post-activation check). */
+  failsWhenActive?: boolean;
 }
 
 export interface IndexPublishOptions extends WheelSpec {
@@ -50,8 +52,11 @@ function serverSource(spec: WheelSpec): string {
     return 'import sys\n\ndef main():\n    sys.stderr.write("this server is broken on purpose\\n")\n    return 3\n';
   }
   const helper = spec.importsHelper ? `import ${spec.importsHelper}\nEXTRA = [${spec.importsHelper}.TOOL]\n` : 'EXTRA = []\n';
+  const failing = spec.failsWhenActive
+    ? 'import os\nif "/versions/" in os.path.realpath(__file__):\n    sys.stderr.write("fails when active\\n")\n    sys.exit(4)\n'
+    : '';
   return `import json, sys
-${helper}
+${failing}${helper}
 TOOLS = [{"name": "echo", "description": "echo", "inputSchema": {"type": "object"}},
          {"name": "time", "description": "time", "inputSchema": {"type": "object"}}] + EXTRA
 
