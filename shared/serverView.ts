@@ -124,6 +124,11 @@ export async function readServerDetail(settings: ServerSettings, state: StateSto
   return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history) };
 }
 
+/** The package as people read it: npm names as they are, index projects as `pypi:<project>`. */
+export function packageLabel(view: Pick<ServerView, 'ecosystem' | 'package'>): string {
+  return view.ecosystem === 'pypi' ? `pypi:${view.package}` : view.package;
+}
+
 /** How many servers are in each state; every state is a key, zero included. */
 export function countByState(views: Array<Pick<ServerView, 'state'>>): Record<ServerStateName, number> {
   const counts = Object.fromEntries(SERVER_STATES.map((state) => [state, 0])) as Record<ServerStateName, number>;

@@ -77,7 +77,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     if (force) await context.state.clearFailedVersion(server, candidate);
     await context.events.publish({
       type: 'update.available', server, version: candidate, from: current, jobId: job.id, reason: job.data.reason,
-      details: { latest: decision.latest, policy: settings.policy, chain: chain.id },
+      details: { latest: decision.latest, policy: settings.policy, chain: chain.id, ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi', file: decision.usable?.file } : {}) },
     });
     const usable = decision.usable!;
     await enqueue(context.queues, 'download', {
