@@ -10,7 +10,9 @@ import { ProducerClient } from '../producers/client.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
+import { importClientConfig, renderServers } from '../cli/import.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { FixtureRegistry } from './support/registry.js';
 import { FixtureIndex } from './support/pypiIndex.js';
 import { waitUntil } from './support/wait.js';
 
@@ -32,8 +34,8 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
   let scratch: string;
   const savedIndex = process.env.PYPI_INDEX_URL;
 
-  async function setUp(servers: string, defaults?: string): Promise<void> {
-    env = await createTestEnv({ inventory: inventory(servers, defaults) });
+  async function setUp(servers: string, defaults?: string, registryUrl?: string): Promise<void> {
+    env = await createTestEnv({ inventory: inventory(servers, defaults), ...(registryUrl ? { registryUrl } : {}) });
     context = await env.context();
     workers = startWorkers(context, ['check', 'download', 'stage', 'activate', 'cleanup']);
     client = ProducerClient.connect(env.config);
@@ -209,5 +211,46 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     await settle();
     expect((await context.state.get('demo')).current).to.equal('1.0');
     expect(await handshake('demo')).to.include({ ok: true, serverVersion: '1.0' });
+  });
+
+  it('a Claude Desktop config with uvx entries imports into working entries of a mixed npm + Python inventory', async () => {
+    const registry = await FixtureRegistry.start();
+    try {
+      await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old });
+      index.publish({ name: 'demo-helper', version: '1.0.0', kind: 'library', uploadedAt: old });
+      index.publish({ name: 'dep-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper'], importsHelper: 'demo_helper' });
+      index.publish({ name: 'demo-py-mcp', version: '2.0', kind: 'healthy', uploadedAt: old, extraScripts: ['demo-py-admin'] });
+      const imported = importClientConfig({
+        mcpServers: {
+          node: { command: 'npx', args: ['-y', 'demo-mcp'] },
+          deps: { command: 'uvx', args: ['dep-py-mcp'] },
+          demo: { command: 'uvx', args: ['--from', 'demo-py-mcp==2.0', 'demo-py-mcp'] },
+        },
+      });
+      expect(imported.unsupported).to.deep.equal([]);
+      const servers = renderServers(imported.servers, 'claude_desktop_config.json').replace(/^servers:\n/, '');
+      await setUp(servers, undefined, registry.url);
+      for (const name of ['node', 'deps', 'demo']) await checkAndSettle(name);
+      expect((await context.state.get('node')).current).to.equal('1.0.0');
+      expect((await context.state.get('deps')).current).to.equal('1.0.0');
+      expect((await context.state.get('demo')).current).to.equal('2.0');
+      expect(await handshake('node')).to.include({ ok: true, serverName: 'demo-mcp' });
+      expect(await handshake('deps')).to.include({ ok: true, serverName: 'dep-py-mcp', toolCount: 3 });
+      expect(await handshake('demo')).to.include({ ok: true, serverName: 'demo-py-mcp', serverVersion: '2.0' });
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('a distribution with several console scripts needs command:', async () => {
+    index.publish({ name: 'multi-py-mcp', version: '1.0', kind: 'healthy', uploadedAt: old, extraScripts: ['multi-admin'] });
+    await setUp('  multi: { pypi: multi-py-mcp, command: nope }\n');
+    await checkAndSettle('multi');
+    const state = await context.state.get('multi');
+    expect(state.state).to.equal('failed');
+    expect(state.lastError).to.match(/ENOBIN.*has no console script "nope" \(it has: multi-py-mcp, multi-admin\)/);
+    await env.writeInventory(inventory('  multi: { pypi: multi-py-mcp, command: multi-admin }\n'));
+    await checkAndSettle('multi');
+    expect((await context.state.get('multi')).current).to.equal('1.0');
   });
 });

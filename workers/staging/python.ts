@@ -80,10 +80,10 @@ export function pipEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   return { ...clean, PIP_CONFIG_FILE: '/dev/null', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' };
 }
 
-async function runPython(interpreter: PythonInterpreter, args: string[], request: StageRequest, what: string, cwd: string): Promise<string> {
+async function runPython(interpreter: PythonInterpreter, args: string[], request: StageRequest, what: string, cwd: string, env: Record<string, string> = {}): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)(interpreter.executable, args, {
-      cwd, env: pipEnvironment(process.env), timeout: PIP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024,
+      cwd, env: { ...pipEnvironment(process.env), ...env }, timeout: PIP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024,
     });
     return stdout;
   } catch (error) {
@@ -150,7 +150,8 @@ export function chooseConsoleScript(info: WheelInfo, request: StageRequest): { n
   const name = wanted ?? (names.length === 1 ? names[0] : names.find((script) => normalizeProjectName(script) === normalizeProjectName(request.package)));
   if (!name || !scripts[name]) {
     throw new StagingError('ENOBIN', `${label(request)} ${wanted ? `has no console script "${wanted}"` : names.length === 0 ? 'has no console script' : 'has several console scripts'} (it has: ${names.join(', ') || 'none'})`, {
-      hint: `set command: for ${request.server} in the inventory to one of its console scripts`, retryable: false, versionFault: true,
+      // A wrong `command:` is the inventory's fault, not the version's.
+      hint: `set command: for ${request.server} in the inventory to one of its console scripts`, retryable: false, versionFault: wanted === undefined,
     });
   }
   if (!/^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\s*\[[^\]]*\])?$/.test(scripts[name]!.trim())) {
@@ -176,10 +177,11 @@ async function resolve(interpreter: PythonInterpreter, index: PypiIndexClient, w
   const requirement = extras.length > 0 ? `${wheel}[${extras.join(',')}]` : wheel;
   await runPython(interpreter, [
     '-I', '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--quiet', '--no-cache-dir',
-    '--report', report, '--index-url', indexForPip() || index.index,
+    '--report', report,
     ...(request.settings.python?.allowSdist ? [] : ['--only-binary', ':all:']),
     requirement,
-  ], request, 'resolving the dependencies', work);
+    // Through the environment: index credentials never appear in a command line (ps).
+  ], request, 'resolving the dependencies', work, { PIP_INDEX_URL: indexForPip() || index.index });
   const data = JSON.parse(await fs.readFile(report, 'utf8')) as {
     install?: Array<{ requested?: boolean; download_info?: { url?: string; archive_info?: { hash?: string; hashes?: Record<string, string> } }; metadata?: { name?: string; version?: string } }>;
   };
