@@ -165,6 +165,16 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     expect(state.lastError).to.match(/demo-py-mcp 1\.0\.0 has no wheel for this interpreter, only a source distribution \(files: demo_py_mcp-1\.0\.0\.tar\.gz\)/);
   });
 
+  it('allowSdist lets the sdist through check and download, but stage does not build it', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, sdistOnly: true });
+    await setUp('  demo: { pypi: demo-py-mcp, allowSdist: true }\n');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.state).to.equal('failed');
+    expect(state.lastError).to.match(/ESDISTSTAGE: demo-py-mcp@1\.0\.0 has only a source distribution; staging one \(building it\) is not supported/);
+    expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
+  });
+
   it('a broken server fails the smoke test and is not activated', async () => {
     index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old });
     await setUp('  demo: { pypi: demo-py-mcp, smokeTest: { timeout: 5s } }\n');

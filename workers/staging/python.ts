@@ -120,6 +120,24 @@ export async function readWheel(interpreter: PythonInterpreter, file: string, re
   return info;
 }
 
+/**
+ * A wheel is a zip archive; anything else in the backup store for a pypi version is a source
+ * distribution (allowSdist), which this installer does not build: building runs the package's
+ * code, and it would need build tools from the index that the hash-pinned install does not fetch.
+ */
+async function refuseSourceDistribution(file: string, request: StageRequest): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { buffer } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    if (buffer.readUInt32LE(0) === 0x04034b50) return;
+  } finally {
+    await handle.close();
+  }
+  throw new StagingError('ESDISTSTAGE', `${label(request)} has only a source distribution; staging one (building it) is not supported`, {
+    hint: `pin a version that ships a wheel for ${request.server}, or remove allowSdist`, retryable: false, versionFault: true,
+  });
+}
+
 /** The wheel's file name from its metadata (pip reads name, version and tags from it). */
 export function wheelFileName(info: WheelInfo): string {
   const parts = info.tags.map((tag) => tag.split('-') as [string, string, string]);
@@ -178,7 +196,7 @@ async function resolve(interpreter: PythonInterpreter, index: PypiIndexClient, w
   await runPython(interpreter, [
     '-I', '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--quiet', '--no-cache-dir',
     '--report', report,
-    ...(request.settings.python?.allowSdist ? [] : ['--only-binary', ':all:']),
+    '--only-binary', ':all:',
     requirement,
     // Through the environment: index credentials never appear in a command line (ps).
   ], request, 'resolving the dependencies', work, { PIP_INDEX_URL: indexForPip() || index.index });
@@ -283,6 +301,7 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
   const digest = Buffer.from(request.integrity.slice('sha256-'.length), 'base64').toString('hex');
   const backup = layout.backupFile(request.integrity);
   await verifyBackup(backup, request);
+  await refuseSourceDistribution(backup, request);
   const [interpreter, index] = await Promise.all([pythonInterpreter(), pypiIndexFor(context.config)]);
   const info = await readWheel(interpreter, backup, request);
   checkInterpreter(interpreter, info, request);
