@@ -175,6 +175,17 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
   });
 
+  it('a wheel with an entry outside its root is refused before pip installs anything', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, extraEntries: [['../evil.py', 'raise SystemExit(1)\n']] });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.state).to.equal('failed');
+    expect(state.lastError).to.match(/^EPATHTRAVERSAL: demo_py_mcp-1\.0\.0-py3-none-any\.whl \(for demo-py-mcp@1\.0\.0\) is unsafe and was not installed: entry '\.\.\/evil\.py' has a '\.\.' segment/);
+    expect(state.failedVersions).to.deep.equal(['1.0.0']);
+    expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
+  });
+
   it('a broken server fails the smoke test and is not activated', async () => {
     index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old });
     await setUp('  demo: { pypi: demo-py-mcp, smokeTest: { timeout: 5s } }\n');

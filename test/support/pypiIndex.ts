@@ -22,6 +22,8 @@ export interface WheelSpec {
   requiresPython?: string;
   /** Console scripts besides the one named like the project. */
   extraScripts?: string[];
+  /** Extra zip entries as given (a hostile wheel: `../evil.py`). */
+  extraEntries?: Array<[string, string]>;
   /** Healthy while staged, but exits at once when run from versions/ (a failing post-activation check). */
   failsWhenActive?: boolean;
 }
@@ -123,6 +125,7 @@ export function buildWheel(spec: WheelSpec, directory: string): { filename: stri
   const files: Array<[string, string]> = spec.kind === 'library'
     ? [[`${pkg}/__init__.py`, `TOOL = {"name": "helper", "description": "from ${spec.name} ${spec.version}", "inputSchema": {"type": "object"}}\n`]]
     : [[`${pkg}/__init__.py`, ''], [`${pkg}/server.py`, serverSource(spec)]];
+  files.push(...(spec.extraEntries ?? []));
   files.push([`${info}/METADATA`, metadata]);
   files.push([`${info}/WHEEL`, 'Wheel-Version: 1.0\nGenerator: mcp-updater-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n']);
   if (spec.kind !== 'library') {

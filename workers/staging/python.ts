@@ -70,6 +70,33 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
                       "tags": wheel_file.get_all("Tag") or [], "consoleScripts": scripts}))
 `;
 
+// Judged before pip sees them, as tar entries are for npm (shared/tarSafety.ts): names, count, unpacked size.
+const SCAN_WHEELS = `
+import json, stat, sys, zipfile
+limits = json.loads(sys.argv[1])
+for path in sys.argv[2:]:
+    def refuse(code, message):
+        print(json.dumps({"file": path, "code": code, "message": message}))
+        sys.exit(0)
+    with zipfile.ZipFile(path) as wheel:
+        infos = wheel.infolist()
+        if len(infos) > limits["files"]:
+            refuse("ETOOMANYFILES", "%d entries, more than MAX_PACKAGE_FILES (%d)" % (len(infos), limits["files"]))
+        total = 0
+        for info in infos:
+            name = info.filename
+            if name.startswith("/") or name.startswith("\\\\") or (len(name) > 1 and name[1] == ":"):
+                refuse("EABSPATH", "entry %r has an absolute path" % name)
+            if ".." in name.replace("\\\\", "/").split("/"):
+                refuse("EPATHTRAVERSAL", "entry %r has a '..' segment" % name)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                refuse("EENTRYTYPE", "entry %r is a symbolic link" % name)
+            total += info.file_size
+            if total > limits["bytes"]:
+                refuse("EPACKAGETOOBIG", "unpacks to more than MAX_PACKAGE_SIZE (%d bytes)" % limits["bytes"])
+print("null")
+`;
+
 /** Our environment without our secrets and without pip's own configuration variables. */
 export function pipEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const clean: Record<string, string> = {};
@@ -135,6 +162,18 @@ async function refuseSourceDistribution(file: string, request: StageRequest): Pr
   }
   throw new StagingError('ESDISTSTAGE', `${label(request)} has only a source distribution; staging one (building it) is not supported`, {
     hint: `pin a version that ships a wheel for ${request.server}, or remove allowSdist`, retryable: false, versionFault: true,
+  });
+}
+
+/** Every wheel must pass SCAN_WHEELS before pip installs anything. */
+async function scanWheels(interpreter: PythonInterpreter, files: string[], limits: { files: number; bytes: number }, request: StageRequest): Promise<void> {
+  const { stdout } = await promisify(execFile)(interpreter.executable, ['-I', '-c', SCAN_WHEELS, JSON.stringify(limits), ...files], {
+    timeout: 120_000, env: pipEnvironment(process.env), maxBuffer: 1024 * 1024,
+  });
+  const problem = JSON.parse(stdout) as { file: string; code: string; message: string } | null;
+  if (!problem) return;
+  throw new StagingError(problem.code, `${path.basename(problem.file)} (for ${label(request)}) is unsafe and was not installed: ${problem.message}`, {
+    hint: 'nothing was installed; report the package to its maintainers or pin another version', retryable: false, versionFault: true,
   });
 }
 
@@ -319,6 +358,8 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
     `${info.name}==${info.version} --hash=sha256:${digest}`,
     ...await fetchDependencies(context, index, dependencies, wheels, request),
   ];
+  const limits = { files: context.config.maxPackageFiles, bytes: context.config.maxPackageBytes };
+  await scanWheels(interpreter, (await fs.readdir(wheels)).map((name) => path.join(wheels, name)), limits, request);
   const requirementsFile = path.join(staging, META_DIR, 'requirements.txt');
   await writeFileAtomic(requirementsFile, `# What mcp-updater installed for ${label(request)}: every distribution pinned by its sha256.\n${requirements.join('\n')}\n`);
   await runPython(interpreter, [
