@@ -21,6 +21,7 @@ import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from '../config.js';
 import { ConfigurationError, IntegrityError, MCPError, RegistryError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { PypiFile, PypiProject } from './pypiPolicy.js';
+import { pythonCommand } from './python.js';
 
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -37,7 +38,7 @@ export function normalizeProjectName(name: string): string {
  * The index to use: PYPI_INDEX_URL, else pip's configured index (PIP_INDEX_URL, then
  * `pip config get global.index-url`). Never a built-in public host: with none, refuse.
  */
-export async function resolveIndexUrl(env: NodeJS.ProcessEnv = process.env, python = 'python3'): Promise<string> {
+export async function resolveIndexUrl(env: NodeJS.ProcessEnv = process.env, python = pythonCommand(env)): Promise<string> {
   const fromEnv = env.PYPI_INDEX_URL?.trim() || env.PIP_INDEX_URL?.trim();
   const configured = fromEnv || await pipConfiguredIndex(env, python);
   if (!configured) {
