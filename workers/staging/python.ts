@@ -271,6 +271,10 @@ async function fetchDependencies(context: WorkerContext, index: PypiIndexClient,
       throw new StagingError('EDEPHOST', `${what}: ${problem}`, { hint: 'dependencies are installed from the configured index only', retryable: false, versionFault: true });
     }
     const filename = decodeURIComponent(new URL(item.url).pathname.split('/').pop() ?? '');
+    // The name becomes a path under `wheels`: a plain wheel file name only.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*\.whl$/.test(filename)) {
+      throw new StagingError('EDEPFILE', `${what}: ${JSON.stringify(filename.slice(0, 200))} is not a wheel file name`, { hint: 'the index serves an odd file; nothing was installed', retryable: false, versionFault: true });
+    }
     const project = await index.project(item.name);
     const files = Object.entries(project.releases).find(([key]) => normalizePypiVersion(key) === normalizePypiVersion(item.version))?.[1] ?? [];
     const file = files.find((entry) => entry.filename === filename);
@@ -323,7 +327,8 @@ export function pythonRunScriptText(python: string, about: string): string {
     `# Starts ${about.replaceAll('\n', ' ')}.`,
     '# Written by mcp-updater when the version was staged; MCP_UPDATER_PYTHON picks another interpreter.',
     'here="$(cd "$(dirname "$0")/.." && pwd -P)"',
-    `exec "\${MCP_UPDATER_PYTHON:-${python.replaceAll('"', '')}}" -I -B "$here"/${shellQuote(`${META_DIR}/main.py`)} "$@"`,
+    `python=${shellQuote(python)}`,
+    `exec "\${MCP_UPDATER_PYTHON:-$python}" -I -B "$here"/${shellQuote(`${META_DIR}/main.py`)} "$@"`,
     '',
   ].join('\n');
 }
