@@ -34,8 +34,9 @@ ENV NODE_ENV=production \
     LOG_DIR=/data/logs
 WORKDIR /app
 # bubblewrap: the sandbox every smoke test runs in (see README, "Security model").
+# python3 with pip and venv: Python MCP servers (pypi: in the inventory) are staged with pip.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap \
+ && apt-get install -y --no-install-recommends bubblewrap python3 python3-pip python3-venv \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -6,8 +6,10 @@
  * Recognised: `npx [-y] <package>[@spec] [args…]`, the same through pnpx / `pnpm dlx` and bunx /
  * `bun x` (also `-p <package> <bin>`, and Windows' `cmd /c npx …`), and
  * `node …/node_modules/<package>/… [args…]`. Package specs are read by npm-package-arg, the
- * parser npm itself uses; client files by jsonc-parser. Everything else (uvx, docker, remote
- * `url` servers, other commands) is listed with the reason it cannot be managed.
+ * parser npm itself uses; client files by jsonc-parser. Python entries (uvx, `uv tool run`,
+ * `pipx run`, `python -m` of a known server) become `pypi:` entries (cli/importPython.ts).
+ * Everything else (docker, remote `url` servers, other commands) is listed with the reason it
+ * cannot be managed.
  */
 import * as jsonc from 'jsonc-parser';
 import npa from 'npm-package-arg';
@@ -15,6 +17,7 @@ import semver from 'semver';
 import YAML from 'yaml';
 import { ValidationError } from '../shared/errors.js';
 import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
+import { fromPipxRun, fromPythonModule, fromUvx } from './importPython.js';
 
 export type ClientFormat = 'mcpServers' | 'servers' | 'mcp.servers';
 
@@ -30,6 +33,13 @@ export interface ImportedServer {
   range?: string;
   /** With `npx -p <package> <bin>`: which of the package's bins the client ran. */
   bin?: string;
+  /** `pypi` for Python entries (then `package` is the project on the index). */
+  ecosystem?: 'pypi';
+  extras?: string[];
+  /** Python: the console script the client ran, when not the project's own. */
+  command?: string;
+  /** Python: the interpreter the client asked for, as a PEP 440 specifier. */
+  python?: string;
   /** Arguments after the package: the client keeps passing them to the launcher; the smoke test uses them too. */
   args: string[];
   env: Record<string, string>;
@@ -235,11 +245,8 @@ function fromNode(args: string[]): Conversion {
 }
 
 const REFUSED_COMMANDS: Record<string, string> = {
-  uvx: 'a Python package (uvx): mcp-updater manages npm packages only',
-  uv: 'a Python package (uv): mcp-updater manages npm packages only',
-  python: 'a Python program: mcp-updater manages npm packages only',
-  python3: 'a Python program: mcp-updater manages npm packages only',
-  pipx: 'a Python package (pipx): mcp-updater manages npm packages only',
+  uv: 'runs through uv but not `uv tool run`: only uvx, uv tool run, pipx run and python -m entries are recognised; add the project by hand with pypi:',
+  pipx: 'runs through pipx but not `pipx run`: add the project by hand with pypi:',
   docker: 'a container image (docker): not an npm package',
   podman: 'a container image (podman): not an npm package',
   pnpm: 'runs through pnpm but not `pnpm dlx`: only npx, pnpx, pnpm dlx, bunx and node entries are recognised; add the package by hand',
@@ -273,7 +280,11 @@ export function convertEntry(entry: unknown): Conversion {
   if (command === 'bunx') return fromRunner(BUNX, args);
   if (command === 'bun' && args[0] === 'x') return fromRunner(BUNX, args.slice(1));
   if (command === 'node' || command === 'nodejs') return fromNode(args);
-  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is not a package runner (npx, pnpx, pnpm dlx, bunx) nor node` };
+  if (command === 'uvx') return fromUvx(args);
+  if (command === 'uv' && args[0] === 'tool' && args[1] === 'run') return fromUvx(args.slice(2), 'uv tool run');
+  if (command === 'pipx' && args[0] === 'run') return fromPipxRun(args.slice(1));
+  if (/^(python(3(\.\d+)?)?|py)$/.test(command)) return fromPythonModule(args, command);
+  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is not a package runner (npx, pnpx, pnpm dlx, bunx) nor node, nor a Python runner (uvx, uv tool run, pipx run, python -m)` };
 }
 
 const SECRET_KEY = /(token|secret|passw(or)?d|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|cookie|session|pat$)/i;
@@ -327,13 +338,15 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
   const result: ClientImport = { format, servers: [], skipped: [], unsupported: [] };
   const taken = new Set(existing.keys());
   const packages = new Map([...existing].map(([name, pkg]) => [pkg, name] as const));
+  // npm and the index are separate namespaces: a pypi project is keyed as `pypi:<normalized name>`.
+  const keyOf = (conversion: { package: string; ecosystem?: 'pypi' }) => (conversion.ecosystem === 'pypi' ? pypiKey(conversion.package) : conversion.package);
   for (const [source, entry] of entries) {
     const conversion = convertEntry(entry);
     if ('unsupported' in conversion) {
       result.unsupported.push({ source, reason: conversion.unsupported });
       continue;
     }
-    const owner = packages.get(conversion.package);
+    const owner = packages.get(keyOf(conversion));
     const name = serverNameFor(source, conversion.package);
     if (owner) {
       const where = existing.has(owner) ? 'in the inventory' : 'in this import';
@@ -346,7 +359,7 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
     }
     const unique = uniqueName(name, taken);
     taken.add(unique);
-    packages.set(conversion.package, unique);
+    packages.set(keyOf(conversion), unique);
     const warnings = [...conversion.warnings];
     const { env, secretKeys } = convertEnv(isObject(entry) ? entry.env : undefined, warnings);
     if (conversion.args.some((arg) => CLIENT_VARIABLE.test(arg))) {
@@ -363,6 +376,17 @@ export function inventoryEntry(server: ImportedServer): Record<string, unknown> 
   const smokeTest: Record<string, unknown> = {};
   if (server.args.length > 0) smokeTest.args = server.args;
   if (Object.keys(server.env).length > 0) smokeTest.env = server.env;
+  if (server.ecosystem === 'pypi') {
+    return {
+      pypi: server.package,
+      ...(server.version ? { version: server.version } : {}),
+      ...(server.range ? { range: server.range } : {}),
+      ...(server.extras ? { extras: server.extras } : {}),
+      ...(server.command ? { command: server.command } : {}),
+      ...(server.python ? { python: server.python } : {}),
+      ...(Object.keys(smokeTest).length > 0 ? { smokeTest } : {}),
+    };
+  }
   return {
     package: server.package,
     ...(server.version ? { version: server.version } : {}),
@@ -429,5 +453,13 @@ export function mergeIntoInventory(text: string, servers: ImportedServer[], orig
 export function inventoryPackages(text: string): Map<string, string> {
   const data = YAML.parse(text) as unknown;
   const servers = isObject(data) && isObject(data.servers) ? data.servers : {};
-  return new Map(Object.entries(servers).map(([name, value]) => [name, isObject(value) && typeof value.package === 'string' ? value.package : '']));
+  return new Map(Object.entries(servers).map(([name, value]) => {
+    if (isObject(value) && typeof value.pypi === 'string') return [name, pypiKey(value.pypi)];
+    return [name, isObject(value) && typeof value.package === 'string' ? value.package : ''];
+  }));
+}
+
+/** How import keys a project of the index among npm package names (PEP 503 normalized). */
+export function pypiKey(project: string): string {
+  return `pypi:${project.toLowerCase().replace(/[-_.]+/g, '-')}`;
 }

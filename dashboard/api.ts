@@ -13,6 +13,7 @@ import { EVENT_TYPES, type EventLog, type EventType } from '../shared/events.js'
 import type { InventoryWatcher } from '../shared/inventory.js';
 import { createLogger } from '../shared/logger.js';
 import type { InstallLayout } from '../shared/layout.js';
+import { pypiVersionSchema } from '../shared/ecosystems/pep440.js';
 import { firstError, serverNameSchema, versionSchema } from '../shared/schemas.js';
 import type { StateStore } from '../shared/state.js';
 import { compareSurfaces } from '../shared/surfaceStore.js';
@@ -34,6 +35,9 @@ const schemas = {
   checkAll: Joi.object({ force: Joi.boolean(), reason }),
   approve: Joi.object({ version: version.required() }),
   rollback: Joi.object({ version }),
+  // A pypi server's versions are PEP 440 (docs/ARCHITECTURE.md "Ecosystems").
+  approvePypi: Joi.object({ version: pypiVersionSchema.required() }),
+  rollbackPypi: Joi.object({ version: pypiVersionSchema }),
   cleanup: Joi.object({ dryRun: Joi.boolean(), server: serverName }),
   diffQuery: Joi.object({ from: version, to: version }),
 };
@@ -131,10 +135,11 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.post('/servers/:name/approve', ...mutation, route(async (req, res) => {
     const name = knownServer(req);
-    const body = validate<{ version: string }>(schemas.approve, req.body, 'body');
+    const ecosystem = deps.inventory.server(name)?.ecosystem;
+    const body = validate<{ version: string }>(ecosystem === 'pypi' ? schemas.approvePypi : schemas.approve, req.body, 'body');
     const plan = planActivation({ server: name, action: 'approve', version: body.version }, await activationFacts(deps.state, deps.layout, name));
     if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
-    const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)));
+    const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)), ecosystem);
     audit(res, 'approve', { server: name, version: body.version, jobId });
     deps.servers.invalidate();
     res.status(202).json({ jobId, queue });
@@ -142,11 +147,12 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   router.post('/servers/:name/rollback', ...mutation, route(async (req, res) => {
     const name = knownServer(req);
-    const body = validate<{ version?: string }>(schemas.rollback, req.body, 'body');
+    const ecosystem = deps.inventory.server(name)?.ecosystem;
+    const body = validate<{ version?: string }>(ecosystem === 'pypi' ? schemas.rollbackPypi : schemas.rollback, req.body, 'body');
     const facts = await activationFacts(deps.state, deps.layout, name);
     const plan = planActivation({ server: name, action: 'rollback', version: body.version }, facts);
     if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
-    const { jobId, queue } = await deps.producer.rollback(name, { version: body.version, requestedBy: describeActor(actorOf(res)) });
+    const { jobId, queue } = await deps.producer.rollback(name, { version: body.version, requestedBy: describeActor(actorOf(res)), ...(ecosystem ? { ecosystem } : {}) });
     audit(res, 'rollback', { server: name, from: facts.current, version: plan.target, jobId });
     deps.servers.invalidate();
     res.status(202).json({ jobId, queue });

@@ -69,7 +69,8 @@ const queueCounts = strict({
 
 const serverViewProperties: Record<string, Schema> = {
   name: ref('ServerName'),
-  package: { type: 'string' },
+  ecosystem: { type: 'string', enum: ['npm', 'pypi'], description: 'Where the package comes from: the npm registry, or a Python package index (pypi:).' },
+  package: { type: 'string', description: 'The npm package, or the project on the Python package index.' },
   channel: { type: 'string', description: 'The dist-tag followed.' },
   policy: { type: 'string', enum: [...POLICIES] },
   activation: { type: 'string', enum: ['auto', 'manual'] },
@@ -91,7 +92,7 @@ const serverViewProperties: Record<string, Schema> = {
 
 const schemas: Record<string, Schema> = {
   ServerName: { type: 'string', pattern: SERVER_NAME_PATTERN.source, description: '1-63 lower-case letters, digits or dashes, starting with a letter or digit.' },
-  Version: { type: 'string', maxLength: 256, pattern: '^[0-9A-Za-z.+-]+$', description: 'A semver version such as 1.2.3.' },
+  Version: { type: 'string', maxLength: 256, pattern: '^[0-9A-Za-z.+-]+$', description: 'A semver version such as 1.2.3 (npm servers) or a normalized PEP 440 version such as 2025.4.7 or 1.0rc1 (pypi servers).' },
   ServerState: { type: 'string', enum: [...SERVER_STATES] },
   Error: strict({
     error: strict({
@@ -106,6 +107,19 @@ const schemas: Record<string, Schema> = {
   }),
   ServerView: { ...strict(serverViewProperties), description: 'One server as the status page, this API and the CLI show it. Absent values are null.' },
   Settings: strict({
+    ecosystem: { type: 'string', enum: ['npm', 'pypi'] },
+    python: {
+      oneOf: [
+        { type: 'null' },
+        strict({
+          python: nullable('string', { description: 'PEP 440 specifier the interpreter must satisfy.' }),
+          extras: { type: 'array', items: { type: 'string' } },
+          allowSdist: { type: 'boolean' },
+          command: nullable('string', { description: 'The console script run when the distribution has several.' }),
+        }),
+      ],
+      description: 'pypi servers only; null for npm servers.',
+    },
     version: nullable('string'),
     channel: { type: 'string' },
     range: nullable('string'),

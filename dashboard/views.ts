@@ -5,7 +5,7 @@
  */
 import type { UpdateEvent } from '../shared/events.js';
 import { relativeTime } from '../shared/humanTime.js';
-import type { ServerView } from '../shared/serverView.js';
+import { packageLabel, type ServerView } from '../shared/serverView.js';
 import type { SurfaceChange } from '../shared/surface.js';
 import type { SurfaceComparison } from '../shared/surfaceStore.js';
 import { summarizeQueue, type QueueCountMap } from './queue-counts.js';
@@ -264,7 +264,7 @@ function availableCell(server: ServerView): string {
 
 function serverRow(server: ServerView, model: StatusPageModel): string {
   return `<tr id="server-${h(server.name)}" data-server="${h(server.name)}">
-<td class="name" data-label="Server"><strong>${h(server.name)}</strong><span class="muted small">${h(server.package)}</span></td>
+<td class="name" data-label="Server"><strong>${h(server.name)}</strong><span class="muted small">${h(packageLabel(server))}</span></td>
 <td data-label="Current">${versionCell(server.current)}</td>
 <td data-label="Latest">${versionCell(server.latest)}</td>
 <td data-label="Available">${availableCell(server)}</td>

@@ -10,6 +10,7 @@
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../shared/config.js';
+import type { Ecosystem } from '../shared/inventory.js';
 import {
   enqueue, enqueueChecks, requestChainId,
   type ActivateJobData, type CheckJobData, type CleanupJobData, type JobResultByQueue, type QueueName,
@@ -66,11 +67,12 @@ export class ProducerClient {
     return jobs.map((job) => ({ jobId: job.id!, queue: 'check' as const }));
   }
 
-  async approve(server: string, version: string, requestedBy?: string): Promise<EnqueueResult> {
-    return this.activate({ server, chain: requestChainId(server, 'approve'), action: 'approve', version, requestedBy, reason: 'approved' });
+  /** `ecosystem` says how `version` is spelled (a pypi server's are PEP 440). */
+  async approve(server: string, version: string, requestedBy?: string, ecosystem?: Ecosystem): Promise<EnqueueResult> {
+    return this.activate({ server, chain: requestChainId(server, 'approve'), action: 'approve', version, requestedBy, reason: 'approved', ...(ecosystem ? { ecosystem } : {}) });
   }
 
-  async rollback(server: string, options: { version?: string; requestedBy?: string; reason?: string } = {}): Promise<EnqueueResult> {
+  async rollback(server: string, options: { version?: string; requestedBy?: string; reason?: string; ecosystem?: Ecosystem } = {}): Promise<EnqueueResult> {
     return this.activate({
       server, chain: requestChainId(server, 'rollback'), action: 'rollback', ...options, reason: options.reason ?? 'rollback requested',
     });

@@ -11,6 +11,7 @@ import Joi from 'joi';
 import semver from 'semver';
 import YAML from 'yaml';
 import validatePackageName from 'validate-npm-package-name';
+import { isPypiSpecifier, normalizePypiVersion, satisfiesPypi } from './ecosystems/pep440.js';
 import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { cronSchema, RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN, timezoneSchema } from './schemas.js';
@@ -33,9 +34,28 @@ export interface SmokeTestSettings {
   network: boolean;
 }
 
+/** Where a server's package comes from (docs/ARCHITECTURE.md "Ecosystems"). */
+export type Ecosystem = 'npm' | 'pypi';
+
+/** What only a Python server (`pypi:`) has. */
+export interface PythonSettings {
+  /** PEP 440 specifier the interpreter must satisfy (">=3.10"). */
+  python?: string;
+  extras: string[];
+  /** Allow building an sdist when a release has no wheel (building runs the package's code). */
+  allowSdist: boolean;
+  /** Console script to run when the distribution has several. */
+  command?: string;
+}
+
 export interface ServerSettings {
   name: string;
+  /** Absent means npm. */
+  ecosystem?: Ecosystem;
+  /** npm package name, or the PyPI project name for `pypi:` servers. */
   package: string;
+  /** Present exactly for `pypi:` servers. */
+  python?: PythonSettings;
   /** What to install first / pin to. */
   version?: string;
   channel: string;
@@ -121,15 +141,38 @@ const packageName = Joi.string().custom((value: string, helpers) => {
 const exactVersion = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) =>
   semver.valid(String(value)) ?? helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }));
 
+// PEP 508 project and extra names.
+const PYPI_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]{0,198}[A-Za-z0-9])$/;
+const pypiName = Joi.string().pattern(PYPI_NAME).messages({ 'string.pattern.base': 'must be a Python project name (letters, digits, ".", "_", "-"; starting and ending with a letter or digit)' });
+const pypiVersion = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) =>
+  normalizePypiVersion(String(value)) ?? helpers.message({ custom: 'must be an exact PEP 440 version such as 1.2.3 or 2.0rc1 (no epoch, no local part)' }));
+const pypiSpecifier = Joi.string().custom((value: string, helpers) =>
+  isPypiSpecifier(value) ? value : helpers.message({ custom: 'must be a PEP 440 specifier such as ">=1.2,<2"' }));
+const isPypi = { is: Joi.exist(), then: Joi.forbidden().messages({ 'any.unknown': 'is an npm key; a pypi server does not take it' }) };
+const onlyPypi = (schema: Joi.Schema) => Joi.when('pypi', {
+  is: Joi.exist(), then: schema, otherwise: Joi.forbidden().messages({ 'any.unknown': 'is a key of pypi servers only (this server has package:)' }),
+});
+
 const serverSchema = Joi.object({
-  package: packageName.required(),
-  version: exactVersion,
-  channel: Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' }),
-  range: Joi.string().custom((value: string, helpers) =>
-    semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
-  bin: Joi.string(),
-  allowScripts: Joi.array().items(packageName).unique(),
+  package: packageName.when('pypi', { not: Joi.exist(), then: Joi.required() }),
+  pypi: pypiName,
+  version: Joi.when('pypi', { is: Joi.exist(), then: pypiVersion, otherwise: exactVersion }),
+  channel: Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' }).when('pypi', isPypi),
+  range: Joi.when('pypi', {
+    is: Joi.exist(),
+    then: pypiSpecifier,
+    otherwise: Joi.string().custom((value: string, helpers) =>
+      semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
+  }),
+  bin: Joi.string().when('pypi', isPypi),
+  python: onlyPypi(pypiSpecifier),
+  extras: onlyPypi(Joi.array().items(pypiName).max(20)),
+  allowSdist: onlyPypi(Joi.boolean()),
+  command: onlyPypi(Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/).messages({ 'string.pattern.base': 'must be a console script name' })),
+  allowScripts: Joi.array().items(packageName).unique().when('pypi', isPypi),
   ...settingKeys,
+}).nand('package', 'pypi').messages({
+  'object.nand': 'has both package: and pypi:; a server comes from one ecosystem',
 });
 
 const inventorySchema = Joi.object({
@@ -174,7 +217,12 @@ interface RawSettings {
 }
 
 interface RawServer extends RawSettings {
-  package: string;
+  package?: string;
+  pypi?: string;
+  python?: string;
+  extras?: string[];
+  allowSdist?: boolean;
+  command?: string;
   version?: string;
   channel?: string;
   range?: string;
@@ -229,7 +277,8 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
   if (policy === 'pin' && !raw.version) {
     refuse(file, `servers.${name}.version`, 'is required when policy is pin (the version to pin to)');
   }
-  if (raw.version && raw.range && !semver.satisfies(raw.version, raw.range, { includePrerelease: true })) {
+  const inRange = (version: string, range: string) => (raw.pypi ? satisfiesPypi(version, range, true) : semver.satisfies(version, range, { includePrerelease: true }));
+  if (raw.version && raw.range && !inRange(raw.version, raw.range)) {
     refuse(file, `servers.${name}.version`, `${raw.version} is outside servers.${name}.range "${raw.range}"`);
   }
   const timezoneSetting = pick('timezone') ?? base.timezone;
@@ -241,7 +290,8 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
   }
   return {
     name,
-    package: raw.package,
+    package: raw.pypi ?? raw.package!,
+    ...(raw.pypi ? { ecosystem: 'pypi' as const, python: { python: raw.python, extras: raw.extras ?? [], allowSdist: raw.allowSdist ?? false, command: raw.command } } : {}),
     version: raw.version,
     channel: raw.channel ?? 'latest',
     range: raw.range,

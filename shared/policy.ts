@@ -41,12 +41,14 @@ export interface CandidateInput {
   versionProblem?: (version: string) => string | undefined;
 }
 
-export type SkipReason = 'deprecated' | 'prerelease' | 'above-channel' | 'outside-range' | 'held' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
+export type SkipReason = 'deprecated' | 'yanked' | 'prerelease' | 'above-channel' | 'outside-range' | 'held' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
 
 /** What download needs of a version, validated. */
 export interface UsableDist {
   integrity: string;
   tarball: string;
+  /** The file's name, where the ecosystem picks one of several (a pypi wheel). */
+  file?: string;
 }
 
 export interface CandidateDecision {

@@ -13,7 +13,9 @@
 import crypto from 'node:crypto';
 import type { DefaultJobOptions, JobsOptions, Queue } from 'bullmq';
 import Joi from 'joi';
+import { pypiVersionSchema } from './ecosystems/pep440.js';
 import { ValidationError } from './errors.js';
+import type { Ecosystem } from './inventory.js';
 import type { SmokeTestRecord } from './layout.js';
 import type { RetentionPlan } from './retention.js';
 import {
@@ -54,6 +56,10 @@ interface ChainJobData {
 }
 
 export interface DownloadJobData extends ChainJobData {
+  /** Absent: npm. pypi: `version` is PEP 440 and `tarball` the chosen file's URL (docs/ARCHITECTURE.md "Ecosystems"). */
+  ecosystem?: Ecosystem;
+  /** The chosen file's name (pypi: the wheel). */
+  file?: string;
   package: string;
   /** The strongest single SRI hash the registry published for the tarball. */
   integrity: string;
@@ -61,6 +67,7 @@ export interface DownloadJobData extends ChainJobData {
 }
 
 export interface StageJobData extends ChainJobData {
+  ecosystem?: Ecosystem;
   package: string;
   integrity: string;
 }
@@ -71,6 +78,8 @@ export interface ActivateJobData {
   chain: string;
   /** activate: after a stage (auto); approve: operator; rollback: operator. */
   action: ActivateAction;
+  /** Absent: npm; says how `version` is spelled. */
+  ecosystem?: Ecosystem;
   /** Required for activate and approve; a rollback without one goes to the previous version. */
   version?: string;
   reason?: string;
@@ -179,10 +188,15 @@ const chainIdSchema = Joi.string().max(400).pattern(/^[a-z0-9][a-z0-9-]{0,62}[@~
 const packageName = Joi.string().max(214);
 const serverName = serverNameSchema.required();
 
+const ecosystemSchema = Joi.string().valid('npm', 'pypi');
+/** Exact semver for npm, a normalized PEP 440 version for pypi. */
+const ecosystemVersion = Joi.when('ecosystem', { is: 'pypi', then: pypiVersionSchema, otherwise: versionSchema });
+
 const chainFields = {
   server: serverName,
   chain: chainIdSchema.required(),
-  version: versionSchema.required(),
+  ecosystem: ecosystemSchema,
+  version: ecosystemVersion.required(),
   reason: reasonSchema,
   force: Joi.boolean(),
 };
@@ -195,6 +209,7 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
   }),
   download: Joi.object<DownloadJobData>({
     ...chainFields,
+    file: Joi.string().max(300).pattern(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/).messages({ 'string.pattern.base': '{#label} must be a file name' }),
     package: packageName.required(),
     integrity: strongIntegritySchema.required(),
     tarball: Joi.string().uri({ scheme: ['http', 'https'] }).required(),
@@ -208,7 +223,8 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
     server: serverName,
     chain: chainIdSchema.required(),
     action: Joi.string().valid('activate', 'approve', 'rollback').required(),
-    version: versionSchema.when('action', { is: Joi.valid('activate', 'approve'), then: Joi.required() }),
+    ecosystem: ecosystemSchema,
+    version: ecosystemVersion.when('action', { is: Joi.valid('activate', 'approve'), then: Joi.required() }),
     reason: reasonSchema,
     requestedBy: actorSchema,
     force: Joi.boolean(),

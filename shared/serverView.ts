@@ -4,7 +4,7 @@
  * it. Every key is always present (an absent value is null), error text is redacted, and the
  * settings leave out smoke-test env values (they are often API keys).
  */
-import type { Activation, Policy, ServerSettings, SmokeTestSettings } from './inventory.js';
+import type { Activation, Ecosystem, Policy, PythonSettings, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
 import { redact, redactArguments, redactString, REDACTED } from './redact.js';
 import type { ServerState, ServerStateName, StateStore } from './state.js';
@@ -12,6 +12,8 @@ import { SERVER_STATES } from './stateMachine.js';
 
 export interface ServerView {
   name: string;
+  /** Where the package comes from: npm, or pypi (docs/ARCHITECTURE.md "Ecosystems"). */
+  ecosystem: Ecosystem;
   package: string;
   /** The dist-tag followed. */
   channel: string;
@@ -50,7 +52,8 @@ type WithNulls<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], u
  * The settings that decide updates, as the inventory resolved them. Derived from ServerSettings,
  * so a setting added there does not compile until publicSettings() decides how to show it.
  */
-export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest'>> & {
+export type PublicSettings = WithNulls<Omit<ServerSettings, 'name' | 'package' | 'smokeTest' | 'python'>> & {
+  python: WithNulls<PythonSettings> | null;
   /** `env` keys only: every value is "[REDACTED]". */
   smokeTest: WithNulls<SmokeTestSettings>;
 };
@@ -64,6 +67,7 @@ export interface ServerDetail extends ServerView {
 export function serverView(settings: ServerSettings, state: ServerState, layout: Pick<InstallLayout, 'launcher'>): ServerView {
   return {
     name: settings.name,
+    ecosystem: settings.ecosystem ?? 'npm',
     package: settings.package,
     channel: settings.channel,
     policy: settings.policy,
@@ -89,6 +93,10 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
 export function publicSettings(settings: ServerSettings): PublicSettings {
   const smokeTest = settings.smokeTest;
   return {
+    ecosystem: settings.ecosystem ?? 'npm',
+    python: settings.python
+      ? { python: settings.python.python ?? null, extras: settings.python.extras, allowSdist: settings.python.allowSdist, command: settings.python.command ?? null }
+      : null,
     version: settings.version ?? null,
     channel: settings.channel,
     range: settings.range ?? null,
@@ -123,6 +131,11 @@ export async function readServerViews(servers: ServerSettings[], state: StateSto
 export async function readServerDetail(settings: ServerSettings, state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerDetail> {
   const [current, history] = await Promise.all([state.get(settings.name), state.history(settings.name)]);
   return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history) };
+}
+
+/** The package as people read it: npm names as they are, index projects as `pypi:<project>`. */
+export function packageLabel(view: Pick<ServerView, 'ecosystem' | 'package'>): string {
+  return view.ecosystem === 'pypi' ? `pypi:${view.package}` : view.package;
 }
 
 /** How many servers are in each state; every state is a key, zero included. */

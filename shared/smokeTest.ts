@@ -225,6 +225,13 @@ function withRealPath(target: string): string[] {
  * no network when `network` is false. The environment is the bwrap process's own, which is
  * exactly the smoke test's (see runSmokeTest): values never appear in a command line.
  */
+/** Interpreters' install prefixes besides node's (a Python under /opt or a home directory), read-only in the sandbox. */
+const runtimeDirs = new Set<string>();
+
+export function registerRuntimeDir(dir: string): void {
+  if (path.isAbsolute(dir)) runtimeDirs.add(dir);
+}
+
 export function sandboxArguments(options: SmokeTestOptions & { cwd: string; command: string }): string[] {
   const args = [...NAMESPACE_FLAGS];
   if (options.network === false) args.push('--unshare-net');
@@ -258,6 +265,7 @@ export function sandboxArguments(options: SmokeTestOptions & { cwd: string; comm
     }
   }
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (path.isAbsolute(dir) && exists(dir)) readOnly.push(dir);
+  readOnly.push(...runtimeDirs);
   if (options.command.includes('/')) readOnly.push(...commandPaths(path.resolve(options.cwd, options.command)).flatMap(withRealPath));
   readOnly.push(...namedPaths([...(options.args ?? []), ...Object.values(options.env ?? {})], options.cwd));
 

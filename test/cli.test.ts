@@ -113,7 +113,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       const result = json<{ servers: Array<Record<string, unknown>> }>(await cli(['servers', '--json']));
       expect(result.servers).to.have.length(3);
       expect(result.servers[0]).to.deep.equal({
-        name: 'demo', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
+        name: 'demo', ecosystem: 'npm', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
         current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, gate: null, state: 'idle',
         lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [], hold: null,
         launcher: path.join(env.config.serversPath, 'bin', 'demo'),
@@ -154,7 +154,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(one.server).to.include({ name: 'demo', current: '1.1.0', previous: '1.0.0', launcher: path.join(env.config.serversPath, 'bin', 'demo') });
       expect(one.server.failedVersions).to.deep.equal([]);
       expect(one.server.settings).to.deep.equal({
-        version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
+        ecosystem: 'npm', python: null, version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
         minReleaseAgeMs: 0, activation: 'auto', keep: 3, allowScripts: null, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
         surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' }, provenance: 'warn',
       });

@@ -145,12 +145,12 @@ describe('import: client entries -> inventory entries', () => {
   }
 
   const refused: Array<{ title: string; entry: unknown; reason: RegExp }> = [
-    { title: 'uvx', entry: { command: 'uvx', args: ['mcp-server-fetch'] }, reason: /Python package \(uvx\)/ },
+    { title: 'uvx --with', entry: { command: 'uvx', args: ['--with', 'extra', 'mcp-server-fetch'] }, reason: /uvx --with adds packages beside the server/ },
     { title: 'docker', entry: { command: 'docker', args: ['run', '-i', 'mcp/postgres'] }, reason: /container image/ },
     { title: 'a remote url', entry: { url: 'https://mcp.example.com/sse' }, reason: /remote server/ },
     { title: 'type http', entry: { type: 'http', url: 'https://example.com/mcp' }, reason: /remote server \(http/ },
     { title: 'type sse without url', entry: { type: 'sse' }, reason: /remote server \(sse/ },
-    { title: 'python', entry: { command: 'python', args: ['-m', 'server'] }, reason: /Python program/ },
+    { title: 'python -m of an unknown module', entry: { command: 'python', args: ['-m', 'server'] }, reason: /which project on the package index provides the module "server" is not known/ },
     { title: 'another command', entry: { command: '/opt/bin/my-server' }, reason: /not a package runner \(npx, pnpx, pnpm dlx, bunx\) nor node/ },
     { title: 'no command', entry: { args: ['x'] }, reason: /no command/ },
     { title: 'npx of a local path', entry: { command: 'npx', args: ['-y', './my-server'] }, reason: /not a package from the registry/ },
@@ -239,10 +239,11 @@ describe('import: client entries -> inventory entries', () => {
 });
 
 describe('import: whole client configs', () => {
-  it('Claude Desktop: npx and node entries become servers; uvx and docker are refused with reasons', async () => {
+  it('Claude Desktop: npx, node and uvx entries become servers; docker is refused with its reason', async () => {
     const result = importClientConfig(await clientConfig('claude_desktop_config.json'));
     expect(result.format).to.equal('mcpServers');
-    expect(result.servers.map((server) => server.name)).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build']);
+    expect(result.servers.map((server) => server.name)).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);
+    expect(inventoryEntry(result.servers.find((server) => server.name === 'fetch')!)).to.deep.equal({ pypi: 'mcp-server-fetch' });
     const filesystem = result.servers.find((server) => server.name === 'filesystem')!;
     expect(inventoryEntry(filesystem)).to.deep.equal({
       package: '@modelcontextprotocol/server-filesystem',
@@ -255,7 +256,6 @@ describe('import: whole client configs', () => {
     expect(inventoryEntry(github)).to.have.nested.property('smokeTest.env.GITHUB_PERSONAL_ACCESS_TOKEN', 'ghp_example_not_a_real_token');
     expect(result.servers.find((server) => server.name === 'memory')!.secretKeys).to.deep.equal([]);
     expect(result.unsupported).to.deep.equal([
-      { source: 'fetch', reason: 'a Python package (uvx): mcp-updater manages npm packages only' },
       { source: 'postgres', reason: 'a container image (docker): not an npm package' },
     ]);
   });
@@ -319,7 +319,8 @@ describe('import: whole client configs', () => {
     const result = importClientConfig(await clientConfig('claude_desktop_config.json'));
     const text = renderServers(result.servers, 'claude_desktop_config.json');
     const inventory = parseInventory(text, 'rendered.yaml', BASE);
-    expect([...inventory.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build']);
+    expect([...inventory.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);
+    expect(inventory.servers.get('fetch')).to.include({ ecosystem: 'pypi', package: 'mcp-server-fetch' });
     expect(inventory.servers.get('memory')!.smokeTest.env).to.deep.equal({ MEMORY_FILE_PATH: '/Users/me/memory.json' });
     expect(text).to.include('# imported from claude_desktop_config.json entry "GitHub Tools" (GITHUB_PERSONAL_ACCESS_TOKEN stored here in plain text)');
   });
@@ -399,9 +400,8 @@ describe('import: the command (real binary)', function () {
     const result = await cli('import', path.join(CLIENTS, 'claude_desktop_config.json'));
     expect(result.code).to.equal(0);
     const printed = YAML.parse(result.stdout) as { servers: Record<string, unknown> };
-    expect(Object.keys(printed.servers)).to.deep.equal(['filesystem', 'github-tools', 'local-build']);
+    expect(Object.keys(printed.servers)).to.deep.equal(['filesystem', 'github-tools', 'local-build', 'fetch']);
     expect(result.stderr).to.include('skipped memory: @modelcontextprotocol/server-memory is already in the inventory as "memory"');
-    expect(result.stderr).to.include('cannot manage fetch: a Python package (uvx)');
     expect(result.stderr).to.include('cannot manage postgres: a container image (docker)');
     expect(result.stderr).to.match(/GITHUB_PERSONAL_ACCESS_TOKEN would be stored in .* in plain text/);
     expect(await fs.readFile(env.inventoryFile, 'utf8')).to.equal(inventory);
@@ -414,7 +414,7 @@ describe('import: the command (real binary)', function () {
     expect(text.startsWith(inventory)).to.equal(true);
     expect(text).to.include('# imported from claude_desktop_config.json entry "GitHub Tools"');
     const parsed = parseInventory(text, env.inventoryFile, BASE);
-    expect([...parsed.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build']);
+    expect([...parsed.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);
     expect(parsed.servers.get('filesystem')).to.deep.include({ version: '2026.1.14' });
     const launcher = (name: string) => path.join(env.config.serversPath, 'bin', name);
     expect(result.stdout).to.include(`"filesystem": {"command":"${launcher('filesystem')}","args":["/Users/me/Desktop","/Users/me/Downloads"]}`);
@@ -426,7 +426,7 @@ describe('import: the command (real binary)', function () {
     const report = JSON.parse(again.stdout) as { written: boolean; servers: unknown[]; skipped: Array<{ source: string; launcher: string | null }> };
     expect(report.written).to.equal(false);
     expect(report.servers).to.deep.equal([]);
-    expect(report.skipped.map((skip) => skip.source)).to.deep.equal(['memory', 'filesystem', 'GitHub Tools', 'local-build']);
+    expect(report.skipped.map((skip) => skip.source)).to.deep.equal(['memory', 'filesystem', 'GitHub Tools', 'local-build', 'fetch']);
     expect(await fs.readFile(env.inventoryFile, 'utf8')).to.equal(text);
   });
 

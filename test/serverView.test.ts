@@ -41,7 +41,7 @@ describe('read model: one view of a server', () => {
   it('has every key, null for what is not known yet', () => {
     const view = serverView(settings, { name: 'memory', state: 'idle', failedVersions: [] }, layout);
     expect(view).to.deep.equal({
-      name: 'memory', package: '@modelcontextprotocol/server-memory', channel: 'latest', policy: 'minor', activation: 'auto',
+      name: 'memory', ecosystem: 'npm', package: '@modelcontextprotocol/server-memory', channel: 'latest', policy: 'minor', activation: 'auto',
       current: null, previous: null, latest: null, candidate: null, updateAvailable: false, staged: null, gate: null, state: 'idle',
       lastCheck: null, lastCheckResult: null, lastError: null, failedVersions: [], hold: null, launcher: '/srv/mcp/bin/memory',
     });
@@ -65,7 +65,7 @@ describe('read model: one view of a server', () => {
       smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://u:p@host/x', '--x'], env: { Z_KEY: 'secret', A: 'b' }, network: false },
     });
     expect(published).to.deep.equal({
-      version: null, channel: 'latest', range: '^1.0.0', bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
+      ecosystem: 'npm', python: null, version: null, channel: 'latest', range: '^1.0.0', bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
       minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3, allowScripts: null,
       smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], network: false, env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
       surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },

@@ -11,12 +11,14 @@
  * Checks are enqueued by producers/ (scheduler, client); `{server, force?, reason?}` is public.
  */
 import { describeError, MCPError } from '../shared/errors.js';
+import type { ServerSettings } from '../shared/inventory.js';
 import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../shared/policy.js';
 import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
 import { nextState } from '../shared/stateMachine.js';
 import { checkSignatures } from './checking/signatures.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
+import { pypiDecider, type DecisionInput } from './checking/pypi.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
 export function createCheckWorker(context: WorkerContext) {
@@ -33,23 +35,12 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const current = before.current ?? await context.layout.currentVersion(server);
   const starting = nextState(before.state, { step: 'check', event: 'start' });
   // "checking" is written while the registry answers: one round trip less on every check.
-  const [packument] = await Promise.all([
-    context.registry.packument(settings.package, needsFullMetadata(settings)),
+  const [decide] = await Promise.all([
+    settings.ecosystem === 'pypi' ? pypiDecider(context, settings) : npmDecider(context, settings),
     starting ? context.state.update(server, { state: starting, package: settings.package }) : undefined,
   ]);
-  const signatures = await checkSignatures(context, settings, packument);
   const now = context.now();
-  const decision: CandidateDecision = chooseCandidate({
-    packument,
-    current,
-    settings,
-    now,
-    exclude: force ? [] : before.failedVersions,
-    hold: force ? undefined : before.hold,
-    tarballProblem: (url) => tarballProblem(context, url),
-    versionProblem: (version) => signatures.problem(version),
-  });
-  await signatures.record();
+  const decision: CandidateDecision = await decide({ current, now, exclude: force ? [] : before.failedVersions, hold: force ? undefined : before.hold });
   const checkedAt = now.toISOString();
   const refused = await refuseUnusableVersions(context, job, decision, before.failedVersions);
   if (decision.error) {
@@ -93,12 +84,13 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     if (force) await context.state.clearFailedVersion(server, candidate);
     await context.events.publish({
       type: 'update.available', server, version: candidate, from: current, jobId: job.id, reason: job.data.reason,
-      details: { latest: decision.latest, policy: settings.policy, chain: chain.id },
+      details: { latest: decision.latest, policy: settings.policy, chain: chain.id, ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi', file: decision.usable?.file } : {}) },
     });
     const usable = decision.usable!;
     await enqueue(context.queues, 'download', {
       server,
       chain: chain.id,
+      ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi' as const, file: usable.file } : {}),
       package: settings.package,
       version: candidate,
       integrity: usable.integrity,
@@ -131,6 +123,21 @@ async function chainFor(context: WorkerContext, server: string, version: string,
     }
   }
   return { id: plainUsed ? chainId(server, version, true) : plain, started: true };
+}
+
+/** Ask the registry (and check its signatures), then decide over what it said. */
+async function npmDecider(context: WorkerContext, settings: ServerSettings): Promise<(input: DecisionInput) => Promise<CandidateDecision>> {
+  const packument = await context.registry.packument(settings.package, needsFullMetadata(settings));
+  const signatures = await checkSignatures(context, settings, packument);
+  return async ({ current, now, exclude, hold }) => {
+    const decision = chooseCandidate({
+      packument, current, settings, now, exclude, hold,
+      tarballProblem: (url) => tarballProblem(context, url),
+      versionProblem: (version) => signatures.problem(version),
+    });
+    await signatures.record();
+    return decision;
+  };
 }
 
 function tarballProblem(context: WorkerContext, url: string): string | undefined {

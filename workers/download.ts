@@ -4,6 +4,7 @@
  * behind; network errors and 5xx are retried with backoff. Then adds the stage job of its chain.
  */
 import fs from 'node:fs/promises';
+import { pypiIndexFor } from '../shared/ecosystems/pypiIndex.js';
 import { enqueue, type DownloadJobData, type DownloadResult } from '../shared/queues.js';
 import { startState } from '../shared/stateMachine.js';
 import type { WorkerContext } from './context.js';
@@ -25,13 +26,16 @@ export async function execDownloadJob(job: JobLike<DownloadJobData>, context: Wo
     bytes = (await fs.stat(file)).size;
   } catch {
     cached = false;
-    bytes = (await context.registry.downloadTarball(job.data, file)).bytes;
+    bytes = job.data.ecosystem === 'pypi'
+      ? (await (await pypiIndexFor(context.config)).download(job.data.tarball, integrity, file, `${job.data.file ?? 'the file'} of ${job.data.package} ${version}`)).bytes
+      : (await context.registry.downloadTarball(job.data, file)).bytes;
   }
   await context.events.publish({
     type: 'update.downloaded', server, version, jobId: job.id, reason: job.data.reason, details: { bytes, cached },
   });
   await enqueue(context.queues, 'stage', {
     server, chain, package: job.data.package, version, integrity,
+    ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
     ...(job.data.reason ? { reason: job.data.reason } : {}),
     ...(job.data.force ? { force: true } : {}),
   });

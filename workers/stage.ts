@@ -44,6 +44,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
     await context.state.update(server, { lastError: null, gate: null });
     await enqueue(context.queues, 'activate', {
       server, chain, action: 'activate', version,
+      ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
       ...(job.data.reason ? { reason: job.data.reason } : {}),
       ...(job.data.force ? { force: true } : {}),
     });

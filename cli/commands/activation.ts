@@ -89,7 +89,7 @@ Examples:
     .action(async (name: string, version: string | undefined, options: ActivationOptions) => {
       await withSession(async (session) => {
         const target = await planFor(session, name, 'approve', version);
-        const { jobId } = await session.client.approve(name, target, requestedBy());
+        const { jobId } = await session.client.approve(name, target, requestedBy(), session.inventory.servers.get(name)?.ecosystem);
         await finish(session, { server: name, action: 'approve', version: target, jobId, queue: 'activate' }, options);
       }, { servers: [name] });
     });
@@ -111,6 +111,7 @@ Examples:
           ...(options.to ? { version: options.to } : {}),
           requestedBy: requestedBy(),
           ...(options.reason ? { reason: options.reason } : {}),
+          ...(session.inventory.servers.get(name)?.ecosystem ? { ecosystem: session.inventory.servers.get(name)!.ecosystem } : {}),
         });
         await finish(session, { server: name, action: 'rollback', version: options.to ?? null, jobId, queue: 'activate' }, options);
       }, { servers: [name] });

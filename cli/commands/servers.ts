@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { Inventory } from '../../shared/inventory.js';
 import type { InstallLayout } from '../../shared/layout.js';
-import { readServerViews, type ServerView } from '../../shared/serverView.js';
+import { packageLabel, readServerViews, type ServerView } from '../../shared/serverView.js';
 import type { StateStore } from '../../shared/state.js';
 import { print, printJson, table, truncate } from '../format.js';
 import { jsonOption, withSession } from './session.js';
@@ -47,7 +47,7 @@ Examples:
         print(table(
           ['NAME', 'PACKAGE', 'CURRENT', 'LATEST', 'AVAILABLE', 'POLICY', 'STATE', 'LAST ERROR'],
           views.map((view) => [
-            view.name, view.package, view.current, view.latest, availableText(view), view.policy, view.state,
+            view.name, packageLabel(view), view.current, view.latest, availableText(view), view.policy, view.state,
             truncate(view.lastError, ERROR_COLUMN_WIDTH),
           ]),
         ).trimEnd());

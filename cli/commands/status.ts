@@ -10,7 +10,7 @@ import { relativeTime } from '../../shared/humanTime.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
 import { sandboxStatus } from '../../shared/smokeTest.js';
-import { readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
+import { packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
@@ -67,7 +67,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
   const result: StatusDetail = { server, events };
   if (json) return printJson(result);
   const settings = server.settings;
-  print(`${name} (${server.package})\n`);
+  print(`${name} (${packageLabel(server)})\n`);
   print(fields([
     ['state', server.state],
     ['current', server.current],

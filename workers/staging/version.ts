@@ -16,6 +16,7 @@ import { storeRoot, storeTree } from '../../shared/store.js';
 import type { WorkerContext } from '../context.js';
 import { installDependencies, wrapperManifest } from './npmInstall.js';
 import { hasDependencies, packageDirOf, readManifest, resolveRunTarget, runScriptText } from './package.js';
+import { preparePythonVersion } from './python.js';
 import { label, type StagedVersion, type StageRequest } from './request.js';
 import { storeSurface } from './surfaceGate.js';
 import { extractTarball, scanTarball, verifyBackup } from './tarball.js';
@@ -30,6 +31,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
   const target = layout.versionDir(server, version);
   const existing = await existingVersion(layout, target, integrity);
   if (existing) return { dir: target, record: existing, reused: true };
+  if (request.settings.ecosystem === 'pypi') return stagePythonVersion(context, request, target);
 
   const backup = layout.backupFile(integrity);
   await verifyBackup(backup, request);
@@ -120,6 +122,24 @@ export function installLimitProblem(
   return overFiles
     ? { code: 'ETOOMANYFILES', message: `has ${tree.length} files, more than MAX_PACKAGE_FILES (${limits.maxFiles}); most: ${shown}`, largest }
     : { code: 'EPACKAGETOOBIG', message: `takes ${bytes} bytes, more than MAX_PACKAGE_SIZE (${limits.maxBytes}); largest: ${shown}`, largest };
+}
+
+/** A pypi version: workers/staging/python.ts fills the staging directory; the checks and the move are the same. */
+async function stagePythonVersion(context: WorkerContext, request: StageRequest, target: string): Promise<StagedVersion> {
+  const { layout } = context;
+  const staging = layout.stagingDir(request.server, request.version, request.jobId);
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging, { recursive: true });
+  try {
+    const record = await preparePythonVersion(context, staging, request);
+    await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    record.smokeTest = await smokeTest(layout, staging, request);
+    await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
+    return await moveIntoPlace(layout, staging, target, record);
+  } catch (error) {
+    await fs.rm(staging, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** The record of versions/<version> when it holds this integrity; throws when it holds something else. */
