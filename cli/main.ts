@@ -5,8 +5,8 @@
  * A command's module (and what it pulls in: Redis, BullMQ, joi…) is loaded only when that
  * command runs; the full list is loaded for the overall help and for anything unrecognised.
  */
-import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { PACKAGE_VERSION } from '../shared/packageVersion.js';
 import { ROLES, start, type Role } from './start.js';
 
 type Register = (program: Command) => void;
@@ -24,16 +24,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./commands/config.js')).registerConfigCommand,
 };
 
-/** package.json is one directory above cli/ in the sources and two above dist/cli/ when compiled. */
-function packageVersion(): string {
-  for (const relative of ['../package.json', '../../package.json']) {
-    const file = new URL(relative, import.meta.url);
-    if (!fs.existsSync(file)) continue;
-    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version: string };
-    if (manifest.name === 'mcp-updater') return manifest.version;
-  }
-  return 'unknown';
-}
 
 const HELP_FLAGS = new Set(['-h', '--help']);
 const VERSION_FLAGS = new Set(['-V', '--version']);
@@ -56,7 +46,7 @@ function commandsNeeded(argv: string[]): Array<() => Promise<Register>> {
 export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command('mcp-updater')
     .description('Keeps a fleet of MCP servers up to date, safely.')
-    .version(packageVersion(), '-V, --version')
+    .version(PACKAGE_VERSION, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
 

@@ -13,7 +13,7 @@ import { SERVER_STATES } from '../shared/stateMachine.js';
 import { SURFACE_CLASSES, SURFACE_KINDS } from '../shared/surface.js';
 import { SESSION_COOKIE } from './auth.js';
 import { BOARD_PATH } from './board.js';
-import { PACKAGE_VERSION } from './status.js';
+import { PACKAGE_VERSION } from '../shared/packageVersion.js';
 
 type Schema = Record<string, unknown>;
 

@@ -4,12 +4,12 @@
  * many servers are in each state. No auth and no rate limit, like the probes: it reads the same
  * one-second caches as the status page, so polling it costs Redis little.
  */
-import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../shared/queues.js';
 import { redactString } from '../shared/redact.js';
+import { PACKAGE_VERSION } from '../shared/packageVersion.js';
 import { RedisUnavailableError } from '../shared/redis.js';
 import { sandboxStatus } from '../shared/smokeTest.js';
 import { formatDuration } from '../shared/schedule.js';
@@ -18,7 +18,6 @@ import type { ServerStateName } from '../shared/state.js';
 import { summarizeQueues, type QueueCounts, type QueueSummary } from './queue-counts.js';
 import type { ServerOverview } from './servers.js';
 
-export const PACKAGE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface StatusReport {
   /** "ok" while Redis answers; "unavailable" (HTTP 503) when it does not. */
