@@ -41,12 +41,32 @@ const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 /** Sizes of the full run (the brief's) and of the smoke run (CI, well under a minute). */
 const SIZES = {
   full: {
-    rawJobs: 20_000, rawChains: 5_000, sweep: 10_000, pipeline: 1_000, smokeTest: 100, peer: 50, httpServers: 1_000, httpSeconds: 10,
-    cliRuns: 15, idleSeconds: 10, diskServers: 3, diskVersions: 5,
+    rawJobs: 20_000,
+    rawChains: 5_000,
+    sweep: 10_000,
+    pipeline: 1_000,
+    smokeTest: 100,
+    peer: 50,
+    httpServers: 1_000,
+    httpSeconds: 10,
+    cliRuns: 15,
+    idleSeconds: 10,
+    diskServers: 3,
+    diskVersions: 5,
   },
   smoke: {
-    rawJobs: 2_000, rawChains: 500, sweep: 300, pipeline: 30, smokeTest: 3, peer: 3, httpServers: 100, httpSeconds: 1,
-    cliRuns: 2, idleSeconds: 1, diskServers: 1, diskVersions: 4,
+    rawJobs: 2_000,
+    rawChains: 500,
+    sweep: 300,
+    pipeline: 30,
+    smokeTest: 3,
+    peer: 3,
+    httpServers: 100,
+    httpSeconds: 1,
+    cliRuns: 2,
+    idleSeconds: 1,
+    diskServers: 1,
+    diskVersions: 4,
   },
 };
 
@@ -123,7 +143,13 @@ async function main(): Promise<number> {
   const redis = await ensureSuiteRedis(BENCH_REDIS_URL);
   const started = new Date();
   const results: BenchResults = {
-    mode, startedAt: started.toISOString(), durationSeconds: 0, machine: await machineInfo(), scenarios: {}, errors: {}, targets: [],
+    mode,
+    startedAt: started.toISOString(),
+    durationSeconds: 0,
+    machine: await machineInfo(),
+    scenarios: {},
+    errors: {},
+    targets: [],
   };
   if (results.machine.loadAverageAtStart > 0.5) {
     console.warn(`bench: load average is ${results.machine.loadAverageAtStart}: other work on this machine will lower every figure`);
@@ -147,7 +173,8 @@ async function main(): Promise<number> {
   try {
     const s = results.scenarios;
     s.raw = await run('raw', '1 raw BullMQ (one queue, four-stage chain)', () =>
-      rawScenario({ singleJobs: sizes.rawJobs, chains: sizes.rawChains, registryUrl: registry.url }));
+      rawScenario({ singleJobs: sizes.rawJobs, chains: sizes.rawChains, registryUrl: registry.url }),
+    );
     s.sweep = await run('sweep', `2 check sweep of ${sizes.sweep} servers`, async () => {
       const result = await sweepScenario({ registry, servers: sizes.sweep, session: await session('sweep') });
       await collectProfile('sweep', result.measuredUs);
@@ -155,23 +182,31 @@ async function main(): Promise<number> {
     });
     s.pipeline = await run('pipeline', `3 full pipeline, ${sizes.pipeline} servers`, async () => {
       const result = await pipelineScenario({
-        registry, servers: sizes.pipeline, packagePrefix: 'pipeline-pkg', smokeTest: false, session: await session('pipeline'),
+        registry,
+        servers: sizes.pipeline,
+        packagePrefix: 'pipeline-pkg',
+        smokeTest: false,
+        session: await session('pipeline'),
       });
       await collectProfile('pipeline', result.measuredUs);
       return result;
     });
     s.smokeTest = await run('smokeTest', `4 full pipeline with smoke tests, ${sizes.smokeTest} servers`, () =>
-      pipelineScenario({ registry, servers: sizes.smokeTest, packagePrefix: 'smoke-mcp', fixture: 'mcp-healthy', smokeTest: true }));
-    s.peer = await run('peer', `5 npm loop vs mcp-updater, ${sizes.peer} updates`, () =>
-      peerScenario({ registry, servers: sizes.peer }));
+      pipelineScenario({ registry, servers: sizes.smokeTest, packagePrefix: 'smoke-mcp', fixture: 'mcp-healthy', smokeTest: true }),
+    );
+    s.peer = await run('peer', `5 npm loop vs mcp-updater, ${sizes.peer} updates`, () => peerScenario({ registry, servers: sizes.peer }));
     s.http = await run('http', `6 HTTP: /health and /api/v1/servers (${sizes.httpServers} servers), ${sizes.httpSeconds} s each`, () =>
-      httpScenario({ registryUrl: registry.url, servers: sizes.httpServers, seconds: sizes.httpSeconds }));
+      httpScenario({ registryUrl: registry.url, servers: sizes.httpServers, seconds: sizes.httpSeconds }),
+    );
     s.cli = await run('cli', `7 CLI: \`servers\` and \`--help\`, ${sizes.cliRuns} runs each, compiled and through tsx`, () =>
-      cliScenario({ registryUrl: registry.url, runs: sizes.cliRuns }));
+      cliScenario({ registryUrl: registry.url, runs: sizes.cliRuns }),
+    );
     s.idle = await run('idle', `8 idle RSS: all-in-one with 3 servers installed, then the worker alone, ${sizes.idleSeconds} s each`, () =>
-      idleScenario({ registry, idleSeconds: sizes.idleSeconds }));
+      idleScenario({ registry, idleSeconds: sizes.idleSeconds }),
+    );
     s.disk = await run('disk', `9 disk: ${sizes.diskServers} servers × ${sizes.diskVersions} versions, keep 3`, () =>
-      diskScenario({ registry, servers: sizes.diskServers, versions: sizes.diskVersions }));
+      diskScenario({ registry, servers: sizes.diskServers, versions: sizes.diskVersions }),
+    );
   } finally {
     await registry.close();
     await redis.stop();
@@ -186,10 +221,14 @@ async function main(): Promise<number> {
   await fs.writeFile(path.join(RESULTS_DIR, `${output}.md`), markdown);
   console.log(`\n${markdown}`);
   for (const [name, profile] of Object.entries(profiles)) {
-    console.log(`CPU profile of the worker during ${name} (${profile.windowMs} ms measured, ${profile.busyPercent} % busy), top self time:`);
+    console.log(
+      `CPU profile of the worker during ${name} (${profile.windowMs} ms measured, ${profile.busyPercent} % busy), top self time:`,
+    );
     for (const entry of profile.topFunctions.slice(0, 12)) console.log(`  ${String(entry.percent).padStart(5)} %  ${entry.name}`);
   }
-  console.log(`bench: results in ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${output}.json`))} and .md (${results.durationSeconds} s)`);
+  console.log(
+    `bench: results in ${path.relative(process.cwd(), path.join(RESULTS_DIR, `${output}.json`))} and .md (${results.durationSeconds} s)`,
+  );
   return Object.keys(results.errors).length > 0 ? 1 : 0;
 }
 

@@ -3,7 +3,11 @@ export declare const PROJECT_ROOT: string;
 export declare class BuildError extends Error {
   readonly code: 'EBUILD';
 }
-export interface FileFingerprint { size: number; mtimeMs: number; sha1: string }
+export interface FileFingerprint {
+  size: number;
+  mtimeMs: number;
+  sha1: string;
+}
 export declare function buildInputs(root?: string): string[];
 export declare function fingerprint(root?: string): Promise<Record<string, FileFingerprint>>;
 export declare function staleReason(root?: string): Promise<string | undefined>;

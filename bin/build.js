@@ -108,7 +108,7 @@ export async function staleReason(root = PROJECT_ROOT) {
     const absolute = `${base(root)}${file}`;
     const stat = fs.statSync(absolute);
     if (stat.size !== entry.size) return `${file} changed`;
-    if (stat.mtimeMs !== entry.mtimeMs && await sha1(absolute) !== entry.sha1) return `${file} changed`;
+    if (stat.mtimeMs !== entry.mtimeMs && (await sha1(absolute)) !== entry.sha1) return `${file} changed`;
   }
   const removed = Object.keys(recorded).find((file) => !inputs.includes(file));
   return removed ? `${removed} was removed` : undefined;
@@ -176,14 +176,21 @@ async function compile(root, tsc) {
   const started = Date.now();
   fs.rmSync(building, { recursive: true, force: true });
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', building], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8',
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
   });
   if (result.status !== 0) {
     fs.rmSync(building, { recursive: true, force: true });
-    const output = (`${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || result.error?.message || `exit code ${result.status}`).split('\n');
-    const shown = output.length > MAX_ERROR_LINES ? [...output.slice(0, MAX_ERROR_LINES), `… ${output.length - MAX_ERROR_LINES} more lines`] : output;
-    throw new BuildError('the TypeScript build failed and dist/ was left as it was: fix the errors below '
-      + `(when they name missing type definitions, run \`npm install\` with dev dependencies):\n${shown.join('\n')}`);
+    const output = (`${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || result.error?.message || `exit code ${result.status}`).split(
+      '\n',
+    );
+    const shown =
+      output.length > MAX_ERROR_LINES ? [...output.slice(0, MAX_ERROR_LINES), `… ${output.length - MAX_ERROR_LINES} more lines`] : output;
+    throw new BuildError(
+      'the TypeScript build failed and dist/ was left as it was: fix the errors below '
+        + `(when they name missing type definitions, run \`npm install\` with dev dependencies):\n${shown.join('\n')}`,
+    );
   }
   fs.writeFileSync(path.join(building, MANIFEST), `${JSON.stringify({ builtAt: new Date().toISOString(), files })}\n`);
   if (fs.existsSync(dist)) fs.renameSync(dist, old);
@@ -195,7 +202,9 @@ async function compile(root, tsc) {
 async function requireCompiler(root, why) {
   const tsc = await typescriptCompiler(root);
   if (!tsc) {
-    throw new BuildError(`${why}, and TypeScript is not installed to build it: run \`npm install\` (with dev dependencies) and \`npm run build\` in ${root}, or copy in a dist/ built from these sources`);
+    throw new BuildError(
+      `${why}, and TypeScript is not installed to build it: run \`npm install\` (with dev dependencies) and \`npm run build\` in ${root}, or copy in a dist/ built from these sources`,
+    );
   }
   return tsc;
 }

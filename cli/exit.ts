@@ -19,8 +19,6 @@ export function exitCodeFor(error: unknown): number {
 
 /** One line on stderr for people: "mcp-updater: <CODE>: message: hint". */
 export function reportError(error: unknown): void {
-  const text = error instanceof MCPError
-    ? `${error.code}: ${error.toString()}`
-    : error instanceof Error ? error.message : String(error);
+  const text = error instanceof MCPError ? `${error.code}: ${error.toString()}` : error instanceof Error ? error.message : String(error);
   process.stderr.write(`mcp-updater: ${text}\n`);
 }

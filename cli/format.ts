@@ -13,9 +13,16 @@ export function cell(value: string | number | null | undefined): string {
 export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
   const cells = [headers, ...rows.map((row) => row.map(cell))];
   const widths = headers.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)));
-  return cells
-    .map((row) => row.map((text, column) => (column === row.length - 1 ? text : text.padEnd(widths[column]!))).join('  ').trimEnd())
-    .join('\n') + '\n';
+  return (
+    cells
+      .map((row) =>
+        row
+          .map((text, column) => (column === row.length - 1 ? text : text.padEnd(widths[column]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** "key: value" lines with the keys aligned (detail views). */

@@ -79,7 +79,7 @@ export function parseJsonc(text: string): unknown {
     const before = text.slice(0, first.offset).split('\n');
     const where = `line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
     throw new ValidationError(`not valid JSON: ${jsonc.printParseErrorCode(first.error)} at ${where}`, {
-      hint: 'pass the client\'s config file (claude_desktop_config.json, ~/.cursor/mcp.json, .vscode/mcp.json)',
+      hint: "pass the client's config file (claude_desktop_config.json, ~/.cursor/mcp.json, .vscode/mcp.json)",
     });
   }
   return value;
@@ -169,7 +169,8 @@ export function parsePackageSpec(text: string): SpecFields | { unsupported: stri
   const kind = NOT_FROM_REGISTRY[spec.type];
   if (kind || !spec.name) return { unsupported: `"${text}" is ${kind ?? `a ${spec.type} spec`}, not a package from the registry` };
   const fetchSpec = spec.fetchSpec ?? '';
-  if (spec.type === 'range') return fetchSpec === '*' || fetchSpec === '' ? { package: spec.name } : { package: spec.name, range: fetchSpec };
+  if (spec.type === 'range')
+    return fetchSpec === '*' || fetchSpec === '' ? { package: spec.name } : { package: spec.name, range: fetchSpec };
   const version = spec.type === 'version' ? semver.clean(fetchSpec, { loose: true }) : null;
   if (version) return { package: spec.name, version };
   if (fetchSpec === 'latest') return { package: spec.name };
@@ -184,7 +185,10 @@ function fromRunner(runner: RunnerSyntax, args: string[]): Conversion {
   let index = 0;
   for (; index < args.length; index++) {
     const arg = args[index]!;
-    if (arg === '--') { index++; break; }
+    if (arg === '--') {
+      index++;
+      break;
+    }
     if (!arg.startsWith('-')) break;
     if (runner.flags.has(arg)) {
       const note = runner.notes?.[arg];
@@ -199,7 +203,8 @@ function fromRunner(runner: RunnerSyntax, args: string[]): Conversion {
     }
     if (runner.valueFlags.has(flag)) {
       const value = inline ?? args[++index];
-      if (flag === '--registry') warnings.push(`it used the registry ${value}; mcp-updater uses API_BASE_URL (npm's configured registry by default)`);
+      if (flag === '--registry')
+        warnings.push(`it used the registry ${value}; mcp-updater uses API_BASE_URL (npm's configured registry by default)`);
       continue;
     }
     return { unsupported: `${runner.name} option ${arg} is not understood` };
@@ -260,7 +265,9 @@ export function convertEntry(entry: unknown): Conversion {
   if (!isObject(entry)) return { unsupported: 'the entry is not an object' };
   const type = typeof entry.type === 'string' ? entry.type.toLowerCase() : undefined;
   if (typeof entry.url === 'string' || (type && type !== 'stdio')) {
-    return { unsupported: `a remote server (${type ?? 'url'}${typeof entry.url === 'string' ? ` ${entry.url}` : ''}): there is nothing to install` };
+    return {
+      unsupported: `a remote server (${type ?? 'url'}${typeof entry.url === 'string' ? ` ${entry.url}` : ''}): there is nothing to install`,
+    };
   }
   if (typeof entry.command !== 'string' || entry.command.trim() === '') return { unsupported: 'no command' };
   const rawArgs = entry.args === undefined ? [] : entry.args;
@@ -284,7 +291,11 @@ export function convertEntry(entry: unknown): Conversion {
   if (command === 'uv' && args[0] === 'tool' && args[1] === 'run') return fromUvx(args.slice(2), 'uv tool run');
   if (command === 'pipx' && args[0] === 'run') return fromPipxRun(args.slice(1));
   if (/^(python(3(\.\d+)?)?|py)$/.test(command)) return fromPythonModule(args, command);
-  return { unsupported: REFUSED_COMMANDS[command] ?? `the command "${entry.command}" is not a package runner (npx, pnpx, pnpm dlx, bunx) nor node, nor a Python runner (uvx, uv tool run, pipx run, python -m)` };
+  return {
+    unsupported:
+      REFUSED_COMMANDS[command]
+      ?? `the command "${entry.command}" is not a package runner (npx, pnpx, pnpm dlx, bunx) nor node, nor a Python runner (uvx, uv tool run, pipx run, python -m)`,
+  };
 }
 
 const SECRET_KEY = /(token|secret|passw(or)?d|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|cookie|session|pat$)/i;
@@ -300,19 +311,33 @@ function convertEnv(raw: unknown, warnings: string[]): { env: Record<string, str
     } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       env[key] = String(value);
       if (CLIENT_VARIABLE.test(String(value))) {
-        warnings.push(`env ${key} uses the client variable ${CLIENT_VARIABLE.exec(String(value))![0]}, which mcp-updater cannot resolve: put a real value in smokeTest.env`);
+        warnings.push(
+          `env ${key} uses the client variable ${CLIENT_VARIABLE.exec(String(value))![0]}, which mcp-updater cannot resolve: put a real value in smokeTest.env`,
+        );
       }
     } else {
       warnings.push(`env ${key} left out: its value is not a string`);
     }
   }
   // A client variable (${input:…}) is a placeholder, not a secret written into the inventory.
-  return { env, secretKeys: Object.keys(env).filter((key) => SECRET_KEY.test(key) && !CLIENT_VARIABLE.test(env[key]!)).sort() };
+  return {
+    env,
+    secretKeys: Object.keys(env)
+      .filter((key) => SECRET_KEY.test(key) && !CLIENT_VARIABLE.test(env[key]!))
+      .sort(),
+  };
 }
 
 /** A valid server name from a client entry's name: lower-case, other characters -> dashes, ≤ 63. */
 export function serverNameFor(source: string, packageName: string): string {
-  const clean = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  const clean = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/-{2,}/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63)
+      .replace(/-+$/, '');
   const fromSource = clean(source);
   if (SERVER_NAME_PATTERN.test(fromSource)) return fromSource;
   const fromPackage = clean(packageName.replace(/^@[^/]+\//, ''));
@@ -339,7 +364,8 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
   const taken = new Set(existing.keys());
   const packages = new Map([...existing].map(([name, pkg]) => [pkg, name] as const));
   // npm and the index are separate namespaces: a pypi project is keyed as `pypi:<normalized name>`.
-  const keyOf = (conversion: { package: string; ecosystem?: 'pypi' }) => (conversion.ecosystem === 'pypi' ? pypiKey(conversion.package) : conversion.package);
+  const keyOf = (conversion: { package: string; ecosystem?: 'pypi' }) =>
+    conversion.ecosystem === 'pypi' ? pypiKey(conversion.package) : conversion.package;
   for (const [source, entry] of entries) {
     const conversion = convertEntry(entry);
     if ('unsupported' in conversion) {
@@ -350,11 +376,22 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
     const name = serverNameFor(source, conversion.package);
     if (owner) {
       const where = existing.has(owner) ? 'in the inventory' : 'in this import';
-      result.skipped.push({ source, name: owner, reason: `${conversion.package} is already ${where} as "${owner}"`, useServer: owner, args: conversion.args });
+      result.skipped.push({
+        source,
+        name: owner,
+        reason: `${conversion.package} is already ${where} as "${owner}"`,
+        useServer: owner,
+        args: conversion.args,
+      });
       continue;
     }
     if (existing.has(name)) {
-      result.skipped.push({ source, name, reason: `the inventory already has a server "${name}" (package ${existing.get(name)}); add this one by hand under another name`, args: conversion.args });
+      result.skipped.push({
+        source,
+        name,
+        reason: `the inventory already has a server "${name}" (package ${existing.get(name)}); add this one by hand under another name`,
+        args: conversion.args,
+      });
       continue;
     }
     const unique = uniqueName(name, taken);
@@ -365,7 +402,8 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
     if (conversion.args.some((arg) => CLIENT_VARIABLE.test(arg))) {
       warnings.push('its args use client variables (${…}) that mcp-updater cannot resolve: put real values in smokeTest.args');
     }
-    if (isObject(entry) && entry.envFile !== undefined) warnings.push('its envFile is not read: put the variables the smoke test needs in smokeTest.env');
+    if (isObject(entry) && entry.envFile !== undefined)
+      warnings.push('its envFile is not read: put the variables the smoke test needs in smokeTest.env');
     result.servers.push({ ...conversion, name: unique, source, env, secretKeys, warnings });
   }
   return result;
@@ -400,8 +438,11 @@ export function inventoryEntry(server: ImportedServer): Record<string, unknown> 
 function entryText(server: ImportedServer, origin: string, indent: string): string {
   const body = YAML.stringify({ [server.name]: inventoryEntry(server) }, { indent: 2, lineWidth: 0 });
   const secrets = server.secretKeys.length > 0 ? ` (${server.secretKeys.join(', ')} stored here in plain text)` : '';
-  return [`# imported from ${origin} entry "${server.source}"${secrets}`, ...body.trimEnd().split('\n')]
-    .map((line) => `${indent}${line}`).join('\n') + '\n';
+  return (
+    [`# imported from ${origin} entry "${server.source}"${secrets}`, ...body.trimEnd().split('\n')]
+      .map((line) => `${indent}${line}`)
+      .join('\n') + '\n'
+  );
 }
 
 /** The imported servers as an inventory document (`servers:` only), for printing. */
@@ -416,9 +457,14 @@ export function renderServers(servers: ImportedServer[], origin: string): string
  * block-style `servers` map to append to, the yaml Document API writes it (comments kept, layout
  * normalised). Names already present are skipped.
  */
-export function mergeIntoInventory(text: string, servers: ImportedServer[], origin: string): { text: string; added: string[]; skipped: string[] } {
+export function mergeIntoInventory(
+  text: string,
+  servers: ImportedServer[],
+  origin: string,
+): { text: string; added: string[]; skipped: string[] } {
   const document = YAML.parseDocument(text);
-  if (document.errors.length > 0) throw new ValidationError(`the inventory is not valid YAML: ${document.errors[0]!.message.split('\n')[0]}`);
+  if (document.errors.length > 0)
+    throw new ValidationError(`the inventory is not valid YAML: ${document.errors[0]!.message.split('\n')[0]}`);
   const fresh = servers.filter((server) => !document.hasIn(['servers', server.name]));
   const skipped = servers.filter((server) => !fresh.includes(server)).map((server) => server.name);
   if (fresh.length === 0) return { text, added: [], skipped };
@@ -453,10 +499,12 @@ export function mergeIntoInventory(text: string, servers: ImportedServer[], orig
 export function inventoryPackages(text: string): Map<string, string> {
   const data = YAML.parse(text) as unknown;
   const servers = isObject(data) && isObject(data.servers) ? data.servers : {};
-  return new Map(Object.entries(servers).map(([name, value]) => {
-    if (isObject(value) && typeof value.pypi === 'string') return [name, pypiKey(value.pypi)];
-    return [name, isObject(value) && typeof value.package === 'string' ? value.package : ''];
-  }));
+  return new Map(
+    Object.entries(servers).map(([name, value]) => {
+      if (isObject(value) && typeof value.pypi === 'string') return [name, pypiKey(value.pypi)];
+      return [name, isObject(value) && typeof value.package === 'string' ? value.package : ''];
+    }),
+  );
 }
 
 /** How import keys a project of the index among npm package names (PEP 503 normalized). */

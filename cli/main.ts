@@ -24,7 +24,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./commands/config.js')).registerConfigCommand,
 };
 
-
 const HELP_FLAGS = new Set(['-h', '--help']);
 const VERSION_FLAGS = new Set(['-V', '--version']);
 
@@ -50,7 +49,8 @@ export async function buildProgram(argv: string[]): Promise<Command> {
     .showHelpAfterError()
     .exitOverride();
 
-  program.command('start')
+  program
+    .command('start')
     .description('run the scheduler, the workers and the dashboard (npm start = start --role all)')
     .addOption(new Option('--role <role>', 'which part to run').choices(ROLES).default('all'))
     .addHelpText('after', '\nExamples:\n  mcp-updater start\n  WORKERS=stage,activate mcp-updater start --role worker\n')
@@ -61,7 +61,9 @@ export async function buildProgram(argv: string[]): Promise<Command> {
   const registrations = new Set(await Promise.all(commandsNeeded(argv).map((load) => load())));
   for (const register of registrations) register(program);
 
-  program.addHelpText('after', `
+  program.addHelpText(
+    'after',
+    `
 Exit codes: 0 ok, 1 failure (Redis unreachable, a job failed), 2 usage (unknown command, option
 or server), 78 configuration error (environment or inventory; the message names the key).
 
@@ -70,7 +72,8 @@ Examples:
   mcp-updater check --wait
   mcp-updater status memory
   mcp-updater import ~/.cursor/mcp.json --write
-`);
+`,
+  );
   return program;
 }
 

@@ -18,7 +18,13 @@ export interface LocalRedis {
 
 /** Does a Redis answer PING at `url` within `timeoutMs`? */
 export async function redisAnswers(url: string, timeoutMs: number): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null, enableOfflineQueue: false });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -45,7 +51,8 @@ export function hasRedisServer(): boolean {
 export async function ensureRedis(url: string, dataRoot: string, log: winston.Logger): Promise<LocalRedis> {
   const none: LocalRedis = { stop: async () => undefined };
   if (await redisAnswers(url, 1_500)) return none;
-  const howTo = 'install Redis (`apt-get install -y redis-server`), run `docker compose up -d redis`, or set REDIS_URL to a reachable Redis';
+  const howTo =
+    'install Redis (`apt-get install -y redis-server`), run `docker compose up -d redis`, or set REDIS_URL to a reachable Redis';
   if (!isDefaultAddress(url)) {
     throw new MCPError('EREDIS', `Redis at ${redactUrl(url)} is not reachable`, { hint: howTo });
   }
@@ -55,21 +62,38 @@ export async function ensureRedis(url: string, dataRoot: string, log: winston.Lo
   const dir = path.resolve(dataRoot, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   log.warn(`no Redis at ${url}: starting a local redis-server (data in ${dir}, AOF on)`);
-  const child = spawn('redis-server', [
-    '--port', '6379', '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '',
-    '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      '6379',
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
     if (await redisAnswers(url, 500)) {
       return {
         child,
-        stop: () => new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
+        stop: () =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
       };
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

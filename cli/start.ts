@@ -54,7 +54,8 @@ function boundHeap(role: Role): void {
 /** Validate env + inventory the way start does, and resolve the registry; used by `config check` too. */
 export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; inventory: InventoryWatcher }> {
   const [{ loadConfig, resolveRegistry }, { inventoryDefaults, InventoryWatcher }] = await Promise.all([
-    import('../shared/config.js'), import('../shared/inventory.js'),
+    import('../shared/config.js'),
+    import('../shared/inventory.js'),
   ]);
   const config = loadConfig(env);
   resolveRegistry(config);
@@ -66,11 +67,23 @@ export async function start(role: Role): Promise<void> {
   boundHeap(role);
   const { config, inventory } = await loadStartupConfig();
   const [
-    { describeError }, { InstallLayout }, { closeLoggers, configureLogging, createLogger }, { registerSecret },
-    { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis }, { StateStore }, { Scheduler }, { ensureRedis },
+    { describeError },
+    { InstallLayout },
+    { closeLoggers, configureLogging, createLogger },
+    { registerSecret },
+    { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis },
+    { StateStore },
+    { Scheduler },
+    { ensureRedis },
   ] = await Promise.all([
-    import('../shared/errors.js'), import('../shared/layout.js'), import('../shared/logger.js'), import('../shared/redact.js'),
-    import('../shared/redis.js'), import('../shared/state.js'), import('../producers/scheduler.js'), import('./redisLauncher.js'),
+    import('../shared/errors.js'),
+    import('../shared/layout.js'),
+    import('../shared/logger.js'),
+    import('../shared/redact.js'),
+    import('../shared/redis.js'),
+    import('../shared/state.js'),
+    import('../producers/scheduler.js'),
+    import('./redisLauncher.js'),
   ]);
   configureLogging({ logDir: config.logDir, logLevel: config.logLevel });
   for (const secret of [config.apiToken, config.registryToken, config.webhookSecret]) registerSecret(secret);
@@ -90,9 +103,13 @@ export async function start(role: Role): Promise<void> {
   const evictionProblem = await evictionPolicyProblem(redis);
   if (evictionProblem) log.warn(evictionProblem);
   if (!config.apiToken && (role === 'all' || role === 'dashboard')) {
-    log.warn('API_TOKEN is not set: the HTTP API and Bull Board are READ-ONLY. Set API_TOKEN (e.g. `openssl rand -hex 32`) to enable checks, approvals and rollbacks over HTTP.');
+    log.warn(
+      'API_TOKEN is not set: the HTTP API and Bull Board are READ-ONLY. Set API_TOKEN (e.g. `openssl rand -hex 32`) to enable checks, approvals and rollbacks over HTTP.',
+    );
   }
-  log.info(`mcp-updater starting (role ${role}): ${inventory.inventory.servers.size} servers from ${config.serversConfig}, registry ${config.apiBaseUrl}`);
+  log.info(
+    `mcp-updater starting (role ${role}): ${inventory.inventory.servers.size} servers from ${config.serversConfig}, registry ${config.apiBaseUrl}`,
+  );
   // Disk is the truth for what is installed: a record Redis lost (it restarted empty) is rebuilt
   // from the install layout now and whenever Redis comes back, not at the next scheduled check.
   const records = new StateStore(redis, config);
@@ -118,8 +135,13 @@ export async function start(role: Role): Promise<void> {
   if (role === 'all' || role === 'scheduler') {
     const queues = createQueues(config, redis);
     scheduler = new Scheduler({
-      config, inventory, checkQueue: queues.check, cleanupQueue: queues.cleanup,
-      state: records, layout: new InstallLayout(config), log,
+      config,
+      inventory,
+      checkQueue: queues.check,
+      cleanupQueue: queues.cleanup,
+      state: records,
+      layout: new InstallLayout(config),
+      log,
     });
     await scheduler.start();
     // Redis came back (after a restart it may be empty: no persistence, a failover to a fresh
@@ -127,7 +149,10 @@ export async function start(role: Role): Promise<void> {
     const resync = scheduler;
     redis.on('ready', () => {
       resync.sync().then(
-        (report) => log.info(`Redis reconnected: scheduler re-synced (${report.upserted.length} schedulers restored, ${report.firstChecks.length} first checks)`),
+        (report) =>
+          log.info(
+            `Redis reconnected: scheduler re-synced (${report.upserted.length} schedulers restored, ${report.firstChecks.length} first checks)`,
+          ),
         (error: unknown) => log.error(`scheduler re-sync after reconnecting to Redis failed: ${describeError(error)}`),
       );
     });

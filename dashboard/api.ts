@@ -66,7 +66,10 @@ export interface ApiDeps {
 type Handler = (req: Request, res: Response) => Promise<void>;
 
 /** Express 5 forwards rejected promises to the error handler; this only fixes the types. */
-const route = (handler: Handler): RequestHandler => (req, res, next) => handler(req, res).catch(next);
+const route =
+  (handler: Handler): RequestHandler =>
+  (req, res, next) =>
+    handler(req, res).catch(next);
 
 export function createApiRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -88,83 +91,126 @@ export function createApiRouter(deps: ApiDeps): Router {
     createLogger('audit').info(`api ${action}`, { action, actor: actor.label, ip: actor.ip, ...facts });
   };
 
-  router.get('/servers', deps.limits.read, route(async (_req, res) => {
-    res.type('application/json').send(await deps.servers.listJson());
-  }));
+  router.get(
+    '/servers',
+    deps.limits.read,
+    route(async (_req, res) => {
+      res.type('application/json').send(await deps.servers.listJson());
+    }),
+  );
 
-  router.get('/servers/:name', deps.limits.read, route(async (req, res) => {
-    const name = knownServer(req);
-    res.json(await deps.servers.detail(name));
-  }));
+  router.get(
+    '/servers/:name',
+    deps.limits.read,
+    route(async (req, res) => {
+      const name = knownServer(req);
+      res.json(await deps.servers.detail(name));
+    }),
+  );
 
-  router.get('/servers/:name/diff', deps.limits.read, route(async (req, res) => {
-    const name = knownServer(req);
-    const query = validate<{ from?: string; to?: string }>(schemas.diffQuery, req.query, 'query');
-    res.json(await compareSurfaces(deps.layout, deps.state, name, query));
-  }));
+  router.get(
+    '/servers/:name/diff',
+    deps.limits.read,
+    route(async (req, res) => {
+      const name = knownServer(req);
+      const query = validate<{ from?: string; to?: string }>(schemas.diffQuery, req.query, 'query');
+      res.json(await compareSurfaces(deps.layout, deps.state, name, query));
+    }),
+  );
 
-  router.get('/events', deps.limits.read, route(async (req, res) => {
-    const query = validate<{ server?: string; type?: EventType; limit: number }>(schemas.eventsQuery, req.query, 'query');
-    // Servers that left the inventory keep their events; anything else is a typo.
-    if (query.server && !deps.inventory.server(query.server) && !(await deps.state.knownServers()).includes(query.server)) {
-      throw new NotFoundError(`server "${query.server}" is not in the inventory`);
-    }
-    res.json({ events: await deps.events.list(query) });
-  }));
+  router.get(
+    '/events',
+    deps.limits.read,
+    route(async (req, res) => {
+      const query = validate<{ server?: string; type?: EventType; limit: number }>(schemas.eventsQuery, req.query, 'query');
+      // Servers that left the inventory keep their events; anything else is a typo.
+      if (query.server && !deps.inventory.server(query.server) && !(await deps.state.knownServers()).includes(query.server)) {
+        throw new NotFoundError(`server "${query.server}" is not in the inventory`);
+      }
+      res.json({ events: await deps.events.list(query) });
+    }),
+  );
 
-  router.post('/servers/:name/check', ...mutation, route(async (req, res) => {
-    const name = knownServer(req);
-    const body = validate<{ force?: boolean; reason?: string }>(schemas.check, req.body, 'body');
-    const who = describeActor(actorOf(res));
-    const { jobId, queue } = await deps.producer.check(name, { force: body.force, reason: body.reason ?? `check requested by ${who}` });
-    audit(res, 'check', { server: name, force: body.force ?? false, jobId });
-    deps.servers.invalidate();
-    res.status(202).json({ jobId, queue });
-  }));
+  router.post(
+    '/servers/:name/check',
+    ...mutation,
+    route(async (req, res) => {
+      const name = knownServer(req);
+      const body = validate<{ force?: boolean; reason?: string }>(schemas.check, req.body, 'body');
+      const who = describeActor(actorOf(res));
+      const { jobId, queue } = await deps.producer.check(name, { force: body.force, reason: body.reason ?? `check requested by ${who}` });
+      audit(res, 'check', { server: name, force: body.force ?? false, jobId });
+      deps.servers.invalidate();
+      res.status(202).json({ jobId, queue });
+    }),
+  );
 
-  router.post('/checks', ...mutation, route(async (req, res) => {
-    const body = validate<{ force?: boolean; reason?: string }>(schemas.checkAll, req.body, 'body');
-    const names = [...deps.inventory.inventory.servers.keys()];
-    const who = describeActor(actorOf(res));
-    const results = await deps.producer.checkAll(names, { force: body.force, reason: body.reason ?? `check-all requested by ${who}` });
-    const jobIds = results.map((result) => result.jobId);
-    audit(res, 'check-all', { servers: names.length, force: body.force ?? false });
-    deps.servers.invalidate();
-    res.status(202).json({ jobIds, queue: 'check' });
-  }));
+  router.post(
+    '/checks',
+    ...mutation,
+    route(async (req, res) => {
+      const body = validate<{ force?: boolean; reason?: string }>(schemas.checkAll, req.body, 'body');
+      const names = [...deps.inventory.inventory.servers.keys()];
+      const who = describeActor(actorOf(res));
+      const results = await deps.producer.checkAll(names, { force: body.force, reason: body.reason ?? `check-all requested by ${who}` });
+      const jobIds = results.map((result) => result.jobId);
+      audit(res, 'check-all', { servers: names.length, force: body.force ?? false });
+      deps.servers.invalidate();
+      res.status(202).json({ jobIds, queue: 'check' });
+    }),
+  );
 
-  router.post('/servers/:name/approve', ...mutation, route(async (req, res) => {
-    const name = knownServer(req);
-    const ecosystem = deps.inventory.server(name)?.ecosystem;
-    const body = validate<{ version: string }>(ecosystem === 'pypi' ? schemas.approvePypi : schemas.approve, req.body, 'body');
-    const plan = planActivation({ server: name, action: 'approve', version: body.version }, await activationFacts(deps.state, deps.layout, name));
-    if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
-    const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)), ecosystem);
-    audit(res, 'approve', { server: name, version: body.version, jobId });
-    deps.servers.invalidate();
-    res.status(202).json({ jobId, queue });
-  }));
+  router.post(
+    '/servers/:name/approve',
+    ...mutation,
+    route(async (req, res) => {
+      const name = knownServer(req);
+      const ecosystem = deps.inventory.server(name)?.ecosystem;
+      const body = validate<{ version: string }>(ecosystem === 'pypi' ? schemas.approvePypi : schemas.approve, req.body, 'body');
+      const plan = planActivation(
+        { server: name, action: 'approve', version: body.version },
+        await activationFacts(deps.state, deps.layout, name),
+      );
+      if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
+      const { jobId, queue } = await deps.producer.approve(name, body.version, describeActor(actorOf(res)), ecosystem);
+      audit(res, 'approve', { server: name, version: body.version, jobId });
+      deps.servers.invalidate();
+      res.status(202).json({ jobId, queue });
+    }),
+  );
 
-  router.post('/servers/:name/rollback', ...mutation, route(async (req, res) => {
-    const name = knownServer(req);
-    const ecosystem = deps.inventory.server(name)?.ecosystem;
-    const body = validate<{ version?: string }>(ecosystem === 'pypi' ? schemas.rollbackPypi : schemas.rollback, req.body, 'body');
-    const facts = await activationFacts(deps.state, deps.layout, name);
-    const plan = planActivation({ server: name, action: 'rollback', version: body.version }, facts);
-    if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
-    const { jobId, queue } = await deps.producer.rollback(name, { version: body.version, requestedBy: describeActor(actorOf(res)), ...(ecosystem ? { ecosystem } : {}) });
-    audit(res, 'rollback', { server: name, from: facts.current, version: plan.target, jobId });
-    deps.servers.invalidate();
-    res.status(202).json({ jobId, queue });
-  }));
+  router.post(
+    '/servers/:name/rollback',
+    ...mutation,
+    route(async (req, res) => {
+      const name = knownServer(req);
+      const ecosystem = deps.inventory.server(name)?.ecosystem;
+      const body = validate<{ version?: string }>(ecosystem === 'pypi' ? schemas.rollbackPypi : schemas.rollback, req.body, 'body');
+      const facts = await activationFacts(deps.state, deps.layout, name);
+      const plan = planActivation({ server: name, action: 'rollback', version: body.version }, facts);
+      if (plan.kind === 'unchanged') throw new ConflictError(`${name} ${plan.target} is already the active version`);
+      const { jobId, queue } = await deps.producer.rollback(name, {
+        version: body.version,
+        requestedBy: describeActor(actorOf(res)),
+        ...(ecosystem ? { ecosystem } : {}),
+      });
+      audit(res, 'rollback', { server: name, from: facts.current, version: plan.target, jobId });
+      deps.servers.invalidate();
+      res.status(202).json({ jobId, queue });
+    }),
+  );
 
-  router.post('/cleanup', ...mutation, route(async (req, res) => {
-    const body = validate<{ dryRun?: boolean; server?: string }>(schemas.cleanup, req.body, 'body');
-    if (body.server && !deps.inventory.server(body.server)) throw new NotFoundError(`server "${body.server}" is not in the inventory`);
-    const { jobId, queue } = await deps.producer.cleanup({ ...body, requestedBy: describeActor(actorOf(res)) });
-    audit(res, 'cleanup', { dryRun: body.dryRun ?? false, server: body.server, jobId });
-    res.status(202).json({ jobId, queue });
-  }));
+  router.post(
+    '/cleanup',
+    ...mutation,
+    route(async (req, res) => {
+      const body = validate<{ dryRun?: boolean; server?: string }>(schemas.cleanup, req.body, 'body');
+      if (body.server && !deps.inventory.server(body.server)) throw new NotFoundError(`server "${body.server}" is not in the inventory`);
+      const { jobId, queue } = await deps.producer.cleanup({ ...body, requestedBy: describeActor(actorOf(res)) });
+      audit(res, 'cleanup', { dryRun: body.dryRun ?? false, server: body.server, jobId });
+      res.status(202).json({ jobId, queue });
+    }),
+  );
 
   router.use((req, _res, next) => {
     next(new NotFoundError(`no such endpoint: ${req.method} ${req.baseUrl}${req.path}`, { hint: 'see the HTTP table in the README' }));

@@ -65,7 +65,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const nonceOf = (_req: unknown, res: ServerResponse) => `'nonce-${String((res as unknown as { locals: { cspNonce: string } }).locals.cspNonce)}'`;
+const nonceOf = (_req: unknown, res: ServerResponse) =>
+  `'nonce-${String((res as unknown as { locals: { cspNonce: string } }).locals.cspNonce)}'`;
 
 /** What both CSPs share; they differ only in where scripts and styles may come from. */
 function headers(scriptSrc: Array<string | typeof nonceOf>, styleSrc: Array<string | typeof nonceOf>, fontSrc: string[]) {
@@ -125,7 +126,11 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   const queueCounts = new QueueCounts(producer.queue, deps.queueCountCacheMs);
   const auth = new Authenticator(config, new SessionStore(redis, config));
   const registry = createMetricsRegistry({
-    recorder: new MetricsRecorder(redis, config), servers, queueCounts, inventory, processMetrics: deps.processMetrics,
+    recorder: new MetricsRecorder(redis, config),
+    servers,
+    queueCounts,
+    inventory,
+    processMetrics: deps.processMetrics,
   });
 
   const app = express();
@@ -191,10 +196,21 @@ export function createDashboardApp(deps: DashboardDeps): Express {
       }
       if (!isReadRequest(req)) {
         if (identity.actor.via === 'session' && !isSameOrigin(req)) {
-          next(new ForbiddenError('EORIGIN', 'cross-origin request refused: a cookie-authenticated change must carry an Origin (or Referer) header of this host'));
+          next(
+            new ForbiddenError(
+              'EORIGIN',
+              'cross-origin request refused: a cookie-authenticated change must carry an Origin (or Referer) header of this host',
+            ),
+          );
           return;
         }
-        createLogger('audit').info(`bull-board ${req.method} ${req.path}`, { action: 'bull-board', method: req.method, path: req.path, actor: identity.actor.label, ip: identity.actor.ip });
+        createLogger('audit').info(`bull-board ${req.method} ${req.path}`, {
+          action: 'bull-board',
+          method: req.method,
+          path: req.path,
+          actor: identity.actor.label,
+          ip: identity.actor.ip,
+        });
       }
       next();
     }, next);
@@ -206,15 +222,33 @@ export function createDashboardApp(deps: DashboardDeps): Express {
   };
   app.use(BOARD_PATH, read, boardTokenLimit, boardGuard, createBoardRouter({ queues: producer.queue, readOnly: auth.readOnly }));
 
-  app.use('/api/v1', createApiRouter({
-    inventory, state, layout, events, producer, servers, auth,
-    limits: { read, mutation: limiter('mutation') },
-  }));
+  app.use(
+    '/api/v1',
+    createApiRouter({
+      inventory,
+      state,
+      layout,
+      events,
+      producer,
+      servers,
+      auth,
+      limits: { read, mutation: limiter('mutation') },
+    }),
+  );
 
-  app.use(createPagesRouter({
-    servers, events, queueCounts, auth, now: deps.now, inventory, state, layout,
-    limits: { read, login: limiter('login') },
-  }));
+  app.use(
+    createPagesRouter({
+      servers,
+      events,
+      queueCounts,
+      auth,
+      now: deps.now,
+      inventory,
+      state,
+      layout,
+      limits: { read, login: limiter('login') },
+    }),
+  );
 
   app.use((req, _res, next) => next(new NotFoundError(`no such page: ${req.method} ${req.path}`)));
   app.use(errorHandler({ config, redis }));

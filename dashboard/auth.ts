@@ -69,7 +69,13 @@ export function parseHost(value: string): { name: string; port: string } | undef
   try {
     const url = new URL(`http://${value}`);
     if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) return undefined;
-    return { name: url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase(), port: url.port };
+    return {
+      name: url.hostname
+        .replace(/^\[|\]$/g, '')
+        .replace(/\.$/, '')
+        .toLowerCase(),
+      port: url.port,
+    };
   } catch {
     return undefined;
   }
@@ -98,13 +104,17 @@ export class HostAllowlist {
       const header = req.get('host');
       const host = header === undefined ? undefined : parseHost(header);
       if (!host) {
-        next(new MisdirectedError('EBADHOST', header === undefined ? 'the request has no Host header' : 'the Host header is not a host name'));
+        next(
+          new MisdirectedError('EBADHOST', header === undefined ? 'the request has no Host header' : 'the Host header is not a host name'),
+        );
         return;
       }
       if (!this.allows(host.name)) {
-        next(new MisdirectedError('EHOST', `this dashboard does not answer to the name "${host.name}"`, {
-          hint: `reach it by ${[...this.names].join(', ')}, or add the name to ALLOWED_HOSTS`,
-        }));
+        next(
+          new MisdirectedError('EHOST', `this dashboard does not answer to the name "${host.name}"`, {
+            hint: `reach it by ${[...this.names].join(', ')}, or add the name to ALLOWED_HOSTS`,
+          }),
+        );
         return;
       }
       next();
@@ -134,9 +144,11 @@ export function isSameOrigin(req: Request): boolean {
     return false;
   }
   const name = origin.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return (origin.protocol === 'http:' || origin.protocol === 'https:')
+  return (
+    (origin.protocol === 'http:' || origin.protocol === 'https:')
     && allowlist.allows(name)
-    && portOf(origin.port, origin.protocol) === portOf(host.port, origin.protocol);
+    && portOf(origin.port, origin.protocol) === portOf(host.port, origin.protocol)
+  );
 }
 
 interface SessionRecord {
@@ -147,9 +159,15 @@ interface SessionRecord {
 
 /** Login sessions in Redis under QUEUE_PREFIX, so every dashboard process honours them. */
 export class SessionStore {
-  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'queuePrefix'>, readonly ttlSeconds = SESSION_TTL_SECONDS) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: Pick<Config, 'queuePrefix'>,
+    readonly ttlSeconds = SESSION_TTL_SECONDS,
+  ) {}
 
-  private key(id: string): string { return appKey(this.config, 'session', id); }
+  private key(id: string): string {
+    return appKey(this.config, 'session', id);
+  }
 
   async create(fingerprint: string, ip: string): Promise<string> {
     const id = crypto.randomBytes(32).toString('hex');
@@ -161,7 +179,7 @@ export class SessionStore {
   async get(id: string): Promise<SessionRecord | undefined> {
     if (!SESSION_ID_PATTERN.test(id)) return undefined;
     const value = await this.redis.get(this.key(id));
-    return value ? JSON.parse(value) as SessionRecord : undefined;
+    return value ? (JSON.parse(value) as SessionRecord) : undefined;
   }
 
   async destroy(id: string): Promise<void> {
@@ -178,11 +196,16 @@ export interface Identity {
 export class Authenticator {
   private readonly fingerprint?: string;
 
-  constructor(private readonly config: Pick<Config, 'apiToken'>, readonly sessions: SessionStore) {
+  constructor(
+    private readonly config: Pick<Config, 'apiToken'>,
+    readonly sessions: SessionStore,
+  ) {
     this.fingerprint = config.apiToken ? tokenFingerprint(config.apiToken) : undefined;
   }
 
-  get readOnly(): boolean { return !this.config.apiToken; }
+  get readOnly(): boolean {
+    return !this.config.apiToken;
+  }
 
   /** Does this token open the API? */
   accepts(token: string): boolean {
@@ -231,7 +254,12 @@ export class Authenticator {
           return;
         }
         if (identity.actor.via === 'session' && !isReadRequest(req) && !isSameOrigin(req)) {
-          next(new ForbiddenError('EORIGIN', 'cross-origin request refused: a cookie-authenticated change must carry an Origin (or Referer) header of this host'));
+          next(
+            new ForbiddenError(
+              'EORIGIN',
+              'cross-origin request refused: a cookie-authenticated change must carry an Origin (or Referer) header of this host',
+            ),
+          );
           return;
         }
         res.locals.actor = identity.actor;

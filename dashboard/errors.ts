@@ -76,7 +76,7 @@ function bodyParserError(error: unknown): MCPError | undefined {
   const type = (error as { type?: unknown })?.type;
   if (type === 'entity.parse.failed') return new ValidationError('request body is not valid JSON');
   if (type === 'entity.too.large') return new MCPError('ETOOLARGE', 'request body is too large');
-  if (typeof type === 'string' && type.startsWith('encoding.') || type === 'charset.unsupported') {
+  if ((typeof type === 'string' && type.startsWith('encoding.')) || type === 'charset.unsupported') {
     return new ValidationError(`request body cannot be read (${(error as Error).message})`);
   }
   return undefined;
@@ -97,16 +97,23 @@ export function errorHandler(deps: ErrorHandlerDeps): ErrorRequestHandler {
     let mapped = bodyParserError(error) ?? (error instanceof MCPError ? error : undefined);
     // ioredis fails fast while disconnected ("Stream isn't writeable..."): that is Redis being down.
     if (!mapped && deps.redis.status !== 'ready') mapped = new RedisUnavailableError(deps.config.redisUrl, error);
-    const status = mapped ? STATUS_BY_CODE[mapped.code] ?? 500 : 500;
+    const status = mapped ? (STATUS_BY_CODE[mapped.code] ?? 500) : 500;
     if (status >= 500) {
-      createLogger('monitoring').error(`${req.method} ${req.path} failed: ${describeError(error)}`, { status, method: req.method, path: req.path });
+      createLogger('monitoring').error(`${req.method} ${req.path} failed: ${describeError(error)}`, {
+        status,
+        method: req.method,
+        path: req.path,
+      });
     }
     const code = mapped && status !== 500 ? mapped.code : 'EINTERNAL';
     const message = mapped && status !== 500 ? mapped.message : 'internal error; see monitoring.log';
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="mcp-updater"');
     if (status === 503) res.setHeader('Retry-After', '5');
     if (wantsHtml(req)) {
-      res.status(status).type('html').send(renderErrorPage(status, redactString(message), res.locals.cspNonce as string | undefined));
+      res
+        .status(status)
+        .type('html')
+        .send(renderErrorPage(status, redactString(message), res.locals.cspNonce as string | undefined));
       return;
     }
     sendError(res, status, code, message, status !== 500 ? mapped?.hint : undefined);

@@ -44,13 +44,19 @@ class StoredHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum' as const;
 
-  constructor(readonly name: string, readonly help: string, private readonly read: () => Promise<ScrapeData['stageDurations']>) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => Promise<ScrapeData['stageDurations']>,
+  ) {}
 
   /** What prom-client's Registry formats (the shape of Histogram#get()). */
   async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValueWithName<string>[] }> {
     const data = await this.read();
     const values: MetricValueWithName<string>[] = data.buckets.map((bucket) => ({
-      metricName: `${this.name}_bucket`, labels: { le: bucket.le }, value: bucket.count,
+      metricName: `${this.name}_bucket`,
+      labels: { le: bucket.le },
+      value: bucket.count,
     }));
     values.push(
       { metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: data.count },
@@ -81,17 +87,29 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
         deps.recorder.readStageDurations(),
         deps.servers.list(),
       ]).then(([checks, updates, rollbacks, surfaceChanges, provenance, lastChecks, stageDurations, servers]) => ({
-        checks, updates, rollbacks, surfaceChanges, provenance, lastChecks, stageDurations, servers,
+        checks,
+        updates,
+        rollbacks,
+        surfaceChanges,
+        provenance,
+        lastChecks,
+        stageDurations,
+        servers,
       }));
       scrape = { at: Date.now(), data: loading };
-      loading.catch(() => { scrape = undefined; });
+      loading.catch(() => {
+        scrape = undefined;
+      });
     }
     return scrape.data;
   };
 
   const storedCounter = <L extends string>(name: string, help: string, labelNames: L[], rows: (d: ScrapeData) => CounterRows) =>
     new client.Counter<L>({
-      name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [registry],
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames,
+      registers: [registry],
       async collect() {
         const scraped = rows(await data());
         this.reset();
@@ -103,23 +121,40 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
       },
     });
 
-  storedCounter('checks_total', 'Checks run, by server and result (up-to-date, held-back, update, error).', ['server', 'result'], (d) => d.checks);
+  storedCounter(
+    'checks_total',
+    'Checks run, by server and result (up-to-date, held-back, update, error).',
+    ['server', 'result'],
+    (d) => d.checks,
+  );
   storedCounter('updates_total', 'Updates attempted, by server and result.', ['server', 'result'], (d) => d.updates);
   storedCounter('rollbacks_total', 'Rollbacks done, by server.', ['server'], (d) => d.rollbacks);
-  storedCounter('surface_changes_total', 'Staged versions whose MCP surface differed from the active one, by server and class (additive, changed, breaking).',
-    ['server', 'class'], (d) => d.surfaceChanges);
-  storedCounter('provenance_total', 'Registry signature checks of candidate versions, by server and result (verified, unsigned, invalid, unknown-key, expired-key, unverified).',
-    ['server', 'result'], (d) => d.provenance);
+  storedCounter(
+    'surface_changes_total',
+    'Staged versions whose MCP surface differed from the active one, by server and class (additive, changed, breaking).',
+    ['server', 'class'],
+    (d) => d.surfaceChanges,
+  );
+  storedCounter(
+    'provenance_total',
+    'Registry signature checks of candidate versions, by server and result (verified, unsigned, invalid, unknown-key, expired-key, unverified).',
+    ['server', 'result'],
+    (d) => d.provenance,
+  );
 
-  registry.registerMetric(new StoredHistogram(
-    `${METRIC_PREFIX}stage_duration_seconds`,
-    'Duration of stage jobs (extract, install dependencies, smoke test) in seconds.',
-    async () => (await data()).stageDurations,
-  ) as unknown as Metric);
+  registry.registerMetric(
+    new StoredHistogram(
+      `${METRIC_PREFIX}stage_duration_seconds`,
+      'Duration of stage jobs (extract, install dependencies, smoke test) in seconds.',
+      async () => (await data()).stageDurations,
+    ) as unknown as Metric,
+  );
 
   new client.Gauge<'server' | 'version'>({
-    name: `${METRIC_PREFIX}server_info`, help: 'The active version of each server (value is always 1).',
-    labelNames: ['server', 'version'], registers: [registry],
+    name: `${METRIC_PREFIX}server_info`,
+    help: 'The active version of each server (value is always 1).',
+    labelNames: ['server', 'version'],
+    registers: [registry],
     async collect() {
       const { servers } = await data();
       this.reset();
@@ -128,8 +163,10 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
   });
 
   new client.Gauge<'server'>({
-    name: `${METRIC_PREFIX}server_update_available`, help: '1 when the policy allows a version other than the active one.',
-    labelNames: ['server'], registers: [registry],
+    name: `${METRIC_PREFIX}server_update_available`,
+    help: '1 when the policy allows a version other than the active one.',
+    labelNames: ['server'],
+    registers: [registry],
     async collect() {
       const { servers } = await data();
       this.reset();
@@ -138,8 +175,10 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
   });
 
   new client.Gauge<'server'>({
-    name: `${METRIC_PREFIX}last_check_timestamp_seconds`, help: 'Unix time of the last finished check of each server.',
-    labelNames: ['server'], registers: [registry],
+    name: `${METRIC_PREFIX}last_check_timestamp_seconds`,
+    help: 'Unix time of the last finished check of each server.',
+    labelNames: ['server'],
+    registers: [registry],
     async collect() {
       const { lastChecks } = await data();
       this.reset();
@@ -150,8 +189,10 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
   });
 
   new client.Gauge<'queue' | 'state'>({
-    name: `${METRIC_PREFIX}queue_jobs`, help: 'Jobs per queue and state.',
-    labelNames: ['queue', 'state'], registers: [registry],
+    name: `${METRIC_PREFIX}queue_jobs`,
+    help: 'Jobs per queue and state.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
     async collect() {
       const counts = await deps.queueCounts.read();
       this.reset();

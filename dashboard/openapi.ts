@@ -41,9 +41,11 @@ const READ_ERRORS = {
 
 /** The answers every change (POST) may give besides its own. */
 const CHANGE_ERRORS = {
-  400: errorResponse('Bad input: the body, a parameter or the query failed validation; `message` is joi\'s (EVALIDATION).'),
+  400: errorResponse("Bad input: the body, a parameter or the query failed validation; `message` is joi's (EVALIDATION)."),
   401: errorResponse('No token, or a wrong one (EUNAUTHORIZED); a `WWW-Authenticate: Bearer` header says how to authenticate.'),
-  403: errorResponse('API_TOKEN is unset, so the API is read-only (EREADONLY), or a cookie-authenticated request came from another origin (EORIGIN).'),
+  403: errorResponse(
+    'API_TOKEN is unset, so the API is read-only (EREADONLY), or a cookie-authenticated request came from another origin (EORIGIN).',
+  ),
   413: errorResponse('The body is over 16 kB (ETOOLARGE).'),
   429: errorResponse('Over the change rate limit (ERATELIMIT); counted before the token check.'),
   503: errorResponse('Redis does not answer (EREDIS).'),
@@ -60,16 +62,28 @@ const serverNameParameter = {
 };
 
 const queueCounts = strict({
-  waiting: { type: 'integer', minimum: 0, description: 'Ready to run, waiting for a free worker (prioritized and waiting-children included).' },
+  waiting: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Ready to run, waiting for a free worker (prioritized and waiting-children included).',
+  },
   active: { type: 'integer', minimum: 0 },
-  delayed: { type: 'integer', minimum: 0, description: 'Scheduled: due later (each server\'s next scheduled check, retries waiting out their backoff).' },
+  delayed: {
+    type: 'integer',
+    minimum: 0,
+    description: "Scheduled: due later (each server's next scheduled check, retries waiting out their backoff).",
+  },
   failed: { type: 'integer', minimum: 0 },
   completed: { type: 'integer', minimum: 0 },
 });
 
 const serverViewProperties: Record<string, Schema> = {
   name: ref('ServerName'),
-  ecosystem: { type: 'string', enum: ['npm', 'pypi'], description: 'Where the package comes from: the npm registry, or a Python package index (pypi:).' },
+  ecosystem: {
+    type: 'string',
+    enum: ['npm', 'pypi'],
+    description: 'Where the package comes from: the npm registry, or a Python package index (pypi:).',
+  },
   package: { type: 'string', description: 'The npm package, or the project on the Python package index.' },
   channel: { type: 'string', description: 'The dist-tag followed.' },
   policy: { type: 'string', enum: [...POLICIES] },
@@ -80,32 +94,57 @@ const serverViewProperties: Record<string, Schema> = {
   candidate: nullable('string', { description: 'Highest version the policy allows now (may equal current).' }),
   updateAvailable: { type: 'boolean', description: 'A candidate other than the current version exists.' },
   staged: nullable('string', { description: 'Staged version waiting for approval.' }),
-  gate: nullable('string', { description: 'Why the staged version waits when the surface gate holds it: the class and what changed (GET /api/v1/servers/{name}/diff shows it all).' }),
+  gate: nullable('string', {
+    description:
+      'Why the staged version waits when the surface gate holds it: the class and what changed (GET /api/v1/servers/{name}/diff shows it all).',
+  }),
   state: ref('ServerState'),
   lastCheck: nullable('string', { format: 'date-time' }),
   lastCheckResult: nullable('string', { description: 'Short outcome of the last check ("up to date", "update 1.2.3").' }),
   lastError: nullable('string', { description: 'What went wrong last and what to do; secrets redacted.' }),
-  failedVersions: { type: 'array', items: { type: 'string' }, description: 'Versions that failed for a cause of their own; checks skip them unless forced.' },
-  hold: { ...nullable('string'), description: 'After a rollback down: the version rolled away from; checks stay at or below it until a newer one is published.' },
+  failedVersions: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'Versions that failed for a cause of their own; checks skip them unless forced.',
+  },
+  hold: {
+    ...nullable('string'),
+    description: 'After a rollback down: the version rolled away from; checks stay at or below it until a newer one is published.',
+  },
   launcher: { type: 'string', description: 'The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>.' },
 };
 
 const schemas: Record<string, Schema> = {
-  ServerName: { type: 'string', pattern: SERVER_NAME_PATTERN.source, description: '1-63 lower-case letters, digits or dashes, starting with a letter or digit.' },
-  Version: { type: 'string', maxLength: 256, pattern: '^[0-9A-Za-z.+-]+$', description: 'A semver version such as 1.2.3 (npm servers) or a normalized PEP 440 version such as 2025.4.7 or 1.0rc1 (pypi servers).' },
+  ServerName: {
+    type: 'string',
+    pattern: SERVER_NAME_PATTERN.source,
+    description: '1-63 lower-case letters, digits or dashes, starting with a letter or digit.',
+  },
+  Version: {
+    type: 'string',
+    maxLength: 256,
+    pattern: '^[0-9A-Za-z.+-]+$',
+    description: 'A semver version such as 1.2.3 (npm servers) or a normalized PEP 440 version such as 2025.4.7 or 1.0rc1 (pypi servers).',
+  },
   ServerState: { type: 'string', enum: [...SERVER_STATES] },
   Error: strict({
-    error: strict({
-      code: { type: 'string', description: 'Stable error code (EVALIDATION, ENOTFOUND, EREDIS, …).' },
-      message: { type: 'string' },
-      hint: { type: 'string', description: 'What to do about it.' },
-    }, ['hint']),
+    error: strict(
+      {
+        code: { type: 'string', description: 'Stable error code (EVALIDATION, ENOTFOUND, EREDIS, …).' },
+        message: { type: 'string' },
+        hint: { type: 'string', description: 'What to do about it.' },
+      },
+      ['hint'],
+    ),
   }),
   JobAccepted: strict({
     jobId: { type: 'string' },
     queue: { type: 'string', enum: [...QUEUE_NAMES] },
   }),
-  ServerView: { ...strict(serverViewProperties), description: 'One server as the status page, this API and the CLI show it. Absent values are null.' },
+  ServerView: {
+    ...strict(serverViewProperties),
+    description: 'One server as the status page, this API and the CLI show it. Absent values are null.',
+  },
   Settings: strict({
     ecosystem: { type: 'string', enum: ['npm', 'pypi'] },
     python: {
@@ -140,22 +179,36 @@ const schemas: Record<string, Schema> = {
       env: { type: 'object', additionalProperties: { const: '[REDACTED]' }, description: 'Keys only: values may be secrets.' },
     }),
     surfaceChange: {
-      ...strict(Object.fromEntries(SURFACE_CLASSES.filter((cls) => cls !== 'unchanged').map((cls) => [cls, { type: 'string', enum: ['auto', 'approve'] }]))),
+      ...strict(
+        Object.fromEntries(
+          SURFACE_CLASSES.filter((cls) => cls !== 'unchanged').map((cls) => [cls, { type: 'string', enum: ['auto', 'approve'] }]),
+        ),
+      ),
       description: 'What the surface gate does with each class of MCP surface change.',
     },
-    provenance: { type: 'string', enum: ['off', 'warn', 'require'], description: 'npm registry signatures: warn refuses bad ones, require also unsigned ones.' },
+    provenance: {
+      type: 'string',
+      enum: ['off', 'warn', 'require'],
+      description: 'npm registry signatures: warn refuses bad ones, require also unsigned ones.',
+    },
   }),
-  HistoryEntry: strict({
-    action: { type: 'string', enum: ['install', 'activate', 'approve', 'rollback', 'auto-rollback'] },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    at: { type: 'string', format: 'date-time' },
-    jobId: { type: 'string' },
-    integrity: { type: 'string' },
-    reason: { type: 'string' },
-    surfaceHash: { type: 'string', description: 'sha256 of the MCP surface `to` had when it went live; for approve, the surface approved.' },
-    approvedBy: { type: 'string', description: 'Who approved (approve only).' },
-  }, ['from', 'jobId', 'integrity', 'reason', 'surfaceHash', 'approvedBy']),
+  HistoryEntry: strict(
+    {
+      action: { type: 'string', enum: ['install', 'activate', 'approve', 'rollback', 'auto-rollback'] },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      at: { type: 'string', format: 'date-time' },
+      jobId: { type: 'string' },
+      integrity: { type: 'string' },
+      reason: { type: 'string' },
+      surfaceHash: {
+        type: 'string',
+        description: 'sha256 of the MCP surface `to` had when it went live; for approve, the surface approved.',
+      },
+      approvedBy: { type: 'string', description: 'Who approved (approve only).' },
+    },
+    ['from', 'jobId', 'integrity', 'reason', 'surfaceHash', 'approvedBy'],
+  ),
   SurfaceComparison: {
     ...strict({
       server: ref('ServerName'),
@@ -164,24 +217,34 @@ const schemas: Record<string, Schema> = {
         description: 'The baseline; null when nothing is active (every item is then added).',
       },
       to: strict({ version: { type: 'string' }, hash: { type: 'string', description: 'sha256 of the whole surface.' } }),
-      diff: strict({
-        class: { type: 'string', enum: [...SURFACE_CLASSES] },
-        fromHash: { type: 'string' },
-        toHash: { type: 'string' },
-        changes: {
-          type: 'array',
-          items: strict({
-            kind: { type: 'string', enum: [...SURFACE_KINDS] },
-            key: { type: 'string', description: 'Tool or prompt name, resource URI, template, or "instructions".' },
-            change: { type: 'string', enum: ['added', 'removed', 'description', 'schema', 'annotations', 'other'] },
-            class: { type: 'string', enum: SURFACE_CLASSES.filter((cls) => cls !== 'unchanged') },
-            details: { type: 'array', items: { type: 'string' } },
-            before: { type: 'string' },
-            after: { type: 'string' },
-          }, ['before', 'after']),
+      diff: strict(
+        {
+          class: { type: 'string', enum: [...SURFACE_CLASSES] },
+          fromHash: { type: 'string' },
+          toHash: { type: 'string' },
+          changes: {
+            type: 'array',
+            items: strict(
+              {
+                kind: { type: 'string', enum: [...SURFACE_KINDS] },
+                key: { type: 'string', description: 'Tool or prompt name, resource URI, template, or "instructions".' },
+                change: { type: 'string', enum: ['added', 'removed', 'description', 'schema', 'annotations', 'other'] },
+                class: { type: 'string', enum: SURFACE_CLASSES.filter((cls) => cls !== 'unchanged') },
+                details: { type: 'array', items: { type: 'string' } },
+                before: { type: 'string' },
+                after: { type: 'string' },
+              },
+              ['before', 'after'],
+            ),
+          },
+          counts: strict(
+            Object.fromEntries(
+              ['additive', 'changed', 'breaking', 'added', 'removed', 'modified'].map((key) => [key, { type: 'integer', minimum: 0 }]),
+            ),
+          ),
         },
-        counts: strict(Object.fromEntries(['additive', 'changed', 'breaking', 'added', 'removed', 'modified'].map((key) => [key, { type: 'integer', minimum: 0 }]))),
-      }, ['fromHash']),
+        ['fromHash'],
+      ),
       summary: strict({
         class: { type: 'string', enum: [...SURFACE_CLASSES] },
         counts: { type: 'object' },
@@ -191,7 +254,8 @@ const schemas: Record<string, Schema> = {
         descriptions: { type: 'array', items: strict({ item: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } }) },
       }),
     }),
-    description: 'What changed in a server\'s MCP surface between two installed versions, item by item (classes: docs/ARCHITECTURE.md "Surface gate").',
+    description:
+      'What changed in a server\'s MCP surface between two installed versions, item by item (classes: docs/ARCHITECTURE.md "Surface gate").',
   },
   ServerDetail: {
     ...strict({
@@ -199,23 +263,26 @@ const schemas: Record<string, Schema> = {
       settings: ref('Settings'),
       history: { type: 'array', items: ref('HistoryEntry'), description: 'Newest first.' },
     }),
-    description: 'ServerView with the server\'s settings and version history.',
+    description: "ServerView with the server's settings and version history.",
   },
-  UpdateEvent: strict({
-    type: { type: 'string', enum: [...EVENT_TYPES] },
-    server: ref('ServerName'),
-    version: { type: 'string' },
-    from: { type: 'string' },
-    at: { type: 'string', format: 'date-time' },
-    reason: { type: 'string' },
-    jobId: { type: 'string' },
-    actor: { type: 'string', description: 'Who asked (token fingerprint or session), when an operator did.' },
-    details: { type: 'object', description: 'Extra facts: bytesFreed for cleanup.done, toolCount for update.staged, …' },
-  }, ['version', 'from', 'reason', 'jobId', 'actor', 'details']),
+  UpdateEvent: strict(
+    {
+      type: { type: 'string', enum: [...EVENT_TYPES] },
+      server: ref('ServerName'),
+      version: { type: 'string' },
+      from: { type: 'string' },
+      at: { type: 'string', format: 'date-time' },
+      reason: { type: 'string' },
+      jobId: { type: 'string' },
+      actor: { type: 'string', description: 'Who asked (token fingerprint or session), when an operator did.' },
+      details: { type: 'object', description: 'Extra facts: bytesFreed for cleanup.done, toolCount for update.staged, …' },
+    },
+    ['version', 'from', 'reason', 'jobId', 'actor', 'details'],
+  ),
   QueueCounts: queueCounts,
   Status: strict({
     status: { type: 'string', enum: ['ok', 'unavailable'] },
-    version: { type: 'string', description: 'mcp-updater\'s version.' },
+    version: { type: 'string', description: "mcp-updater's version." },
     startedAt: { type: 'string', format: 'date-time' },
     uptimeSeconds: { type: 'integer', minimum: 0 },
     redis: strict({ reachable: { type: 'boolean' }, error: nullable('string') }),
@@ -247,37 +314,55 @@ const htmlPage = (description: string) => ({ description, content: { 'text/html'
 const paths: Record<string, Record<string, unknown>> = {
   '/': {
     get: {
-      tags: ['pages'], summary: 'Status page', operationId: 'statusPage',
-      description: 'Every server with its current, latest and available version, state, last check and last error; queue counts; recent events. Action buttons for a logged-in user.',
+      tags: ['pages'],
+      summary: 'Status page',
+      operationId: 'statusPage',
+      description:
+        'Every server with its current, latest and available version, state, last check and last error; queue counts; recent events. Action buttons for a logged-in user.',
       responses: { 200: htmlPage('The page.'), 429: htmlPage('Over the read rate limit.'), 503: htmlPage('Redis does not answer.') },
     },
   },
   '/servers/{name}/diff': {
     get: {
-      tags: ['pages'], summary: 'Surface diff view of one server', operationId: 'surfaceDiffPage',
-      description: 'What changed in the server\'s MCP surface, most severe first, descriptions in full (the same comparison as GET /api/v1/servers/{name}/diff).',
+      tags: ['pages'],
+      summary: 'Surface diff view of one server',
+      operationId: 'surfaceDiffPage',
+      description:
+        "What changed in the server's MCP surface, most severe first, descriptions in full (the same comparison as GET /api/v1/servers/{name}/diff).",
       parameters: [
         serverNameParameter,
         { name: 'from', in: 'query', schema: ref('Version') },
         { name: 'to', in: 'query', schema: ref('Version') },
       ],
-      responses: { 200: htmlPage('The page.'), 400: htmlPage('Malformed name or version.'), 404: htmlPage('Unknown server, version not installed, or no surface record.') },
+      responses: {
+        200: htmlPage('The page.'),
+        400: htmlPage('Malformed name or version.'),
+        404: htmlPage('Unknown server, version not installed, or no surface record.'),
+      },
     },
   },
   '/login': {
     get: {
-      tags: ['pages'], summary: 'Login form', operationId: 'loginForm',
+      tags: ['pages'],
+      summary: 'Login form',
+      operationId: 'loginForm',
       parameters: [{ name: 'next', in: 'query', schema: { type: 'string' }, description: 'Local path to go to after login.' }],
       responses: { 200: htmlPage('The form (or a read-only notice when API_TOKEN is unset).') },
     },
     post: {
-      tags: ['pages'], summary: 'Trade API_TOKEN for a session cookie', operationId: 'login',
+      tags: ['pages'],
+      summary: 'Trade API_TOKEN for a session cookie',
+      operationId: 'login',
       description: `Sets the HttpOnly, SameSite=Strict cookie \`${SESSION_COOKIE}\` (12 h); the cookie holds a random id, never the token.`,
       requestBody: {
         required: true,
         content: {
-          'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { token: { type: 'string' }, next: { type: 'string' } }, required: ['token'] } },
-          'application/json': { schema: { type: 'object', properties: { token: { type: 'string' }, next: { type: 'string' } }, required: ['token'] } },
+          'application/x-www-form-urlencoded': {
+            schema: { type: 'object', properties: { token: { type: 'string' }, next: { type: 'string' } }, required: ['token'] },
+          },
+          'application/json': {
+            schema: { type: 'object', properties: { token: { type: 'string' }, next: { type: 'string' } }, required: ['token'] },
+          },
         },
       },
       responses: {
@@ -290,38 +375,56 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/logout': {
     post: {
-      tags: ['pages'], summary: 'End the session', operationId: 'logout',
+      tags: ['pages'],
+      summary: 'End the session',
+      operationId: 'logout',
       responses: { 303: { description: 'Session ended: redirect to /.' }, 403: errorResponse('The Origin is another site (EORIGIN).') },
     },
   },
   '/favicon.ico': {
-    get: { tags: ['probes'], summary: 'No icon file (the pages carry one inline)', operationId: 'favicon', responses: { 204: { description: 'Nothing.' } } },
+    get: {
+      tags: ['probes'],
+      summary: 'No icon file (the pages carry one inline)',
+      operationId: 'favicon',
+      responses: { 204: { description: 'Nothing.' } },
+    },
   },
   '/health': {
     get: {
-      tags: ['probes'], summary: 'Liveness', operationId: 'health',
+      tags: ['probes'],
+      summary: 'Liveness',
+      operationId: 'health',
       description: 'Answers without touching Redis.',
       responses: { 200: { description: 'The process answers.', content: json(strict({ status: { const: 'ok' } })) } },
     },
   },
   '/ready': {
     get: {
-      tags: ['probes'], summary: 'Readiness: does Redis answer?', operationId: 'ready',
+      tags: ['probes'],
+      summary: 'Readiness: does Redis answer?',
+      operationId: 'ready',
       responses: {
         200: { description: 'Redis answers.', content: json(strict({ status: { const: 'ready' } })) },
-        503: { description: 'Redis does not answer.', content: json(strict({ status: { const: 'unavailable' }, reason: { type: 'string' } })) },
+        503: {
+          description: 'Redis does not answer.',
+          content: json(strict({ status: { const: 'unavailable' }, reason: { type: 'string' } })),
+        },
       },
     },
   },
   '/metrics': {
     get: {
-      tags: ['probes'], summary: 'Prometheus metrics (prefix mcp_updater_)', operationId: 'metrics',
+      tags: ['probes'],
+      summary: 'Prometheus metrics (prefix mcp_updater_)',
+      operationId: 'metrics',
       responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
     },
   },
   '/status': {
     get: {
-      tags: ['probes'], summary: 'Version, uptime, Redis, queue counts and servers by state', operationId: 'status',
+      tags: ['probes'],
+      summary: 'Version, uptime, Redis, queue counts and servers by state',
+      operationId: 'status',
       responses: {
         200: { description: 'Redis answers.', content: json(ref('Status')) },
         503: { description: 'Redis does not answer: `redis.error` says why; queues and servers are null.', content: json(ref('Status')) },
@@ -331,28 +434,44 @@ const paths: Record<string, Record<string, unknown>> = {
   [BOARD_PATH]: {
     'x-mount': 'Bull Board: its UI and its own JSON API live under this prefix.',
     get: {
-      tags: ['pages'], summary: 'Bull Board (queues and jobs)', operationId: 'bullBoard',
-      description: 'Needs the token or a session; read-only (no retries, no removal) when API_TOKEN is unset. Job data and errors are redacted.',
+      tags: ['pages'],
+      summary: 'Bull Board (queues and jobs)',
+      operationId: 'bullBoard',
+      description:
+        'Needs the token or a session; read-only (no retries, no removal) when API_TOKEN is unset. Job data and errors are redacted.',
       security: CHANGE_SECURITY,
-      responses: { 200: htmlPage('The board.'), 303: { description: 'A browser without a session: redirect to /login.' }, 401: errorResponse('No token, or a wrong one.') },
+      responses: {
+        200: htmlPage('The board.'),
+        303: { description: 'A browser without a session: redirect to /login.' },
+        401: errorResponse('No token, or a wrong one.'),
+      },
     },
   },
   '/api/v1/openapi.json': {
     get: {
-      tags: ['api'], summary: 'This document', operationId: 'openApiDocument',
+      tags: ['api'],
+      summary: 'This document',
+      operationId: 'openApiDocument',
       responses: { 200: { description: 'OpenAPI 3.1.', content: json({ type: 'object' }) } },
     },
   },
   '/api/v1/servers': {
     get: {
-      tags: ['api'], summary: 'Every inventory server', operationId: 'listServers',
+      tags: ['api'],
+      summary: 'Every inventory server',
+      operationId: 'listServers',
       description: 'In inventory order; the answer may be up to a second old.',
-      responses: { 200: { description: 'The servers.', content: json(strict({ servers: { type: 'array', items: ref('ServerView') } })) }, ...READ_ERRORS },
+      responses: {
+        200: { description: 'The servers.', content: json(strict({ servers: { type: 'array', items: ref('ServerView') } })) },
+        ...READ_ERRORS,
+      },
     },
   },
   '/api/v1/servers/{name}': {
     get: {
-      tags: ['api'], summary: 'One server with its settings and version history', operationId: 'getServer',
+      tags: ['api'],
+      summary: 'One server with its settings and version history',
+      operationId: 'getServer',
       parameters: [serverNameParameter],
       responses: {
         200: { description: 'The server.', content: json(ref('ServerDetail')) },
@@ -364,10 +483,17 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/api/v1/servers/{name}/diff': {
     get: {
-      tags: ['api'], summary: 'What changed in the MCP surface between two versions', operationId: 'surfaceDiff',
+      tags: ['api'],
+      summary: 'What changed in the MCP surface between two versions',
+      operationId: 'surfaceDiff',
       parameters: [
         serverNameParameter,
-        { name: 'from', in: 'query', schema: ref('Version'), description: 'Default: the active version (the previous one when `to` is active).' },
+        {
+          name: 'from',
+          in: 'query',
+          schema: ref('Version'),
+          description: 'Default: the active version (the previous one when `to` is active).',
+        },
         { name: 'to', in: 'query', schema: ref('Version'), description: 'Default: the version waiting for approval, else the active one.' },
       ],
       responses: {
@@ -380,7 +506,9 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/api/v1/events': {
     get: {
-      tags: ['api'], summary: 'Audit events, newest first', operationId: 'listEvents',
+      tags: ['api'],
+      summary: 'Audit events, newest first',
+      operationId: 'listEvents',
       parameters: [
         { name: 'server', in: 'query', schema: ref('ServerName'), description: 'Only this server (also one that has left the inventory).' },
         { name: 'type', in: 'query', schema: { type: 'string', enum: [...EVENT_TYPES] } },
@@ -396,34 +524,55 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/api/v1/servers/{name}/check': {
     post: {
-      tags: ['api'], summary: 'Enqueue a check of one server', operationId: 'checkServer', security: CHANGE_SECURITY,
+      tags: ['api'],
+      summary: 'Enqueue a check of one server',
+      operationId: 'checkServer',
+      security: CHANGE_SECURITY,
       parameters: [serverNameParameter],
       requestBody: {
         required: false,
-        content: json(strict({
-          force: { type: 'boolean', description: 'Check again even a version that failed before, and ignore the minimum release age.' },
-          reason: { type: 'string', maxLength: 300 },
-        }, ['force', 'reason'])),
+        content: json(
+          strict(
+            {
+              force: { type: 'boolean', description: 'Check again even a version that failed before, and ignore the minimum release age.' },
+              reason: { type: 'string', maxLength: 300 },
+            },
+            ['force', 'reason'],
+          ),
+        ),
       },
-      responses: { 202: { description: 'Enqueued.', content: json(ref('JobAccepted')) }, 404: errorResponse('Not in the inventory (ENOTFOUND).'), ...CHANGE_ERRORS },
+      responses: {
+        202: { description: 'Enqueued.', content: json(ref('JobAccepted')) },
+        404: errorResponse('Not in the inventory (ENOTFOUND).'),
+        ...CHANGE_ERRORS,
+      },
     },
   },
   '/api/v1/checks': {
     post: {
-      tags: ['api'], summary: 'Enqueue a check of every server', operationId: 'checkAll', security: CHANGE_SECURITY,
+      tags: ['api'],
+      summary: 'Enqueue a check of every server',
+      operationId: 'checkAll',
+      security: CHANGE_SECURITY,
       requestBody: {
         required: false,
         content: json(strict({ force: { type: 'boolean' }, reason: { type: 'string', maxLength: 300 } }, ['force', 'reason'])),
       },
       responses: {
-        202: { description: 'Enqueued.', content: json(strict({ jobIds: { type: 'array', items: { type: 'string' } }, queue: { const: 'check' } })) },
+        202: {
+          description: 'Enqueued.',
+          content: json(strict({ jobIds: { type: 'array', items: { type: 'string' } }, queue: { const: 'check' } })),
+        },
         ...CHANGE_ERRORS,
       },
     },
   },
   '/api/v1/servers/{name}/approve': {
     post: {
-      tags: ['api'], summary: 'Activate the staged version (activation: manual)', operationId: 'approve', security: CHANGE_SECURITY,
+      tags: ['api'],
+      summary: 'Activate the staged version (activation: manual)',
+      operationId: 'approve',
+      security: CHANGE_SECURITY,
       parameters: [serverNameParameter],
       requestBody: { required: true, content: json(strict({ version: ref('Version') })) },
       responses: {
@@ -436,7 +585,10 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/api/v1/servers/{name}/rollback': {
     post: {
-      tags: ['api'], summary: 'Go back to the previous (or a named) installed version', operationId: 'rollback', security: CHANGE_SECURITY,
+      tags: ['api'],
+      summary: 'Go back to the previous (or a named) installed version',
+      operationId: 'rollback',
+      security: CHANGE_SECURITY,
       parameters: [serverNameParameter],
       requestBody: { required: false, content: json(strict({ version: ref('Version') }, ['version'])) },
       responses: {
@@ -449,12 +601,24 @@ const paths: Record<string, Record<string, unknown>> = {
   },
   '/api/v1/cleanup': {
     post: {
-      tags: ['api'], summary: 'Enqueue a cleanup of old versions and backups', operationId: 'cleanup', security: CHANGE_SECURITY,
+      tags: ['api'],
+      summary: 'Enqueue a cleanup of old versions and backups',
+      operationId: 'cleanup',
+      security: CHANGE_SECURITY,
       requestBody: {
         required: false,
-        content: json(strict({ dryRun: { type: 'boolean', description: 'Say what would be removed; remove nothing.' }, server: ref('ServerName') }, ['dryRun', 'server'])),
+        content: json(
+          strict({ dryRun: { type: 'boolean', description: 'Say what would be removed; remove nothing.' }, server: ref('ServerName') }, [
+            'dryRun',
+            'server',
+          ]),
+        ),
       },
-      responses: { 202: { description: 'Enqueued.', content: json(ref('JobAccepted')) }, 404: errorResponse('Not in the inventory (ENOTFOUND).'), ...CHANGE_ERRORS },
+      responses: {
+        202: { description: 'Enqueued.', content: json(ref('JobAccepted')) },
+        404: errorResponse('Not in the inventory (ENOTFOUND).'),
+        ...CHANGE_ERRORS,
+      },
     },
   },
 };
@@ -464,7 +628,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
   info: {
     title: 'mcp-updater',
     version: PACKAGE_VERSION,
-    description: 'Keeps a fleet of MCP servers up to date. Reads are public; every change needs `Authorization: Bearer $API_TOKEN` '
+    description:
+      'Keeps a fleet of MCP servers up to date. Reads are public; every change needs `Authorization: Bearer $API_TOKEN` '
       + 'or a session from POST /login, and only enqueues a job. Errors are `{"error": {"code", "message", "hint"?}}`.',
     license: { name: 'MIT', identifier: 'MIT' },
   },
@@ -479,7 +644,12 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     schemas,
     securitySchemes: {
       bearerToken: { type: 'http', scheme: 'bearer', description: 'API_TOKEN.' },
-      sessionCookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'From POST /login; changes also need a same-origin Origin or Referer.' },
+      sessionCookie: {
+        type: 'apiKey',
+        in: 'cookie',
+        name: SESSION_COOKIE,
+        description: 'From POST /login; changes also need a same-origin Origin or Referer.',
+      },
     },
   },
 });

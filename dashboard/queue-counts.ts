@@ -41,20 +41,27 @@ export class QueueCounts {
   private cached?: { at: number; counts: QueueCountMap };
   private pending?: Promise<QueueCountMap>;
 
-  constructor(private readonly queues: Partial<Record<QueueName, Queue>>, private readonly cacheMs = 1_000) {}
+  constructor(
+    private readonly queues: Partial<Record<QueueName, Queue>>,
+    private readonly cacheMs = 1_000,
+  ) {}
 
   async read(): Promise<QueueCountMap> {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.counts;
-    this.pending ??= this.load().finally(() => { this.pending = undefined; });
+    this.pending ??= this.load().finally(() => {
+      this.pending = undefined;
+    });
     return this.pending;
   }
 
   private async load(): Promise<QueueCountMap> {
-    const entries = await Promise.all(Object.entries(this.queues).map(async ([name, queue]) => {
-      const counts = await queue.getJobCounts(...COUNTED_STATES);
-      const byState = Object.fromEntries(COUNTED_STATES.map((state) => [state, counts[state] ?? 0])) as Record<CountedState, number>;
-      return [name, byState] as const;
-    }));
+    const entries = await Promise.all(
+      Object.entries(this.queues).map(async ([name, queue]) => {
+        const counts = await queue.getJobCounts(...COUNTED_STATES);
+        const byState = Object.fromEntries(COUNTED_STATES.map((state) => [state, counts[state] ?? 0])) as Record<CountedState, number>;
+        return [name, byState] as const;
+      }),
+    );
     const counts = Object.fromEntries(entries) as QueueCountMap;
     this.cached = { at: Date.now(), counts };
     return counts;

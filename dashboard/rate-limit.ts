@@ -68,7 +68,9 @@ export function createRateLimiter(name: LimiterName, limits: RateLimits, deps: L
   return rateLimit({
     windowMs: limits.windowMs,
     limit,
-    ...(options.onlyRefusals ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 } : {}),
+    ...(options.onlyRefusals
+      ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 }
+      : {}),
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     store: new ReconnectingRedisStore({

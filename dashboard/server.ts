@@ -57,8 +57,12 @@ export async function startDashboard(config: Config, options: StartDashboardOpti
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       throw new ConfigurationError(`PORT/HOST: cannot listen on ${config.host}:${config.port} (${code})`, {
-        path: code === 'EADDRNOTAVAIL' ? 'HOST' : 'PORT', cause: error,
-        hint: code === 'EADDRINUSE' ? 'another process uses that port: stop it or set PORT to a free port' : 'set HOST/PORT to an address this process may bind',
+        path: code === 'EADDRNOTAVAIL' ? 'HOST' : 'PORT',
+        cause: error,
+        hint:
+          code === 'EADDRINUSE'
+            ? 'another process uses that port: stop it or set PORT to a free port'
+            : 'set HOST/PORT to an address this process may bind',
       });
     }
     throw error;

@@ -18,7 +18,6 @@ import type { ServerStateName } from '../shared/state.js';
 import { summarizeQueues, type QueueCounts, type QueueSummary } from './queue-counts.js';
 import type { ServerOverview } from './servers.js';
 
-
 export interface StatusReport {
   /** "ok" while Redis answers; "unavailable" (HTTP 503) when it does not. */
   status: 'ok' | 'unavailable';
@@ -90,7 +89,10 @@ export async function readStatus(deps: StatusDeps): Promise<StatusReport> {
 export function statusHandler(deps: StatusDeps): RequestHandler {
   return (_req, res, next) => {
     readStatus(deps).then((report) => {
-      res.status(report.status === 'ok' ? 200 : 503).set('cache-control', 'no-store').json(report);
+      res
+        .status(report.status === 'ok' ? 200 : 503)
+        .set('cache-control', 'no-store')
+        .json(report);
     }, next);
   };
 }

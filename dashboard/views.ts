@@ -26,10 +26,12 @@ function time(iso: string | null | undefined, now: Date): string {
 }
 
 /** A small icon inline, so no request is needed (img-src allows data:). */
-const FAVICON = 'data:image/svg+xml,' + encodeURIComponent(
-  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2f5bd3"/>'
-  + '<path d="M8 3l4 4h-2.5v5h-3V7H4z" fill="#fff"/></svg>',
-);
+const FAVICON =
+  'data:image/svg+xml,'
+  + encodeURIComponent(
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2f5bd3"/>'
+      + '<path d="M8 3l4 4h-2.5v5h-3V7H4z" fill="#fff"/></svg>',
+  );
 
 const STYLE = `
 :root{--bg:#f6f7f9;--card:#fff;--text:#1d2330;--muted:#6b7385;--line:#e3e6ec;--accent:#2f5bd3;--ok:#1c7c4a;--warn:#a15c00;--bad:#b3261e;--info:#0b6a8a}
@@ -228,16 +230,23 @@ function serverActions(server: ServerView, model: StatusPageModel): string {
   const base = `/api/v1/servers/${encodeURIComponent(server.name)}`;
   const buttons = [actionButton('Check now', `${base}/check`, { done: `Check of ${server.name} queued` })];
   if (server.state === 'awaiting-approval' && server.staged) {
-    buttons.push(actionButton(`Approve ${server.staged}`, `${base}/approve`, {
-      body: { version: server.staged }, kind: 'primary', done: `Activation of ${server.name} ${server.staged} queued`,
-      confirm: `Activate ${server.name} ${server.staged}${server.current ? ` (now ${server.current})` : ''}?`,
-    }));
+    buttons.push(
+      actionButton(`Approve ${server.staged}`, `${base}/approve`, {
+        body: { version: server.staged },
+        kind: 'primary',
+        done: `Activation of ${server.name} ${server.staged} queued`,
+        confirm: `Activate ${server.name} ${server.staged}${server.current ? ` (now ${server.current})` : ''}?`,
+      }),
+    );
   }
   if (server.previous) {
-    buttons.push(actionButton(`Roll back to ${server.previous}`, `${base}/rollback`, {
-      kind: 'danger', done: `Rollback of ${server.name} queued`,
-      confirm: `Roll ${server.name} back from ${server.current ?? 'the current version'} to ${server.previous}?`,
-    }));
+    buttons.push(
+      actionButton(`Roll back to ${server.previous}`, `${base}/rollback`, {
+        kind: 'danger',
+        done: `Rollback of ${server.name} queued`,
+        confirm: `Roll ${server.name} back from ${server.current ?? 'the current version'} to ${server.previous}?`,
+      }),
+    );
   }
   return `<div class="actions">${buttons.join('')}</div>`;
 }
@@ -299,7 +308,9 @@ export function renderStatusPage(model: StatusPageModel): string {
     '<a href="/admin/queues">Queues</a>',
     '<a href="/api/v1/servers">API</a>',
     model.canAct ? actionButton('Check all', '/api/v1/checks', { done: 'Checks queued' }) : '',
-    model.who ? `<span class="small">${h(model.who)}</span><form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>` : '',
+    model.who
+      ? `<span class="small">${h(model.who)}</span><form class="inline" method="post" action="/logout"><button type="submit">Log out</button></form>`
+      : '',
     !model.readOnly && !model.who && !model.canAct ? '<a class="button" href="/login">Log in</a>' : '',
   ].join('');
   const banner = model.readOnly
@@ -307,12 +318,14 @@ export function renderStatusPage(model: StatusPageModel): string {
     : '';
   const upgradable = model.servers.filter((server) => server.updateAvailable || server.staged).length;
   const failed = model.servers.filter((server) => server.state === 'failed').length;
-  const rows = model.servers.length > 0
-    ? model.servers.map((server) => serverRow(server, model)).join('\n')
-    : `<tr><td colspan="8" class="empty">No servers in the inventory.</td></tr>`;
-  const events = model.events.length > 0
-    ? `<ul class="events">${model.events.map((event) => eventItem(event, model.now)).join('')}</ul>`
-    : '<p class="empty">No events yet.</p>';
+  const rows =
+    model.servers.length > 0
+      ? model.servers.map((server) => serverRow(server, model)).join('\n')
+      : `<tr><td colspan="8" class="empty">No servers in the inventory.</td></tr>`;
+  const events =
+    model.events.length > 0
+      ? `<ul class="events">${model.events.map((event) => eventItem(event, model.now)).join('')}</ul>`
+      : '<p class="empty">No events yet.</p>';
   const body = `${banner}<div id="content">
 ${queueSummary(model.queues)}
 <section>
@@ -339,10 +352,13 @@ export interface DiffPageModel {
 
 function changeItem(change: SurfaceChange): string {
   const name = change.kind === 'instructions' ? 'instructions' : `${change.kind} ${change.key}`;
-  const texts = change.change === 'description' || change.change === 'added' || change.change === 'removed'
-    ? [change.before !== undefined ? `<pre class="text before" aria-label="before">${h(change.before)}</pre>` : '',
-      change.after !== undefined ? `<pre class="text after" aria-label="after">${h(change.after)}</pre>` : ''].join('')
-    : '';
+  const texts =
+    change.change === 'description' || change.change === 'added' || change.change === 'removed'
+      ? [
+          change.before !== undefined ? `<pre class="text before" aria-label="before">${h(change.before)}</pre>` : '',
+          change.after !== undefined ? `<pre class="text after" aria-label="after">${h(change.after)}</pre>` : '',
+        ].join('')
+      : '';
   return `<li data-change="${h(change.change)}" data-class="${h(change.class)}"><span class="class ${h(change.class)}">${h(change.class)}</span> <strong>${h(name)}</strong> <span class="muted small">${h(change.change)}</span>
 <div class="small">${change.details.map((detail) => h(detail)).join('<br>')}</div>${texts}</li>`;
 }

@@ -12,10 +12,24 @@ import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../shared/config.js';
 import type { Ecosystem } from '../shared/inventory.js';
 import {
-  enqueue, enqueueChecks, requestChainId,
-  type ActivateJobData, type CheckJobData, type CleanupJobData, type JobResultByQueue, type QueueName,
+  enqueue,
+  enqueueChecks,
+  requestChainId,
+  type ActivateJobData,
+  type CheckJobData,
+  type CleanupJobData,
+  type JobResultByQueue,
+  type QueueName,
 } from '../shared/queues.js';
-import { closeQueues, createQueueEvents, createQueues, createRedis, RedisUnavailableError, waitForRedis, type QueueSet } from '../shared/redis.js';
+import {
+  closeQueues,
+  createQueueEvents,
+  createQueues,
+  createRedis,
+  RedisUnavailableError,
+  waitForRedis,
+  type QueueSet,
+} from '../shared/redis.js';
 
 export interface EnqueueResult {
   jobId: string;
@@ -40,13 +54,14 @@ export class ProducerClient {
 
   /** Connect with a full Config (the CLI, the API) or just the Redis URL and prefix (other services). */
   static connect(options: Config | ProducerClientOptions = {}): ProducerClient {
-    const config = 'serversPath' in options
-      ? options as Config
-      : loadConfig({
-          ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
-          ...(options.queuePrefix ? { QUEUE_PREFIX: options.queuePrefix } : {}),
-          ...(options.maxRetries ? { MAX_RETRIES: String(options.maxRetries) } : {}),
-        });
+    const config =
+      'serversPath' in options
+        ? (options as Config)
+        : loadConfig({
+            ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+            ...(options.queuePrefix ? { QUEUE_PREFIX: options.queuePrefix } : {}),
+            ...(options.maxRetries ? { MAX_RETRIES: String(options.maxRetries) } : {}),
+          });
     return new ProducerClient(config);
   }
 
@@ -55,7 +70,9 @@ export class ProducerClient {
     await waitForRedis(this.connection, this.config.redisUrl, timeoutMs);
   }
 
-  get queue(): QueueSet { return this.queues; }
+  get queue(): QueueSet {
+    return this.queues;
+  }
 
   async check(server: string, options: Omit<CheckJobData, 'server'> = {}): Promise<EnqueueResult> {
     const job = await this.guard(() => enqueue(this.queues, 'check', { server, ...options }));
@@ -63,18 +80,38 @@ export class ProducerClient {
   }
 
   async checkAll(servers: string[], options: Omit<CheckJobData, 'server'> = {}): Promise<EnqueueResult[]> {
-    const jobs = await this.guard(() => enqueueChecks(this.queues, servers.map((server) => ({ server, ...options }))));
+    const jobs = await this.guard(() =>
+      enqueueChecks(
+        this.queues,
+        servers.map((server) => ({ server, ...options })),
+      ),
+    );
     return jobs.map((job) => ({ jobId: job.id!, queue: 'check' as const }));
   }
 
   /** `ecosystem` says how `version` is spelled (a pypi server's are PEP 440). */
   async approve(server: string, version: string, requestedBy?: string, ecosystem?: Ecosystem): Promise<EnqueueResult> {
-    return this.activate({ server, chain: requestChainId(server, 'approve'), action: 'approve', version, requestedBy, reason: 'approved', ...(ecosystem ? { ecosystem } : {}) });
+    return this.activate({
+      server,
+      chain: requestChainId(server, 'approve'),
+      action: 'approve',
+      version,
+      requestedBy,
+      reason: 'approved',
+      ...(ecosystem ? { ecosystem } : {}),
+    });
   }
 
-  async rollback(server: string, options: { version?: string; requestedBy?: string; reason?: string; ecosystem?: Ecosystem } = {}): Promise<EnqueueResult> {
+  async rollback(
+    server: string,
+    options: { version?: string; requestedBy?: string; reason?: string; ecosystem?: Ecosystem } = {},
+  ): Promise<EnqueueResult> {
     return this.activate({
-      server, chain: requestChainId(server, 'rollback'), action: 'rollback', ...options, reason: options.reason ?? 'rollback requested',
+      server,
+      chain: requestChainId(server, 'rollback'),
+      action: 'rollback',
+      ...options,
+      reason: options.reason ?? 'rollback requested',
     });
   }
 

@@ -81,9 +81,7 @@ export class Scheduler {
   private async syncOnce(inventory: Inventory): Promise<SyncReport> {
     const { checkQueue, cleanupQueue, config, log } = this.deps;
     const report: SyncReport = { upserted: [], unchanged: [], removed: [], firstChecks: [] };
-    const existing = new Map(
-      (await checkQueue.getJobSchedulers(0, -1, true)).map((scheduler) => [scheduler.key, scheduler]),
-    );
+    const existing = new Map((await checkQueue.getJobSchedulers(0, -1, true)).map((scheduler) => [scheduler.key, scheduler]));
     for (const settings of inventory.servers.values()) {
       const id = checkSchedulerId(settings.name);
       const known = existing.get(id);
@@ -110,7 +108,10 @@ export class Scheduler {
       { name: 'cleanup', data: { reason: 'scheduled' } },
     );
     report.firstChecks = await this.checkUninstalled(inventory);
-    log.info(`scheduler synced: ${report.upserted.length} upserted, ${report.unchanged.length} unchanged, ${report.removed.length} removed, ${report.firstChecks.length} first checks`, { report: { ...report, unchanged: report.unchanged.length } });
+    log.info(
+      `scheduler synced: ${report.upserted.length} upserted, ${report.unchanged.length} unchanged, ${report.removed.length} removed, ${report.firstChecks.length} first checks`,
+      { report: { ...report, unchanged: report.unchanged.length } },
+    );
     return report;
   }
 
@@ -123,11 +124,13 @@ export class Scheduler {
       if (await this.deps.layout.currentVersion(state.name)) continue;
       uninstalled.push(state.name);
     }
-    await this.deps.checkQueue.addBulk(uninstalled.map((server) => ({
-      name: 'check',
-      data: { server, reason: 'first install' },
-      opts: checkJobOptions(server),
-    })));
+    await this.deps.checkQueue.addBulk(
+      uninstalled.map((server) => ({
+        name: 'check',
+        data: { server, reason: 'first install' },
+        opts: checkJobOptions(server),
+      })),
+    );
     return uninstalled;
   }
 }

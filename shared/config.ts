@@ -70,11 +70,15 @@ export interface Config {
 }
 
 const DEFAULT_CONCURRENCY: Record<QueueName, number> = {
-  check: 50, download: 10, stage: 4, activate: 4, cleanup: 1, webhook: 10,
+  check: 50,
+  download: 10,
+  stage: 4,
+  activate: 4,
+  cleanup: 1,
+  webhook: 10,
 };
 
 const WORKER_QUEUES = QUEUE_NAMES.filter((name) => name !== 'webhook');
-
 
 const byteSize = Joi.string().custom((value: string, helpers) => {
   const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
@@ -93,8 +97,12 @@ export const DEFAULT_MAX_PACKUMENT_BYTES = 50 * 1024 ** 2;
 export const SECRET_FILE_VARIABLES = ['API_TOKEN', 'REGISTRY_TOKEN', 'WEBHOOK_SECRET'] as const;
 
 const envSchema = Joi.object({
-  REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_:{}-]{1,64}$/).default('mcp')
+  REDIS_URL: Joi.string()
+    .uri({ scheme: ['redis', 'rediss'] })
+    .default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: Joi.string()
+    .pattern(/^[A-Za-z0-9_:{}-]{1,64}$/)
+    .default('mcp')
     .messages({ 'string.pattern.base': 'must be 1-64 characters of letters, digits, _ : - \\{ }' }),
   API_BASE_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   REGISTRY_TOKEN: Joi.string(),
@@ -145,7 +153,10 @@ function fail(variable: string, message: string, hint?: string): never {
 }
 
 function parseList(variable: string, value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
 }
 
 function parseWorkers(value: string): QueueName[] {
@@ -174,7 +185,10 @@ function parseAllowedHosts(value: string): string[] {
   const hosts = parseList('ALLOWED_HOSTS', value).map((host) => host.toLowerCase());
   for (const host of hosts) {
     if (Joi.string().hostname().validate(host).error) {
-      fail('ALLOWED_HOSTS', `"${host}" is not a host name; list the names the dashboard is reached by, without scheme or port (dash.example.com,10.0.0.5)`);
+      fail(
+        'ALLOWED_HOSTS',
+        `"${host}" is not a host name; list the names the dashboard is reached by, without scheme or port (dash.example.com,10.0.0.5)`,
+      );
     }
   }
   return hosts;
@@ -183,7 +197,9 @@ function parseAllowedHosts(value: string): string[] {
 function parseUrls(variable: string, value: string): string[] {
   const urls = parseList(variable, value);
   for (const url of urls) {
-    const { error } = Joi.string().uri({ scheme: ['http', 'https'] }).validate(url);
+    const { error } = Joi.string()
+      .uri({ scheme: ['http', 'https'] })
+      .validate(url);
     if (error) fail(variable, `"${url}" is not an http(s) URL`);
   }
   return urls;
@@ -195,7 +211,9 @@ export function npmConfiguredRegistry(env: NodeJS.ProcessEnv = process.env): str
   if (fromEnv) return fromEnv;
   try {
     return execFileSync('npm', ['config', 'get', 'registry'], {
-      encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'],
+      encoding: 'utf8',
+      timeout: 15_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
   } catch (error) {
     throw new ConfigurationError(`API_BASE_URL: not set and \`npm config get registry\` failed (${(error as Error).message})`, {
@@ -312,9 +330,12 @@ export function resolveRegistry(config: Config): string {
 
 function npmRegistry(env: NodeJS.ProcessEnv): string {
   const registry = npmConfiguredRegistry(env);
-  if (Joi.string().uri({ scheme: ['http', 'https'] }).validate(registry).error) {
+  if (
+    Joi.string()
+      .uri({ scheme: ['http', 'https'] })
+      .validate(registry).error
+  ) {
     fail('API_BASE_URL', `npm's configured registry "${registry}" is not an http(s) URL`);
   }
   return withTrailingSlash(registry);
 }
-

@@ -103,9 +103,24 @@ export class NotFoundError extends MCPError {
 
 /** Node/network error codes after which the same request may well succeed. */
 const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH',
-  'EHOSTUNREACH', 'ENOTFOUND_DNS', 'ERR_SOCKET_TIMEOUT', 'UND_ERR_SOCKET', 'FETCH_ERROR',
-  'ERR_STREAM_PREMATURE_CLOSE', 'EBUSY', 'EAGAIN', 'ELOCKED', 'ETARGET_RETRY', 'EINVALIDRESPONSE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENOTFOUND_DNS',
+  'ERR_SOCKET_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'FETCH_ERROR',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'EBUSY',
+  'EAGAIN',
+  'ELOCKED',
+  'ETARGET_RETRY',
+  'EINVALIDRESPONSE',
 ]);
 
 /** File-system and programming errors that the same attempt would hit again. */
@@ -141,10 +156,34 @@ export function isRetryable(error: unknown): boolean {
  * lock, a permission) is not the version's fault, and the next check tries the version again.
  */
 const VERSION_FAULT_CODES = new Set([
-  'EINTEGRITY', 'EWEAKINTEGRITY', 'ETARBALLHOST', 'EBADTARBALLURL', 'ETOOBIG', 'EPACKAGETOOBIG', 'ETOOMANYFILES',
-  'ETARBALL', 'EABSPATH', 'EDEVICE', 'EDUPLICATE', 'EENTRYTYPE', 'ELINKESCAPE', 'ELINKLOOP', 'ELINKTARGET',
-  'ELINKTHROUGH', 'EOUTSIDEROOT', 'EPATHDEPTH', 'EPATHTRAVERSAL', 'ESETID', 'EPKGJSON', 'EPKGMISMATCH',
-  'ENOBIN', 'EBINESCAPE', 'EBINMISSING', 'ESMOKETEST', 'EPOSTACTIVATION', 'EBADVERSION',
+  'EINTEGRITY',
+  'EWEAKINTEGRITY',
+  'ETARBALLHOST',
+  'EBADTARBALLURL',
+  'ETOOBIG',
+  'EPACKAGETOOBIG',
+  'ETOOMANYFILES',
+  'ETARBALL',
+  'EABSPATH',
+  'EDEVICE',
+  'EDUPLICATE',
+  'EENTRYTYPE',
+  'ELINKESCAPE',
+  'ELINKLOOP',
+  'ELINKTARGET',
+  'ELINKTHROUGH',
+  'EOUTSIDEROOT',
+  'EPATHDEPTH',
+  'EPATHTRAVERSAL',
+  'ESETID',
+  'EPKGJSON',
+  'EPKGMISMATCH',
+  'ENOBIN',
+  'EBINESCAPE',
+  'EBINMISSING',
+  'ESMOKETEST',
+  'EPOSTACTIVATION',
+  'EBADVERSION',
 ]);
 
 /** Does this failure block the version for good (until a forced check)? */

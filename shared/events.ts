@@ -12,8 +12,16 @@ import { redact } from './redact.js';
 import { appKey } from './redis.js';
 
 export const EVENT_TYPES = [
-  'update.available', 'update.downloaded', 'update.staged', 'update.awaiting-approval', 'update.activated',
-  'update.failed', 'update.rolled-back', 'update.data-preserved', 'update.surface-changed', 'cleanup.done',
+  'update.available',
+  'update.downloaded',
+  'update.staged',
+  'update.awaiting-approval',
+  'update.activated',
+  'update.failed',
+  'update.rolled-back',
+  'update.data-preserved',
+  'update.surface-changed',
+  'cleanup.done',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -41,7 +49,9 @@ const STREAM_MAX_LENGTH = 10_000;
 
 export class EventLog {
   /** Created on first publish: readers (status, API) must not create audit.log. */
-  private get audit() { return createLogger('audit'); }
+  private get audit() {
+    return createLogger('audit');
+  }
 
   constructor(
     private readonly redis: Redis,
@@ -49,7 +59,9 @@ export class EventLog {
     private readonly webhookQueue?: Queue<WebhookJobData>,
   ) {}
 
-  private get streamKey(): string { return appKey(this.config, 'events'); }
+  private get streamKey(): string {
+    return appKey(this.config, 'events');
+  }
 
   async publish(input: Omit<UpdateEvent, 'at'> & { at?: string }): Promise<UpdateEvent> {
     const event = redact({ ...input, at: input.at ?? new Date().toISOString() }) as UpdateEvent;
@@ -57,10 +69,12 @@ export class EventLog {
     await this.redis.xadd(this.streamKey, 'MAXLEN', '~', String(STREAM_MAX_LENGTH), '*', 'event', json);
     this.audit.info(event.type, { event });
     if (this.webhookQueue && this.config.webhookUrls.length > 0) {
-      await this.webhookQueue.addBulk(this.config.webhookUrls.map((url) => ({
-        name: event.type,
-        data: { url, event: event as unknown as Record<string, unknown> },
-      })));
+      await this.webhookQueue.addBulk(
+        this.config.webhookUrls.map((url) => ({
+          name: event.type,
+          data: { url, event: event as unknown as Record<string, unknown> },
+        })),
+      );
     }
     return event;
   }

@@ -17,7 +17,11 @@ export type IntegrityChoice = { ok: true; integrity: string } | { ok: false; cod
 export function strongestIntegrity(sri: unknown, shasum?: unknown): IntegrityChoice {
   if (typeof sri !== 'string' || sri.trim() === '') {
     return typeof shasum === 'string' && shasum !== ''
-      ? { ok: false, code: 'EWEAKINTEGRITY', problem: 'the registry offers only a SHA-1 shasum and no integrity; mcp-updater requires sha256, sha384 or sha512' }
+      ? {
+          ok: false,
+          code: 'EWEAKINTEGRITY',
+          problem: 'the registry offers only a SHA-1 shasum and no integrity; mcp-updater requires sha256, sha384 or sha512',
+        }
       : { ok: false, code: 'EBADINTEGRITY', problem: 'the registry gives no integrity for its tarball' };
   }
   const parsed = ssri.parse(sri);
@@ -27,7 +31,11 @@ export function strongestIntegrity(sri: unknown, shasum?: unknown): IntegrityCho
   }
   const expected = DIGEST_BYTES[algorithm];
   if (expected === undefined) {
-    return { ok: false, code: 'EWEAKINTEGRITY', problem: `its strongest integrity is ${algorithm}; mcp-updater requires sha256, sha384 or sha512` };
+    return {
+      ok: false,
+      code: 'EWEAKINTEGRITY',
+      problem: `its strongest integrity is ${algorithm}; mcp-updater requires sha256, sha384 or sha512`,
+    };
   }
   const hash = parsed[algorithm]![0]!;
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(hash.digest) || Buffer.from(hash.digest, 'base64').length !== expected) {

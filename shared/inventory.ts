@@ -91,7 +91,6 @@ export interface InventoryDefaults {
   reservedNames?: string[];
 }
 
-
 // Any number reaches parseDuration so `minReleaseAge: 5` gets the duration message (only 0 is valid).
 const duration = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) => {
   try {
@@ -109,7 +108,8 @@ const smokeTest = Joi.object({
   timeout: duration,
   command: Joi.string().min(1),
   args: Joi.array().items(Joi.string()),
-  env: Joi.object().pattern(Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]*$/), Joi.string().allow(''))
+  env: Joi.object()
+    .pattern(Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]*$/), Joi.string().allow(''))
     .messages({ 'object.unknown': 'must be an environment variable name' }),
   network: Joi.boolean(),
 });
@@ -138,42 +138,63 @@ const packageName = Joi.string().custom((value: string, helpers) => {
 });
 
 // YAML reads `version: 1.2` as a number: check its text like any other, and store the clean form ("v1.2.3" -> "1.2.3").
-const exactVersion = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) =>
-  semver.valid(String(value)) ?? helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }));
+const exactVersion = Joi.alternatives(Joi.string(), Joi.number()).custom(
+  (value: string | number, helpers) =>
+    semver.valid(String(value)) ?? helpers.message({ custom: 'must be an exact semver version such as 1.2.3' }),
+);
 
 // PEP 508 project and extra names.
 const PYPI_NAME = /^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]{0,198}[A-Za-z0-9])$/;
-const pypiName = Joi.string().pattern(PYPI_NAME).messages({ 'string.pattern.base': 'must be a Python project name (letters, digits, ".", "_", "-"; starting and ending with a letter or digit)' });
-const pypiVersion = Joi.alternatives(Joi.string(), Joi.number()).custom((value: string | number, helpers) =>
-  normalizePypiVersion(String(value)) ?? helpers.message({ custom: 'must be an exact PEP 440 version such as 1.2.3 or 2.0rc1 (no epoch, no local part)' }));
-const pypiSpecifier = Joi.string().custom((value: string, helpers) =>
-  isPypiSpecifier(value) ? value : helpers.message({ custom: 'must be a PEP 440 specifier such as ">=1.2,<2"' }));
-const isPypi = { is: Joi.exist(), then: Joi.forbidden().messages({ 'any.unknown': 'is an npm key; a pypi server does not take it' }) };
-const onlyPypi = (schema: Joi.Schema) => Joi.when('pypi', {
-  is: Joi.exist(), then: schema, otherwise: Joi.forbidden().messages({ 'any.unknown': 'is a key of pypi servers only (this server has package:)' }),
+const pypiName = Joi.string().pattern(PYPI_NAME).messages({
+  'string.pattern.base': 'must be a Python project name (letters, digits, ".", "_", "-"; starting and ending with a letter or digit)',
 });
+const pypiVersion = Joi.alternatives(Joi.string(), Joi.number()).custom(
+  (value: string | number, helpers) =>
+    normalizePypiVersion(String(value))
+    ?? helpers.message({ custom: 'must be an exact PEP 440 version such as 1.2.3 or 2.0rc1 (no epoch, no local part)' }),
+);
+const pypiSpecifier = Joi.string().custom((value: string, helpers) =>
+  isPypiSpecifier(value) ? value : helpers.message({ custom: 'must be a PEP 440 specifier such as ">=1.2,<2"' }),
+);
+const isPypi = { is: Joi.exist(), then: Joi.forbidden().messages({ 'any.unknown': 'is an npm key; a pypi server does not take it' }) };
+const onlyPypi = (schema: Joi.Schema) =>
+  Joi.when('pypi', {
+    is: Joi.exist(),
+    then: schema,
+    otherwise: Joi.forbidden().messages({ 'any.unknown': 'is a key of pypi servers only (this server has package:)' }),
+  });
 
 const serverSchema = Joi.object({
   package: packageName.when('pypi', { not: Joi.exist(), then: Joi.required() }),
   pypi: pypiName,
   version: Joi.when('pypi', { is: Joi.exist(), then: pypiVersion, otherwise: exactVersion }),
-  channel: Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' }).when('pypi', isPypi),
+  channel: Joi.string()
+    .pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)
+    .messages({ 'string.pattern.base': 'must be a dist-tag name such as latest or next' })
+    .when('pypi', isPypi),
   range: Joi.when('pypi', {
     is: Joi.exist(),
     then: pypiSpecifier,
     otherwise: Joi.string().custom((value: string, helpers) =>
-      semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' })),
+      semver.validRange(value) ? value : helpers.message({ custom: 'must be a semver range such as ">=1.2.0 <2"' }),
+    ),
   }),
   bin: Joi.string().when('pypi', isPypi),
   python: onlyPypi(pypiSpecifier),
   extras: onlyPypi(Joi.array().items(pypiName).max(20)),
   allowSdist: onlyPypi(Joi.boolean()),
-  command: onlyPypi(Joi.string().pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/).messages({ 'string.pattern.base': 'must be a console script name' })),
+  command: onlyPypi(
+    Joi.string()
+      .pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/)
+      .messages({ 'string.pattern.base': 'must be a console script name' }),
+  ),
   allowScripts: Joi.array().items(packageName).unique().when('pypi', isPypi),
   ...settingKeys,
-}).nand('package', 'pypi').messages({
-  'object.nand': 'has both package: and pypi:; a server comes from one ecosystem',
-});
+})
+  .nand('package', 'pypi')
+  .messages({
+    'object.nand': 'has both package: and pypi:; a server comes from one ecosystem',
+  });
 
 const inventorySchema = Joi.object({
   defaults: Joi.object(settingKeys),
@@ -196,7 +217,7 @@ function describeJoiError(detail: Joi.ValidationErrorItem): { path: string; mess
     case 'object.unknown':
       // A schema's own message wins (smokeTest.env: "must be an environment variable name").
       if (!/ is not allowed$/.test(detail.message)) return { path: keyPath, message: detail.message };
-      return { path: keyPath, message: 'is not a known key (check its spelling against the README\'s inventory reference)' };
+      return { path: keyPath, message: "is not a known key (check its spelling against the README's inventory reference)" };
     case 'any.required':
       return { path: keyPath, message: 'is required' };
     default:
@@ -258,7 +279,11 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
   const reserved = new Set([...RESERVED_SERVER_NAMES, ...(base.reservedNames ?? [])]);
   for (const [name, raw] of Object.entries(value.servers as Record<string, RawServer>)) {
     if (reserved.has(name)) {
-      refuse(file, `servers.${name}`, `"${name}" is a name the install layout uses (reserved: ${[...reserved].join(', ')}); rename the server`);
+      refuse(
+        file,
+        `servers.${name}`,
+        `"${name}" is a name the install layout uses (reserved: ${[...reserved].join(', ')}); rename the server`,
+      );
     }
     if (!SERVER_NAME_PATTERN.test(name)) {
       refuse(file, `servers.${name}`, 'server names must match [a-z0-9][a-z0-9-]{0,62} (lower-case letters, digits, dashes)');
@@ -277,7 +302,8 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
   if (policy === 'pin' && !raw.version) {
     refuse(file, `servers.${name}.version`, 'is required when policy is pin (the version to pin to)');
   }
-  const inRange = (version: string, range: string) => (raw.pypi ? satisfiesPypi(version, range, true) : semver.satisfies(version, range, { includePrerelease: true }));
+  const inRange = (version: string, range: string) =>
+    raw.pypi ? satisfiesPypi(version, range, true) : semver.satisfies(version, range, { includePrerelease: true });
   if (raw.version && raw.range && !inRange(raw.version, raw.range)) {
     refuse(file, `servers.${name}.version`, `${raw.version} is outside servers.${name}.range "${raw.range}"`);
   }
@@ -291,7 +317,12 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
   return {
     name,
     package: raw.pypi ?? raw.package!,
-    ...(raw.pypi ? { ecosystem: 'pypi' as const, python: { python: raw.python, extras: raw.extras ?? [], allowSdist: raw.allowSdist ?? false, command: raw.command } } : {}),
+    ...(raw.pypi
+      ? {
+          ecosystem: 'pypi' as const,
+          python: { python: raw.python, extras: raw.extras ?? [], allowSdist: raw.allowSdist ?? false, command: raw.command },
+        }
+      : {}),
     version: raw.version,
     channel: raw.channel ?? 'latest',
     range: raw.range,
@@ -355,9 +386,12 @@ export function inventoryDefaults(config: {
 }): InventoryDefaults {
   // A STAGING_DIR, BACKUP_DIR or LOG_DIR directly inside MCP_SERVERS_PATH takes its name there too.
   const { serversPath } = config;
-  const inside = serversPath === undefined ? [] : [config.stagingDir, config.backupDir, config.logDir]
-    .filter((dir): dir is string => dir !== undefined && path.dirname(dir) === serversPath)
-    .map((dir) => path.basename(dir));
+  const inside =
+    serversPath === undefined
+      ? []
+      : [config.stagingDir, config.backupDir, config.logDir]
+          .filter((dir): dir is string => dir !== undefined && path.dirname(dir) === serversPath)
+          .map((dir) => path.basename(dir));
   return { schedule: config.checkSchedule, timezone: config.timezone, ...(inside.length > 0 ? { reservedNames: inside } : {}) };
 }
 
@@ -372,7 +406,10 @@ export class InventoryWatcher {
   private readonly listeners: Array<(inventory: Inventory, previous: Inventory) => void> = [];
   private readonly errorListeners: Array<(error: unknown) => void> = [];
 
-  private constructor(initial: Inventory, private readonly base: InventoryDefaults) {
+  private constructor(
+    initial: Inventory,
+    private readonly base: InventoryDefaults,
+  ) {
     this.current = initial;
   }
 
@@ -385,12 +422,20 @@ export class InventoryWatcher {
     return new InventoryWatcher(inventory, { schedule: '0 */6 * * *', timezone: 'UTC' });
   }
 
-  get inventory(): Inventory { return this.current; }
+  get inventory(): Inventory {
+    return this.current;
+  }
 
-  server(name: string): ServerSettings | undefined { return this.current.servers.get(name); }
+  server(name: string): ServerSettings | undefined {
+    return this.current.servers.get(name);
+  }
 
-  onChange(listener: (inventory: Inventory, previous: Inventory) => void): void { this.listeners.push(listener); }
-  onError(listener: (error: unknown) => void): void { this.errorListeners.push(listener); }
+  onChange(listener: (inventory: Inventory, previous: Inventory) => void): void {
+    this.listeners.push(listener);
+  }
+  onError(listener: (error: unknown) => void): void {
+    this.errorListeners.push(listener);
+  }
 
   /** Re-read the file; returns true when it changed. Throws (and keeps the old set) when invalid. */
   async reload(): Promise<boolean> {
@@ -410,10 +455,14 @@ export class InventoryWatcher {
       if (changed && changed !== basename) return;
       clearTimeout(this.debounce);
       this.debounce = setTimeout(() => {
-        this.reload().catch((error: unknown) => { for (const listener of this.errorListeners) listener(error); });
+        this.reload().catch((error: unknown) => {
+          for (const listener of this.errorListeners) listener(error);
+        });
       }, 200);
     });
-    this.watcher.on('error', (error) => { for (const listener of this.errorListeners) listener(error); });
+    this.watcher.on('error', (error) => {
+      for (const listener of this.errorListeners) listener(error);
+    });
   }
 
   close(): void {

@@ -78,24 +78,52 @@ export const META_DIR = '.mcp-updater';
 export class InstallLayout {
   constructor(private readonly config: Pick<Config, 'serversPath' | 'stagingDir' | 'backupDir'>) {}
 
-  get root(): string { return this.config.serversPath; }
-  get binDir(): string { return path.join(this.config.serversPath, 'bin'); }
-  get stagingRoot(): string { return this.config.stagingDir; }
-  get backupRoot(): string { return this.config.backupDir; }
+  get root(): string {
+    return this.config.serversPath;
+  }
+  get binDir(): string {
+    return path.join(this.config.serversPath, 'bin');
+  }
+  get stagingRoot(): string {
+    return this.config.stagingDir;
+  }
+  get backupRoot(): string {
+    return this.config.backupDir;
+  }
 
-  serverDir(server: string): string { return path.join(this.root, server); }
-  versionsDir(server: string): string { return path.join(this.serverDir(server), 'versions'); }
-  versionDir(server: string, version: string): string { return path.join(this.versionsDir(server), version); }
-  currentLink(server: string): string { return path.join(this.serverDir(server), 'current'); }
-  launcher(server: string): string { return path.join(this.binDir, server); }
-  historyFile(server: string): string { return path.join(this.serverDir(server), 'history.json'); }
+  serverDir(server: string): string {
+    return path.join(this.root, server);
+  }
+  versionsDir(server: string): string {
+    return path.join(this.serverDir(server), 'versions');
+  }
+  versionDir(server: string, version: string): string {
+    return path.join(this.versionsDir(server), version);
+  }
+  currentLink(server: string): string {
+    return path.join(this.serverDir(server), 'current');
+  }
+  launcher(server: string): string {
+    return path.join(this.binDir, server);
+  }
+  historyFile(server: string): string {
+    return path.join(this.serverDir(server), 'history.json');
+  }
   /** Data a server wrote next to its code, shared by every version; cleanup never deletes it. */
-  dataDir(server: string): string { return path.join(this.serverDir(server), 'data'); }
-  versionRecordFile(dir: string): string { return path.join(dir, META_DIR, 'version.json'); }
+  dataDir(server: string): string {
+    return path.join(this.serverDir(server), 'data');
+  }
+  versionRecordFile(dir: string): string {
+    return path.join(dir, META_DIR, 'version.json');
+  }
   /** The MCP surface the version's smoke test recorded (shared/surface.ts). */
-  surfaceFile(dir: string): string { return path.join(dir, META_DIR, 'surface.json'); }
+  surfaceFile(dir: string): string {
+    return path.join(dir, META_DIR, 'surface.json');
+  }
   /** Script inside a version that starts its server; the launcher execs it. */
-  runScript(dir: string): string { return path.join(dir, META_DIR, 'run'); }
+  runScript(dir: string): string {
+    return path.join(dir, META_DIR, 'run');
+  }
   stagingDir(server: string, version: string, jobId: string): string {
     return path.join(this.stagingRoot, server, `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   }

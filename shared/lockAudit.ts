@@ -57,7 +57,8 @@ export interface LockAuditInput {
   overrides?: unknown;
 }
 
-const NON_REGISTRY_SPEC = /^(?:https?:|git\+|git:|github:|gitlab:|bitbucket:|gist:|file:|link:|workspace:|ssh:|[^@:/\s]+\/[^@:/\s]+(?:#.*)?$)/i;
+const NON_REGISTRY_SPEC =
+  /^(?:https?:|git\+|git:|github:|gitlab:|bitbucket:|gist:|file:|link:|workspace:|ssh:|[^@:/\s]+\/[^@:/\s]+(?:#.*)?$)/i;
 
 /** Is this a dependency spec npm would fetch from somewhere other than the registry? */
 export function nonRegistrySpec(spec: string): string | undefined {
@@ -65,7 +66,8 @@ export function nonRegistrySpec(spec: string): string | undefined {
   if (trimmed.startsWith('npm:')) return nonRegistrySpec(trimmed.slice(trimmed.indexOf('@', 5) + 1 || trimmed.length));
   if (!NON_REGISTRY_SPEC.test(trimmed)) return undefined;
   if (/^https?:/i.test(trimmed)) return 'a URL';
-  if (/^(?:git\+|git:|ssh:|github:|gitlab:|bitbucket:|gist:)/i.test(trimmed) || /^[^@:/\s]+\/[^@:/\s]+/.test(trimmed)) return 'a git repository';
+  if (/^(?:git\+|git:|ssh:|github:|gitlab:|bitbucket:|gist:)/i.test(trimmed) || /^[^@:/\s]+\/[^@:/\s]+/.test(trimmed))
+    return 'a git repository';
   if (/^file:/i.test(trimmed)) return 'a local file or folder';
   if (/^link:/i.test(trimmed)) return 'a link to a local folder';
   return 'a workspace reference';
@@ -110,7 +112,12 @@ export function auditLockEntries(input: LockAuditInput): { problems: LockProblem
   const registry: RegistryDependency[] = [];
   const packages = input.lock.packages;
   if (!packages || typeof packages !== 'object') {
-    return { problems: [{ dependency: input.topPackage, reason: 'npm wrote no lock entries (package-lock.json has no "packages")', kind: 'source' }], registry };
+    return {
+      problems: [
+        { dependency: input.topPackage, reason: 'npm wrote no lock entries (package-lock.json has no "packages")', kind: 'source' },
+      ],
+      registry,
+    };
   }
   if (input.overrides !== undefined) problems.push(...specProblems(input.topPackage, { overrides: input.overrides }));
   for (const [location, entry] of Object.entries(packages)) {
@@ -118,9 +125,13 @@ export function auditLockEntries(input: LockAuditInput): { problems: LockProblem
     const name = typeof entry.name === 'string' ? entry.name : nameAt(location);
     const version = typeof entry.version === 'string' ? entry.version : undefined;
     const label = `${name}@${version ?? '?'}`;
-    problems.push(...specProblems(label, {
-      dependencies: entry.dependencies, optionalDependencies: entry.optionalDependencies, peerDependencies: entry.peerDependencies,
-    }));
+    problems.push(
+      ...specProblems(label, {
+        dependencies: entry.dependencies,
+        optionalDependencies: entry.optionalDependencies,
+        peerDependencies: entry.peerDependencies,
+      }),
+    );
     if (entry.link === true) {
       problems.push({ dependency: label, reason: `${location} is a link to a folder outside the registry`, kind: 'source' });
       continue;
@@ -130,12 +141,20 @@ export function auditLockEntries(input: LockAuditInput): { problems: LockProblem
     const resolved = typeof entry.resolved === 'string' ? entry.resolved : undefined;
     if (location === `node_modules/${input.topPackage}`) {
       if (!resolved || !input.isBackupTarball(resolved)) {
-        problems.push({ dependency: label, reason: `npm resolved the server package to ${JSON.stringify(resolved)}, not to its verified tarball`, kind: 'source' });
+        problems.push({
+          dependency: label,
+          reason: `npm resolved the server package to ${JSON.stringify(resolved)}, not to its verified tarball`,
+          kind: 'source',
+        });
       }
       continue;
     }
     if (!version || !semver.valid(version) || semver.clean(version) !== version) {
-      problems.push({ dependency: label, reason: `${location} is not an exact registry version (${JSON.stringify(entry.version)})`, kind: 'source' });
+      problems.push({
+        dependency: label,
+        reason: `${location} is not an exact registry version (${JSON.stringify(entry.version)})`,
+        kind: 'source',
+      });
       continue;
     }
     if (resolved !== undefined) {
@@ -144,15 +163,25 @@ export function auditLockEntries(input: LockAuditInput): { problems: LockProblem
         problems.push({ dependency: label, reason: `${location} is resolved to ${what} (${JSON.stringify(resolved)})`, kind: 'source' });
         continue;
       }
-      const problem = /^https?:/i.test(resolved) ? input.tarballProblem(resolved) : `its resolved location ${JSON.stringify(resolved)} is not an http(s) URL`;
+      const problem = /^https?:/i.test(resolved)
+        ? input.tarballProblem(resolved)
+        : `its resolved location ${JSON.stringify(resolved)} is not an http(s) URL`;
       if (problem) {
-        problems.push({ dependency: label, reason: `${location} would be downloaded from ${JSON.stringify(resolved)}: ${problem}`, kind: 'source' });
+        problems.push({
+          dependency: label,
+          reason: `${location} would be downloaded from ${JSON.stringify(resolved)}: ${problem}`,
+          kind: 'source',
+        });
         continue;
       }
     }
     const integrity = strongestIntegrity(entry.integrity, undefined);
     if (!integrity.ok) {
-      problems.push({ dependency: label, reason: `${location} has no usable integrity in the lock (${integrity.problem})`, kind: 'source' });
+      problems.push({
+        dependency: label,
+        reason: `${location} has no usable integrity in the lock (${integrity.problem})`,
+        kind: 'source',
+      });
       continue;
     }
     registry.push({ name, version, integrity: integrity.integrity, location });
@@ -188,14 +217,22 @@ export function auditRegistryDependencies(input: {
     }
     const published = strongestIntegrity(manifest.dist?.integrity, undefined);
     if (!published.ok || !sameDigest(published.integrity, dependency.integrity)) {
-      problems.push({ dependency: label, reason: `the lock's integrity ${dependency.integrity.slice(0, 20)}… is not the one the registry publishes`, kind: 'source' });
+      problems.push({
+        dependency: label,
+        reason: `the lock's integrity ${dependency.integrity.slice(0, 20)}… is not the one the registry publishes`,
+        kind: 'source',
+      });
       continue;
     }
     if (input.minReleaseAgeMs > 0) {
       const time = packument.time?.[dependency.version];
       const at = time ? Date.parse(time) : NaN;
       if (!Number.isFinite(at)) {
-        problems.push({ dependency: label, reason: 'the registry gives no publish time for it, so it counts as younger than minReleaseAge', kind: 'too-young' });
+        problems.push({
+          dependency: label,
+          reason: 'the registry gives no publish time for it, so it counts as younger than minReleaseAge',
+          kind: 'too-young',
+        });
       } else if (input.now.getTime() - at < input.minReleaseAgeMs) {
         problems.push({ dependency: label, reason: `it was published ${time}, less than minReleaseAge ago`, kind: 'too-young' });
       }

@@ -68,11 +68,7 @@ export function createLogger(category: LogCategory): winston.Logger {
   const logger = winston.createLogger({
     level: category === 'audit' ? 'info' : settings.logLevel,
     defaultMeta: { category },
-    format: winston.format.combine(
-      winston.format.errors({ stack: true }),
-      redactFormat(),
-      winston.format.timestamp(),
-    ),
+    format: winston.format.combine(winston.format.errors({ stack: true }), redactFormat(), winston.format.timestamp()),
     transports,
   });
   loggers.set(category, logger);
@@ -82,11 +78,12 @@ export function createLogger(category: LogCategory): winston.Logger {
 /** Flush and close every logger (graceful shutdown, tests). */
 export async function closeLoggers(): Promise<void> {
   const closing = [...loggers.values()].map(
-    (logger) => new Promise<void>((resolve) => {
-      logger.on('finish', () => resolve());
-      logger.end();
-      setTimeout(resolve, 500).unref();
-    }),
+    (logger) =>
+      new Promise<void>((resolve) => {
+        logger.on('finish', () => resolve());
+        logger.end();
+        setTimeout(resolve, 500).unref();
+      }),
   );
   loggers.clear();
   await Promise.all(closing);

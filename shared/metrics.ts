@@ -32,14 +32,19 @@ interface MetricsScripts {
 export class MetricsRecorder {
   private readonly scripts: MetricsScripts;
 
-  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'queuePrefix'>) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: Pick<Config, 'queuePrefix'>,
+  ) {
     const scripted = redis as unknown as Partial<MetricsScripts>;
     if (!scripted.mcpUpdaterRecordCheck) redis.defineCommand('mcpUpdaterRecordCheck', { numberOfKeys: 2, lua: RECORD_CHECK });
     if (!scripted.mcpUpdaterObserveDuration) redis.defineCommand('mcpUpdaterObserveDuration', { numberOfKeys: 1, lua: OBSERVE_DURATION });
     this.scripts = redis as unknown as MetricsScripts;
   }
 
-  key(name: string): string { return appKey(this.config, 'metrics', name); }
+  key(name: string): string {
+    return appKey(this.config, 'metrics', name);
+  }
 
   /** Counter fields are the label values joined by "|" (server names cannot contain it). */
   async increment(name: CounterName, labels: string[]): Promise<void> {
@@ -47,7 +52,13 @@ export class MetricsRecorder {
   }
 
   async checked(server: string, result: string, at: Date): Promise<void> {
-    await this.scripts.mcpUpdaterRecordCheck(this.key('checks_total'), this.key('last_check'), `${server}|${result}`, server, String(at.getTime() / 1000));
+    await this.scripts.mcpUpdaterRecordCheck(
+      this.key('checks_total'),
+      this.key('last_check'),
+      `${server}|${result}`,
+      server,
+      String(at.getTime() / 1000),
+    );
   }
 
   async observeStageDuration(seconds: number): Promise<void> {

@@ -41,7 +41,17 @@ export interface CandidateInput {
   versionProblem?: (version: string) => string | undefined;
 }
 
-export type SkipReason = 'deprecated' | 'yanked' | 'prerelease' | 'above-channel' | 'outside-range' | 'held' | 'policy' | 'too-young' | 'failed-before' | 'unusable';
+export type SkipReason =
+  | 'deprecated'
+  | 'yanked'
+  | 'prerelease'
+  | 'above-channel'
+  | 'outside-range'
+  | 'held'
+  | 'policy'
+  | 'too-young'
+  | 'failed-before'
+  | 'unusable';
 
 /** What download needs of a version, validated. */
 export interface UsableDist {
@@ -80,7 +90,8 @@ export function usableDist(
 ): { ok: true; dist: UsableDist } | { ok: false; message: string } {
   const label = `${name}@${version}`;
   const dist = manifest && typeof manifest === 'object' ? manifest.dist : undefined;
-  if (!dist || typeof dist !== 'object') return { ok: false, message: `${label}: the registry gives no dist (tarball and integrity) for this version` };
+  if (!dist || typeof dist !== 'object')
+    return { ok: false, message: `${label}: the registry gives no dist (tarball and integrity) for this version` };
   const integrity = strongestIntegrity(dist.integrity, dist.shasum);
   if (!integrity.ok) return { ok: false, message: `${label}: ${integrity.problem}` };
   const tarball = dist.tarball;
@@ -100,10 +111,14 @@ export function usableDist(
 
 function policyAllows(policy: Policy, current: string, version: string): boolean {
   switch (policy) {
-    case 'pin': return false;
-    case 'patch': return semver.major(version) === semver.major(current) && semver.minor(version) === semver.minor(current);
-    case 'minor': return semver.major(version) === semver.major(current);
-    case 'major': return true;
+    case 'pin':
+      return false;
+    case 'patch':
+      return semver.major(version) === semver.major(current) && semver.minor(version) === semver.minor(current);
+    case 'minor':
+      return semver.major(version) === semver.major(current);
+    case 'major':
+      return true;
   }
 }
 
@@ -130,7 +145,11 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
       summary: `channel "${settings.channel}" not found`,
       skipped,
       unusable,
-      error: { code: 'ECHANNEL', message: `${packument.name} has no dist-tag "${settings.channel}" with a version (dist-tags: ${tags})`, hint: 'set channel to one of them' },
+      error: {
+        code: 'ECHANNEL',
+        message: `${packument.name} has no dist-tag "${settings.channel}" with a version (dist-tags: ${tags})`,
+        hint: 'set channel to one of them',
+      },
     };
   }
   const allowPrerelease = semver.prerelease(latest) !== null;
@@ -143,11 +162,16 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   for (const key of keys) {
     const loose = semver.valid(key);
     if (loose !== null && loose !== key && isNewer(loose) && semver.lte(loose, latest)) {
-      unusable.push({ version: key, message: `${packument.name}: the registry lists a version key ${JSON.stringify(key)} that is not an exact semver version` });
+      unusable.push({
+        version: key,
+        message: `${packument.name}: the registry lists a version key ${JSON.stringify(key)} that is not an exact semver version`,
+      });
     }
   }
   const updateAvailable = currentValid
-    ? versions.some((version) => semver.gt(version, current!) && semver.lte(version, latest) && (allowPrerelease || !semver.prerelease(version)))
+    ? versions.some(
+        (version) => semver.gt(version, current!) && semver.lte(version, latest) && (allowPrerelease || !semver.prerelease(version)),
+      )
     : versions.length > 0;
   const dists = new Map<string, UsableDist>();
   const checkUsable = (version: string): boolean => {
@@ -185,20 +209,35 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     const exists = packument.versions?.[target];
     if (!exists) {
       return {
-        latest, updateAvailable, skipped, unusable,
+        latest,
+        updateAvailable,
+        skipped,
+        unusable,
         summary: `${target} not published`,
-        error: { code: 'ETARGET', message: `${packument.name}@${target} is not published`, hint: 'fix servers.<name>.version in the inventory' },
+        error: {
+          code: 'ETARGET',
+          message: `${packument.name}@${target} is not published`,
+          hint: 'fix servers.<name>.version in the inventory',
+        },
       };
     }
     if (current !== target && held(target)) {
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'held' }], unusable,
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version: target, reason: 'held' }],
+        unusable,
         summary: heldSummary(current, hold!),
       };
     }
     if (current !== target && excluded.has(target)) {
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'failed-before' }], unusable,
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version: target, reason: 'failed-before' }],
+        unusable,
         summary: `${target} failed or was rolled back before; a forced check tries it again`,
       };
     }
@@ -206,14 +245,23 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     if (candidate && !checkUsable(candidate)) {
       const message = unusable.at(-1)!.message;
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version: target, reason: 'unusable' }], unusable,
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version: target, reason: 'unusable' }],
+        unusable,
         summary: `${target} cannot be installed`,
-        error: { code: 'EBADVERSION', message, hint: 'the registry\'s data for this version is unusable; pin another version' },
+        error: { code: 'EBADVERSION', message, hint: "the registry's data for this version is unusable; pin another version" },
       };
     }
     const heldBack = updateAvailable && settings.policy === 'pin' ? ` (${latest} available, pinned)` : '';
     return {
-      latest, candidate, allowed: target, updateAvailable, skipped, unusable,
+      latest,
+      candidate,
+      allowed: target,
+      updateAvailable,
+      skipped,
+      unusable,
       ...(candidate ? { usable: dists.get(candidate) } : {}),
       summary: candidate ? `install ${target}${heldBack}` : `pinned at ${target}${heldBack}`,
     };
@@ -234,15 +282,24 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   }
   const candidate = allowed && allowed !== current ? allowed : undefined;
   const decision: CandidateDecision = {
-    latest, candidate, allowed, updateAvailable, skipped, unusable,
+    latest,
+    candidate,
+    allowed,
+    updateAvailable,
+    skipped,
+    unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
     summary: summarize(current, candidate, allowed, skipped, settings.policy, hold),
   };
   if (!allowed && current === undefined) {
     // A first install with nothing allowed is a failure, not "up to date": nothing is installed.
-    const why = skipped.length > 0
-      ? skipped.slice(0, 5).map((skip) => `${skip.version} ${skip.reason}`).join(', ')
-      : `no published version up to the "${settings.channel}" dist-tag (${latest})`;
+    const why =
+      skipped.length > 0
+        ? skipped
+            .slice(0, 5)
+            .map((skip) => `${skip.version} ${skip.reason}`)
+            .join(', ')
+        : `no published version up to the "${settings.channel}" dist-tag (${latest})`;
     decision.error = {
       code: 'ENOVERSION',
       message: `no version of ${packument.name} may be installed (${why})`,
@@ -253,8 +310,12 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
 }
 
 function summarize(
-  current: string | undefined, candidate: string | undefined, allowed: string | undefined,
-  skipped: CandidateDecision['skipped'], policy: Policy, hold: string | undefined,
+  current: string | undefined,
+  candidate: string | undefined,
+  allowed: string | undefined,
+  skipped: CandidateDecision['skipped'],
+  policy: Policy,
+  hold: string | undefined,
 ): string {
   if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
   if (!allowed) return 'no version satisfies the policy';
@@ -276,7 +337,12 @@ function heldSummary(current: string | undefined, hold: string): string {
  * server below the version it left (the higher of that and an existing hold); an approve lifts
  * it; so does activating a version newer than the hold. Anything else keeps it.
  */
-export function holdAfterSwitch(input: { action: 'activate' | 'approve' | 'rollback'; from?: string; to: string; hold?: string }): string | undefined {
+export function holdAfterSwitch(input: {
+  action: 'activate' | 'approve' | 'rollback';
+  from?: string;
+  to: string;
+  hold?: string;
+}): string | undefined {
   const { action, from, to, hold } = input;
   const valid = (version: string | undefined): version is string => version !== undefined && semver.valid(version) !== null;
   if (action === 'rollback' && valid(from) && valid(to) && semver.lt(to, from)) {

@@ -18,9 +18,7 @@ import { ValidationError } from './errors.js';
 import type { Ecosystem } from './inventory.js';
 import type { SmokeTestRecord } from './layout.js';
 import type { RetentionPlan } from './retention.js';
-import {
-  actorSchema, firstError, reasonSchema, serverNameSchema, strongIntegritySchema, versionSchema,
-} from './schemas.js';
+import { actorSchema, firstError, reasonSchema, serverNameSchema, strongIntegritySchema, versionSchema } from './schemas.js';
 
 export const QUEUE_NAMES = ['check', 'download', 'stage', 'activate', 'cleanup', 'webhook'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -182,9 +180,12 @@ export interface JobResultByQueue {
 // ---------------------------------------------------------------------------------------------
 // Schemas
 
-const chainIdSchema = Joi.string().max(400).pattern(/^[a-z0-9][a-z0-9-]{0,62}[@~][A-Za-z0-9.+#~-]+$/).messages({
-  'string.pattern.base': '{#label} must be a chain id such as memory@1.2.3',
-});
+const chainIdSchema = Joi.string()
+  .max(400)
+  .pattern(/^[a-z0-9][a-z0-9-]{0,62}[@~][A-Za-z0-9.+#~-]+$/)
+  .messages({
+    'string.pattern.base': '{#label} must be a chain id such as memory@1.2.3',
+  });
 const packageName = Joi.string().max(214);
 const serverName = serverNameSchema.required();
 
@@ -209,10 +210,15 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
   }),
   download: Joi.object<DownloadJobData>({
     ...chainFields,
-    file: Joi.string().max(300).pattern(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/).messages({ 'string.pattern.base': '{#label} must be a file name' }),
+    file: Joi.string()
+      .max(300)
+      .pattern(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/)
+      .messages({ 'string.pattern.base': '{#label} must be a file name' }),
     package: packageName.required(),
     integrity: strongIntegritySchema.required(),
-    tarball: Joi.string().uri({ scheme: ['http', 'https'] }).required(),
+    tarball: Joi.string()
+      .uri({ scheme: ['http', 'https'] })
+      .required(),
   }),
   stage: Joi.object<StageJobData>({
     ...chainFields,
@@ -236,7 +242,9 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
     requestedBy: actorSchema,
   }),
   webhook: Joi.object<WebhookJobData>({
-    url: Joi.string().uri({ scheme: ['http', 'https'] }).required(),
+    url: Joi.string()
+      .uri({ scheme: ['http', 'https'] })
+      .required(),
     event: Joi.object().required(),
   }),
 };

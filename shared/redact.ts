@@ -88,7 +88,13 @@ export function secretFiles(): string[] {
 
 function literalPattern(): RegExp | undefined {
   if (knownSecrets.size === 0) return undefined;
-  knownPattern ??= new RegExp([...knownSecrets.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
+  knownPattern ??= new RegExp(
+    [...knownSecrets.keys()]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegExp)
+      .join('|'),
+    'g',
+  );
   return knownPattern;
 }
 
@@ -111,7 +117,8 @@ export function redactUrl(url: string): string {
 }
 
 /** Flag or variable names whose value is a secret: --token, --api-key, DB_PASSWORD=, --client-secret. */
-const SECRET_NAME = /(^|[-_.])(pass(word|wd)?|pwd|secret|token|auth|credentials?|(api|access|private|secret|license)?[-_]?key|apikey|dsn|cookie)$/i;
+const SECRET_NAME =
+  /(^|[-_.])(pass(word|wd)?|pwd|secret|token|auth|credentials?|(api|access|private|secret|license)?[-_]?key|apikey|dsn|cookie)$/i;
 const FLAG = /^--?([A-Za-z0-9][A-Za-z0-9_.-]*)$/;
 const ASSIGNMENT = /^(--?)?([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/s;
 /** A long opaque value (no path or URL separators, letters and digits mixed) reads as a key. */
@@ -157,7 +164,8 @@ export function redactArguments(args: readonly string[]): string[] {
     let shown = arg;
     // A short secret (a one-letter URL password) is not replaced inside other text, where it would
     // mangle every occurrence of its letters; its URL form is redacted whole by redactString.
-    for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH && shown.includes(secret)) shown = shown.split(secret).join(REDACTED);
+    for (const secret of secrets)
+      if (secret.length >= MIN_SECRET_LENGTH && shown.includes(secret)) shown = shown.split(secret).join(REDACTED);
     return redactString(shown);
   });
 }

@@ -7,7 +7,14 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
 import type { Config } from './config.js';
 import { MCPError } from './errors.js';
-import { defaultJobOptions, QUEUE_NAMES, type ContractQueues, type JobDataByQueue, type JobResultByQueue, type QueueName } from './queues.js';
+import {
+  defaultJobOptions,
+  QUEUE_NAMES,
+  type ContractQueues,
+  type JobDataByQueue,
+  type JobResultByQueue,
+  type QueueName,
+} from './queues.js';
 import { redactUrl } from './redact.js';
 
 export type ConnectionRole = 'worker' | 'producer';
@@ -55,14 +62,19 @@ export async function waitForRedis(client: Redis, url: string, timeoutMs = 3_000
       clearTimeout(timer);
       client.off('ready', onReady);
       client.off('end', onEnd);
-      if (error) reject(error); else resolve();
+      if (error) reject(error);
+      else resolve();
     }
     client.on('ready', onReady);
     client.on('end', onEnd);
   });
 }
 
-export function createQueue<Q extends QueueName>(name: Q, config: Config, connection: Redis): Queue<JobDataByQueue[Q], JobResultByQueue[Q]> {
+export function createQueue<Q extends QueueName>(
+  name: Q,
+  config: Config,
+  connection: Redis,
+): Queue<JobDataByQueue[Q], JobResultByQueue[Q]> {
   const queue = new Queue<JobDataByQueue[Q], JobResultByQueue[Q]>(name, {
     connection,
     prefix: config.queuePrefix,

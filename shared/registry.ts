@@ -134,12 +134,16 @@ function slimPackument(value: unknown): Packument | undefined {
       name: entry.name,
       version: entry.version,
       deprecated: entry.deprecated,
-      dist: dist && typeof dist === 'object'
-        ? {
-          tarball: dist.tarball, integrity: dist.integrity, shasum: dist.shasum, unpackedSize: dist.unpackedSize,
-          ...(dist.signatures !== undefined ? { signatures: dist.signatures } : {}),
-        }
-        : undefined,
+      dist:
+        dist && typeof dist === 'object'
+          ? {
+              tarball: dist.tarball,
+              integrity: dist.integrity,
+              shasum: dist.shasum,
+              unpackedSize: dist.unpackedSize,
+              ...(dist.signatures !== undefined ? { signatures: dist.signatures } : {}),
+            }
+          : undefined,
       bin: entry.bin,
       dependencies: entry.dependencies,
     };
@@ -161,9 +165,10 @@ class PackumentParser {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     // Transfer the bytes when they are the buffer's whole memory; a copy otherwise.
-    const bytes = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
-      ? body.buffer as ArrayBuffer
-      : body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+    const bytes =
+      body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+        ? (body.buffer as ArrayBuffer)
+        : (body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
@@ -223,9 +228,13 @@ class Deadline {
     }, ms);
   }
 
-  get signal(): AbortSignal { return this.controller.signal; }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
 
-  clear(): void { clearTimeout(this.timer); }
+  clear(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 /** `https://host:port` of an allowed-host entry: a bare `host[:port]` takes the registry's scheme. */
@@ -263,7 +272,9 @@ export class RegistryClient {
     }
   }
 
-  get registry(): string { return this.config.apiBaseUrl; }
+  get registry(): string {
+    return this.config.apiBaseUrl;
+  }
 
   private signingKeysCache?: { at: number; keys: RegistryKey[] };
 
@@ -274,7 +285,7 @@ export class RegistryClient {
   async signingKeys(now = Date.now()): Promise<RegistryKey[]> {
     if (this.signingKeysCache && now - this.signingKeysCache.at < SIGNING_KEYS_TTL_MS) return this.signingKeysCache.keys;
     const url = `${this.registry}-/npm/v1/keys`;
-    const what = 'the registry\'s signing keys';
+    const what = "the registry's signing keys";
     let parsed: unknown;
     const deadline = new Deadline(this.downloadTimeoutMs);
     try {
@@ -302,11 +313,17 @@ export class RegistryClient {
     const keys = (parsed as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(keys)) {
       throw new RegistryError('EREGISTRYKEYS', `${what} at ${redactUrl(url)} are not a keys document ({"keys": [...]})`, {
-        hint: 'set provenance: off for a registry that signs nothing', retryable: true,
+        hint: 'set provenance: off for a registry that signs nothing',
+        retryable: true,
       });
     }
-    const valid = keys.filter((key): key is RegistryKey => key !== null && typeof key === 'object'
-      && typeof (key as RegistryKey).keyid === 'string' && typeof (key as RegistryKey).key === 'string');
+    const valid = keys.filter(
+      (key): key is RegistryKey =>
+        key !== null
+        && typeof key === 'object'
+        && typeof (key as RegistryKey).keyid === 'string'
+        && typeof (key as RegistryKey).key === 'string',
+    );
     this.signingKeysCache = { at: now, keys: valid };
     return valid;
   }
@@ -346,7 +363,8 @@ export class RegistryClient {
       this.packuments.delete(key);
       throw Object.assign(new Error(`${answer.status} from ${redactUrl(url)}`), { statusCode: answer.status });
     }
-    if (answer.etag && answer.status === 200) this.packuments.set(key, { etag: answer.etag, body: Buffer.from(answer.body) }); else this.packuments.delete(key);
+    if (answer.etag && answer.status === 200) this.packuments.set(key, { etag: answer.etag, body: Buffer.from(answer.body) });
+    else this.packuments.delete(key);
     return answer.body;
   }
 
@@ -361,10 +379,15 @@ export class RegistryClient {
         response.body.resume();
         return { status, etag, body: Buffer.alloc(0) };
       }
-      const tooBig = () => new RegistryError('EPACKUMENTTOOBIG', `${name}'s packument is larger than MAX_PACKUMENT_SIZE (${this.maxPackumentBytes} bytes); it was not read`, {
-        hint: 'raise MAX_PACKUMENT_SIZE if your registry really serves packuments this large (packages with many thousands of versions)',
-        retryable: false,
-      });
+      const tooBig = () =>
+        new RegistryError(
+          'EPACKUMENTTOOBIG',
+          `${name}'s packument is larger than MAX_PACKUMENT_SIZE (${this.maxPackumentBytes} bytes); it was not read`,
+          {
+            hint: 'raise MAX_PACKUMENT_SIZE if your registry really serves packuments this large (packages with many thousands of versions)',
+            retryable: false,
+          },
+        );
       const declared = Number(response.headers.get('content-length'));
       if (Number.isFinite(declared) && declared > this.maxPackumentBytes) {
         response.body.destroy();
@@ -412,10 +435,14 @@ export class RegistryClient {
       response.body.resume();
       const location = response.headers.get('location');
       if (!location) {
-        throw new RegistryError('EBADREDIRECT', `${what}: ${redactUrl(current.href)} answered ${response.status} without a Location`, { retryable: true });
+        throw new RegistryError('EBADREDIRECT', `${what}: ${redactUrl(current.href)} answered ${response.status} without a Location`, {
+          retryable: true,
+        });
       }
       if (hop + 1 > MAX_REDIRECTS) {
-        throw new RegistryError('EMAXREDIRECT', `${what}: more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`, { retryable: false });
+        throw new RegistryError('EMAXREDIRECT', `${what}: more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`, {
+          retryable: false,
+        });
       }
       const next = new URL(location, current);
       this.assertAllowedOrigin(next, `${what}: ${redactUrl(current.href)} redirects to ${redactUrl(next.href)}, which`);
@@ -425,18 +452,24 @@ export class RegistryClient {
 
   /** REGISTRY_TOKEN only to the registry's scheme, host, port and path (a TARBALL_HOSTS CDN gets none). */
   private sendsCredentials(url: URL): boolean {
-    return this.config.registryToken !== undefined
+    return (
+      this.config.registryToken !== undefined
       && url.origin === this.registryUrl.origin
-      && url.pathname.startsWith(this.registryUrl.pathname);
+      && url.pathname.startsWith(this.registryUrl.pathname)
+    );
   }
 
   private assertAllowedOrigin(url: URL, what: string): void {
     if ((url.protocol === 'https:' || url.protocol === 'http:') && this.allowedOrigins.has(url.origin)) return;
     const schemeOnly = url.host === this.registryUrl.host && url.protocol !== this.registryUrl.protocol;
-    throw new RegistryError('ETARBALLHOST', `${what} points at ${url.origin}, not at the registry ${this.registryUrl.origin}${schemeOnly ? ' (another scheme)' : ''}; nothing was sent there`, {
-      hint: `if ${url.origin} serves your registry's files, add it to TARBALL_HOSTS (host[:port] for the registry's scheme, or scheme://host[:port])`,
-      retryable: false,
-    });
+    throw new RegistryError(
+      'ETARBALLHOST',
+      `${what} points at ${url.origin}, not at the registry ${this.registryUrl.origin}${schemeOnly ? ' (another scheme)' : ''}; nothing was sent there`,
+      {
+        hint: `if ${url.origin} serves your registry's files, add it to TARBALL_HOSTS (host[:port] for the registry's scheme, or scheme://host[:port])`,
+        retryable: false,
+      },
+    );
   }
 
   /**
@@ -470,10 +503,12 @@ export class RegistryClient {
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
         if (bytes > limit) {
-          callback(new MCPError('ETOOBIG', `tarball of ${spec.package}@${spec.version} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
-            hint: 'raise MAX_TARBALL_SIZE if this package really is that large',
-            retryable: false,
-          }));
+          callback(
+            new MCPError('ETOOBIG', `tarball of ${spec.package}@${spec.version} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
+              hint: 'raise MAX_TARBALL_SIZE if this package really is that large',
+              retryable: false,
+            }),
+          );
           return;
         }
         hash.update(chunk);
@@ -484,7 +519,9 @@ export class RegistryClient {
     const deadline = new Deadline(this.downloadTimeoutMs);
     try {
       const body = await this.tarballBody(spec, deadline, what);
-      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), { signal: deadline.signal });
+      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), {
+        signal: deadline.signal,
+      });
       await fsp.rename(partial, destination);
       return { bytes, sha256: hash.digest('hex') };
     } catch (error) {
@@ -528,12 +565,16 @@ export class RegistryClient {
     const status = err.statusCode ?? (err.code && /^E\d{3}$/.test(err.code) ? Number(err.code.slice(1)) : undefined);
     if (status === 404) {
       return new RegistryError('E404', `${what}: not found in the registry ${redactUrl(this.registry)}`, {
-        hint: 'check the package name in the inventory and API_BASE_URL', retryable: false, cause: error,
+        hint: 'check the package name in the inventory and API_BASE_URL',
+        retryable: false,
+        cause: error,
       });
     }
     if (status === 401 || status === 403) {
       return new RegistryError(`E${status}`, `${what}: the registry refused access (${status})`, {
-        hint: 'set REGISTRY_TOKEN for a private registry', retryable: false, cause: error,
+        hint: 'set REGISTRY_TOKEN for a private registry',
+        retryable: false,
+        cause: error,
       });
     }
     const retryable = status === undefined || status >= 500 || status === 408 || status === 429;

@@ -46,7 +46,7 @@ export const strongIntegritySchema = Joi.string()
   })
   .messages({
     'string.pattern.base': '{#label} must be one SRI hash such as sha512-… (sha256, sha384 or sha512)',
-    'integrity.length': '{#label} must hold a digest of its algorithm\'s length (sha256: 32, sha384: 48, sha512: 64 bytes, base64)',
+    'integrity.length': "{#label} must hold a digest of its algorithm's length (sha256: 32, sha384: 48, sha512: 64 bytes, base64)",
   });
 
 export const cronSchema = Joi.string().custom((value: string, helpers) => {
@@ -59,7 +59,8 @@ export const cronSchema = Joi.string().custom((value: string, helpers) => {
 });
 
 export const timezoneSchema = Joi.string().custom((value: string, helpers) =>
-  isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' }));
+  isTimezone(value) ? value : helpers.message({ custom: 'must be an IANA timezone such as UTC or Europe/Berlin' }),
+);
 
 export const reasonSchema = Joi.string().max(500);
 export const actorSchema = Joi.string().max(200);

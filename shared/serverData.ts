@@ -72,7 +72,7 @@ export async function versionTree(versionDir: string): Promise<PresentEntry[]> {
 
 /** Record what staging put into the version (before it is moved into place). */
 export async function recordVersionFiles(versionDir: string, tree?: PresentEntry[]): Promise<number> {
-  const entries = tree ?? await versionTree(versionDir);
+  const entries = tree ?? (await versionTree(versionDir));
   const files = Object.fromEntries(entries.map((entry) => [entry.path, entry.size]));
   await writeFileAtomic(filesListFile(versionDir), `${JSON.stringify({ files })}\n`);
   return entries.length;
@@ -122,7 +122,10 @@ async function lstatOrUndefined(file: string) {
  * file). A data file of the same path already in data/ is kept under data/.replaced/<time>/.
  */
 export async function moveServerData(
-  layout: InstallLayout, server: string, version: string, options: { leaveLinks: boolean; now: Date },
+  layout: InstallLayout,
+  server: string,
+  version: string,
+  options: { leaveLinks: boolean; now: Date },
 ): Promise<Pick<DataCarry, 'moved' | 'conflicts'>> {
   const versionDir = layout.versionDir(server, version);
   const recorded = await readVersionFiles(versionDir);
@@ -138,7 +141,10 @@ export async function moveServerData(
       const aside = path.join(dataDir, REPLACED_DIR, options.now.toISOString().replace(/[:.]/g, '-'), relative);
       await fs.mkdir(path.dirname(aside), { recursive: true });
       await fs.rename(target, aside);
-      result.conflicts.push({ path: relative, message: `${relative}: ${version} had its own copy; the earlier data file was kept as ${path.relative(dataDir, aside)}` });
+      result.conflicts.push({
+        path: relative,
+        message: `${relative}: ${version} had its own copy; the earlier data file was kept as ${path.relative(dataDir, aside)}`,
+      });
     }
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(source, target);
@@ -149,7 +155,11 @@ export async function moveServerData(
 }
 
 /** Link every file of data/ into versions/<version> at the same relative path, unless the version has its own. */
-export async function linkServerData(layout: InstallLayout, server: string, version: string): Promise<Pick<DataCarry, 'linked' | 'conflicts'>> {
+export async function linkServerData(
+  layout: InstallLayout,
+  server: string,
+  version: string,
+): Promise<Pick<DataCarry, 'linked' | 'conflicts'>> {
   const versionDir = layout.versionDir(server, version);
   const dataDir = layout.dataDir(server);
   const result: Pick<DataCarry, 'linked' | 'conflicts'> = { linked: [], conflicts: [] };
@@ -159,7 +169,7 @@ export async function linkServerData(layout: InstallLayout, server: string, vers
     const target = path.join(dataDir, relative);
     const wanted = path.relative(path.dirname(link), target);
     const existing = await lstatOrUndefined(link);
-    if (existing?.isSymbolicLink() && await fs.readlink(link) === wanted) continue;
+    if (existing?.isSymbolicLink() && (await fs.readlink(link)) === wanted) continue;
     if (existing) {
       result.conflicts.push({ path: relative, message: `${relative}: ${version} ships its own file there; the data stays in ${target}` });
       continue;
@@ -172,22 +182,32 @@ export async function linkServerData(layout: InstallLayout, server: string, vers
 }
 
 /** Carry the server's data from the version being left (if any) to the one becoming current. */
-export async function carryServerData(layout: InstallLayout, server: string, to: string, from: string | undefined, now: Date): Promise<DataCarry> {
-  const moved = from && from !== to
-    ? await moveServerData(layout, server, from, { leaveLinks: true, now })
-    : { moved: [], conflicts: [] };
+export async function carryServerData(
+  layout: InstallLayout,
+  server: string,
+  to: string,
+  from: string | undefined,
+  now: Date,
+): Promise<DataCarry> {
+  const moved = from && from !== to ? await moveServerData(layout, server, from, { leaveLinks: true, now }) : { moved: [], conflicts: [] };
   const linked = await linkServerData(layout, server, to);
   return { moved: moved.moved, linked: linked.linked, conflicts: [...moved.conflicts, ...linked.conflicts] };
 }
 
 /** One line for people: which files, where they are now, and the package's own setting if it has one. */
 export function dataPreservedMessage(input: {
-  server: string; package?: string; version: string; dataDir: string; files: string[]; when: 'activation' | 'cleanup';
+  server: string;
+  package?: string;
+  version: string;
+  dataDir: string;
+  files: string[];
+  when: 'activation' | 'cleanup';
 }): string {
   const files = input.files.join(', ');
-  const where = input.when === 'activation'
-    ? `moved to ${input.dataDir} and linked into every version at the same path, so the new version uses the same data`
-    : `moved to ${input.dataDir} before cleanup removed ${input.version}`;
+  const where =
+    input.when === 'activation'
+      ? `moved to ${input.dataDir} and linked into every version at the same path, so the new version uses the same data`
+      : `moved to ${input.dataDir} before cleanup removed ${input.version}`;
   const setting = input.package ? DATA_SETTINGS[input.package] : undefined;
   const advice = setting
     ? `; ${input.package} reads this location from ${setting}: set it in the server's environment to keep the file outside mcp-updater`

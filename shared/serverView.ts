@@ -95,7 +95,12 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
   return {
     ecosystem: settings.ecosystem ?? 'npm',
     python: settings.python
-      ? { python: settings.python.python ?? null, extras: settings.python.extras, allowSdist: settings.python.allowSdist, command: settings.python.command ?? null }
+      ? {
+          python: settings.python.python ?? null,
+          extras: settings.python.extras,
+          allowSdist: settings.python.allowSdist,
+          command: settings.python.command ?? null,
+        }
       : null,
     version: settings.version ?? null,
     channel: settings.channel,
@@ -114,7 +119,11 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
       command: smokeTest.command ?? null,
       args: redactArguments(smokeTest.args),
       network: smokeTest.network,
-      env: Object.fromEntries(Object.keys(smokeTest.env).sort().map((key) => [key, REDACTED])),
+      env: Object.fromEntries(
+        Object.keys(smokeTest.env)
+          .sort()
+          .map((key) => [key, REDACTED]),
+      ),
     },
     surfaceChange: { ...settings.surfaceChange },
     provenance: settings.provenance,
@@ -122,13 +131,21 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
 }
 
 /** Views of many servers, in the order given, with one pipelined read of Redis. */
-export async function readServerViews(servers: ServerSettings[], state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerView[]> {
+export async function readServerViews(
+  servers: ServerSettings[],
+  state: StateStore,
+  layout: Pick<InstallLayout, 'launcher'>,
+): Promise<ServerView[]> {
   const states = await state.getMany(servers.map((server) => server.name));
   return servers.map((server, index) => serverView(server, states[index]!, layout));
 }
 
 /** One server with its settings and version history. */
-export async function readServerDetail(settings: ServerSettings, state: StateStore, layout: Pick<InstallLayout, 'launcher'>): Promise<ServerDetail> {
+export async function readServerDetail(
+  settings: ServerSettings,
+  state: StateStore,
+  layout: Pick<InstallLayout, 'launcher'>,
+): Promise<ServerDetail> {
   const [current, history] = await Promise.all([state.get(settings.name), state.history(settings.name)]);
   return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history) };
 }

@@ -59,8 +59,13 @@ export interface SignedVersion {
 
 function signaturesOf(value: unknown): RegistrySignature[] | undefined {
   if (!Array.isArray(value)) return undefined;
-  return value.filter((entry): entry is RegistrySignature =>
-    entry !== null && typeof entry === 'object' && typeof (entry as RegistrySignature).keyid === 'string' && typeof (entry as RegistrySignature).sig === 'string');
+  return value.filter(
+    (entry): entry is RegistrySignature =>
+      entry !== null
+      && typeof entry === 'object'
+      && typeof (entry as RegistrySignature).keyid === 'string'
+      && typeof (entry as RegistrySignature).sig === 'string',
+  );
 }
 
 /** Verify every registry signature of a version against the registry's keys. */
@@ -75,7 +80,10 @@ export function verifyRegistrySignatures(version: SignedVersion, keys: readonly 
       return { result: 'unknown-key', message: `${label} is signed with key ${signature.keyid}, which the registry does not publish` };
     }
     if (key.expires && version.publishedAt && Date.parse(version.publishedAt) >= Date.parse(key.expires)) {
-      return { result: 'expired-key', message: `${label} was published ${version.publishedAt}, after its signing key ${key.keyid} expired (${key.expires})` };
+      return {
+        result: 'expired-key',
+        message: `${label} was published ${version.publishedAt}, after its signing key ${key.keyid} expired (${key.expires})`,
+      };
     }
     let valid = false;
     try {
@@ -84,7 +92,11 @@ export function verifyRegistrySignatures(version: SignedVersion, keys: readonly 
     } catch {
       valid = false;
     }
-    if (!valid) return { result: 'invalid', message: `${label}: its registry signature (key ${key.keyid}) does not match its name, version and integrity` };
+    if (!valid)
+      return {
+        result: 'invalid',
+        message: `${label}: its registry signature (key ${key.keyid}) does not match its name, version and integrity`,
+      };
   }
   return { result: 'verified', message: `${label}: registry signature verified` };
 }

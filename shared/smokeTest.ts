@@ -111,7 +111,10 @@ function findExecutable(name: string, searchPath = process.env.PATH ?? ''): stri
 
 function probe(bwrap: string, extra: string[]): { ok: boolean; why: string } {
   const run = spawnSync(bwrap, [...extra, ...NAMESPACE_FLAGS, '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', 'true'], {
-    encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    encoding: 'utf8',
+    timeout: 10_000,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
   const why = run.error?.message ?? (run.stderr.trim().split('\n')[0] || `exit code ${run.status ?? run.signal}`);
   return { ok: run.status === 0, why };
@@ -154,7 +157,9 @@ export function logSandboxStatus(log = createLogger('orchestration')): SandboxSt
   if (current.sandboxed) {
     log.info(current.summary);
   } else {
-    log.warn(`${current.summary}. A staged (possibly never approved) version runs as this user and can read this service's environment and files; install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow user namespaces.`);
+    log.warn(
+      `${current.summary}. A staged (possibly never approved) version runs as this user and can read this service's environment and files; install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow user namespaces.`,
+    );
   }
   return current;
 }
@@ -182,7 +187,11 @@ function namedPaths(values: readonly string[], cwd: string): string[] {
   for (const value of values) {
     const candidates = [value, /^--?[A-Za-z0-9][A-Za-z0-9_.-]*=(.+)$/s.exec(value)?.[1]];
     for (const candidate of candidates) {
-      if (!candidate || !(candidate.startsWith('/') || candidate.startsWith('./') || candidate.startsWith('../') || candidate.includes('/'))) continue;
+      if (
+        !candidate
+        || !(candidate.startsWith('/') || candidate.startsWith('./') || candidate.startsWith('../') || candidate.includes('/'))
+      )
+        continue;
       if (/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate)) continue;
       const absolute = path.resolve(cwd, candidate);
       if (absolute === '/' || !exists(absolute)) continue;
@@ -321,7 +330,10 @@ class Tail {
 
   toString(): string {
     const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8').trim();
+    return all
+      .subarray(Math.max(0, all.length - this.limit))
+      .toString('utf8')
+      .trim();
   }
 }
 
@@ -331,10 +343,13 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
   const stderr = new Tail(STDERR_TAIL_BYTES);
   const sandbox = options.sandbox === false ? undefined : sandboxStatus();
   if (options.network === false && !(sandbox?.sandboxed && sandbox.networkIsolation)) {
-    throw new SmokeTestError(`${options.label ? `smoke test of ${options.label}` : 'smoke test'}: smokeTest.network is false, but ${sandbox?.sandboxed ? 'this host cannot create network namespaces' : sandbox?.summary ?? 'the sandbox is off'}`, {
-      hint: 'install bubblewrap and allow user namespaces, or remove smokeTest.network: false from the inventory',
-      details: { phase: 'start' },
-    });
+    throw new SmokeTestError(
+      `${options.label ? `smoke test of ${options.label}` : 'smoke test'}: smokeTest.network is false, but ${sandbox?.sandboxed ? 'this host cannot create network namespaces' : (sandbox?.summary ?? 'the sandbox is off')}`,
+      {
+        hint: 'install bubblewrap and allow user namespaces, or remove smokeTest.network: false from the inventory',
+        details: { phase: 'start' },
+      },
+    );
   }
   const cwd = path.resolve(options.cwd ?? process.cwd());
   let launch = { command: options.command, args: options.args ?? [], env: smokeTestEnvironment(options.env) };
@@ -354,7 +369,9 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
   let protocolVersion: string | undefined;
   let child: ChildProcess | undefined;
   // The client hands the negotiated version to transports that want it (HTTP ones do).
-  (transport as Transport).setProtocolVersion = (version: string) => { protocolVersion = version; };
+  (transport as Transport).setProtocolVersion = (version: string) => {
+    protocolVersion = version;
+  };
   // The SDK keeps the child private; holding it lets us report its exit code and make sure it
   // is dead. Without it (a future SDK), messages only lose the exit code.
   const start = transport.start.bind(transport);
@@ -375,7 +392,10 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
   });
   const request = { signal: controller.signal, timeout: options.timeoutMs };
   /** Every page of one list request (`cursor` in, `nextCursor` out). */
-  const listAll = async <T>(next: Phase, list: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string }>): Promise<T[]> => {
+  const listAll = async <T>(
+    next: Phase,
+    list: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string }>,
+  ): Promise<T[]> => {
     phase = next;
     const items: T[] = [];
     let cursor: string | undefined;
@@ -390,10 +410,11 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
   const params = (cursor: string | undefined) => (cursor ? { cursor } : undefined);
   // Servers that advertise resources often implement resources/list only: a list method the
   // server does not have is an empty list, not a broken server.
-  const orEmpty = async <T>(list: Promise<T[]>): Promise<T[]> => list.catch((error: unknown) => {
-    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
-    throw error;
-  });
+  const orEmpty = async <T>(list: Promise<T[]>): Promise<T[]> =>
+    list.catch((error: unknown) => {
+      if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
+      throw error;
+    });
   const handshake = async (): Promise<{ toolCount: number; surface?: SurfaceRecord }> => {
     await client.connect(transport, request);
     const tools = await listAll('tools/list', async (cursor) => {
@@ -404,20 +425,26 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     const capabilities = client.getServerCapabilities() ?? {};
     const raw: RawSurface = { tools, prompts: [], resources: [], resourceTemplates: [], instructions: client.getInstructions() };
     if (capabilities.prompts) {
-      raw.prompts = await orEmpty(listAll('prompts/list', async (cursor) => {
-        const result = await client.listPrompts(params(cursor), request);
-        return { items: result.prompts, nextCursor: result.nextCursor };
-      }));
+      raw.prompts = await orEmpty(
+        listAll('prompts/list', async (cursor) => {
+          const result = await client.listPrompts(params(cursor), request);
+          return { items: result.prompts, nextCursor: result.nextCursor };
+        }),
+      );
     }
     if (capabilities.resources) {
-      raw.resources = await orEmpty(listAll('resources/list', async (cursor) => {
-        const result = await client.listResources(params(cursor), request);
-        return { items: result.resources, nextCursor: result.nextCursor };
-      }));
-      raw.resourceTemplates = await orEmpty(listAll('resources/templates/list', async (cursor) => {
-        const result = await client.listResourceTemplates(params(cursor), request);
-        return { items: result.resourceTemplates, nextCursor: result.nextCursor };
-      }));
+      raw.resources = await orEmpty(
+        listAll('resources/list', async (cursor) => {
+          const result = await client.listResources(params(cursor), request);
+          return { items: result.resources, nextCursor: result.nextCursor };
+        }),
+      );
+      raw.resourceTemplates = await orEmpty(
+        listAll('resources/templates/list', async (cursor) => {
+          const result = await client.listResourceTemplates(params(cursor), request);
+          return { items: result.resourceTemplates, nextCursor: result.nextCursor };
+        }),
+      );
     }
     return { toolCount: tools.length, surface: buildSurfaceRecord(raw) };
   };
@@ -446,10 +473,7 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     throw describeFailure(error, { options, phase, child, stderr: stderr.toString(), durationMs: Math.round(performance.now() - started) });
   } finally {
     clearTimeout(timer);
-    await Promise.all([
-      client.close().catch(() => undefined),
-      child ? stopProcess(child, passed ? 2_000 : 0) : undefined,
-    ]);
+    await Promise.all([client.close().catch(() => undefined), child ? stopProcess(child, passed ? 2_000 : 0) : undefined]);
   }
 }
 

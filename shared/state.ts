@@ -51,8 +51,21 @@ export interface ServerState {
 
 type StoredFields = Omit<ServerState, 'name' | 'failedVersions'>;
 const FIELDS: (keyof StoredFields)[] = [
-  'package', 'current', 'previous', 'latest', 'candidate', 'staged', 'gate', 'state', 'lastError', 'lastCheck',
-  'lastCheckResult', 'updatedAt', 'chain', 'chainVersion', 'hold',
+  'package',
+  'current',
+  'previous',
+  'latest',
+  'candidate',
+  'staged',
+  'gate',
+  'state',
+  'lastError',
+  'lastCheck',
+  'lastCheckResult',
+  'updatedAt',
+  'chain',
+  'chainVersion',
+  'hold',
 ];
 
 /*
@@ -100,15 +113,26 @@ export class StateStore {
   private readonly scripts: StateScripts;
   private readonly layout: InstallLayout;
 
-  constructor(private readonly redis: Redis, private readonly config: StoreConfig) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: StoreConfig,
+  ) {
     this.scripts = stateScripts(redis);
     this.layout = new InstallLayout(config);
   }
 
-  private key(server: string): string { return appKey(this.config, 'server', server); }
-  private historyKey(server: string): string { return appKey(this.config, 'history', server); }
-  private failedKey(server: string): string { return appKey(this.config, 'failed', server); }
-  private get indexKey(): string { return appKey(this.config, 'servers'); }
+  private key(server: string): string {
+    return appKey(this.config, 'server', server);
+  }
+  private historyKey(server: string): string {
+    return appKey(this.config, 'history', server);
+  }
+  private failedKey(server: string): string {
+    return appKey(this.config, 'failed', server);
+  }
+  private get indexKey(): string {
+    return appKey(this.config, 'servers');
+  }
 
   async get(server: string): Promise<ServerState> {
     const [values, failed] = await this.scripts.mcpUpdaterGetState(this.key(server), this.failedKey(server), ...FIELDS);
@@ -159,7 +183,10 @@ export class StateStore {
     await this.update(server, patch);
     if (failedVersions.length > 0) await this.redis.sadd(this.failedKey(server), ...failedVersions);
     if (history && history.entries.length > 0) {
-      const newestFirst = history.entries.slice(-HISTORY_LIMIT).reverse().map((entry) => JSON.stringify(entry));
+      const newestFirst = history.entries
+        .slice(-HISTORY_LIMIT)
+        .reverse()
+        .map((entry) => JSON.stringify(entry));
       await this.scripts.mcpUpdaterFillHistory(this.historyKey(server), ...newestFirst);
     }
     return this.get(server);
@@ -171,7 +198,8 @@ export class StateStore {
     const clear: string[] = [];
     for (const [field, value] of Object.entries(patch)) {
       if (value === undefined) continue;
-      if (value === null) clear.push(field); else set.push(field, String(value));
+      if (value === null) clear.push(field);
+      else set.push(field, String(value));
     }
     await this.scripts.mcpUpdaterUpdateState(this.key(server), this.indexKey, server, set.length / 2, ...set, ...clear);
   }
@@ -217,9 +245,9 @@ export class StateStore {
 
   /** Forget a server's state (it left the inventory and its files are gone). */
   async remove(server: string): Promise<void> {
-    await execOrThrow(this.redis.pipeline()
-      .del(this.key(server), this.historyKey(server), this.failedKey(server))
-      .srem(this.indexKey, server));
+    await execOrThrow(
+      this.redis.pipeline().del(this.key(server), this.historyKey(server), this.failedKey(server)).srem(this.indexKey, server),
+    );
   }
 }
 

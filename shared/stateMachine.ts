@@ -95,13 +95,48 @@ export interface StateRow {
 
 /** The table, as docs/ARCHITECTURE.md and the closing notes print it. */
 export const STATE_TABLE: readonly StateRow[] = [
-  { state: 'idle', meaning: 'nothing runs; current (if any) is active', setBy: 'check done (nothing new, or a chain started), activate done, rebuild', leftBy: 'any step starting' },
-  { state: 'checking', meaning: 'a check job asks the registry', setBy: 'check start (not while busy)', leftBy: 'check done -> idle, or back to failed/awaiting-approval; check failed -> failed' },
-  { state: 'downloading', meaning: 'a download job fetches and verifies the tarball (or its stage job waits)', setBy: 'download start', leftBy: 'stage start; download failed -> failed' },
-  { state: 'staging', meaning: 'a stage job extracts, installs and smoke-tests (or its activate job waits)', setBy: 'stage start', leftBy: 'activate start; stage done -> awaiting-approval; stage failed -> failed' },
-  { state: 'awaiting-approval', meaning: 'a staged version waits for approve (activation: manual)', setBy: 'stage done (manual); activate done while another staged version waits; check done (kept)', leftBy: 'check start, activate start' },
-  { state: 'activating', meaning: 'an activate job switches current and runs the post-activation check', setBy: 'activate start', leftBy: 'activate done -> idle/awaiting-approval; activate failed -> failed' },
-  { state: 'failed', meaning: 'the last job of this server failed for good; lastError says why and what to do', setBy: 'the failure path of every step (thrown after the last attempt, invalid payload, stalled too often, unexpected exception)', leftBy: 'any step starting; check done with nothing new keeps it' },
+  {
+    state: 'idle',
+    meaning: 'nothing runs; current (if any) is active',
+    setBy: 'check done (nothing new, or a chain started), activate done, rebuild',
+    leftBy: 'any step starting',
+  },
+  {
+    state: 'checking',
+    meaning: 'a check job asks the registry',
+    setBy: 'check start (not while busy)',
+    leftBy: 'check done -> idle, or back to failed/awaiting-approval; check failed -> failed',
+  },
+  {
+    state: 'downloading',
+    meaning: 'a download job fetches and verifies the tarball (or its stage job waits)',
+    setBy: 'download start',
+    leftBy: 'stage start; download failed -> failed',
+  },
+  {
+    state: 'staging',
+    meaning: 'a stage job extracts, installs and smoke-tests (or its activate job waits)',
+    setBy: 'stage start',
+    leftBy: 'activate start; stage done -> awaiting-approval; stage failed -> failed',
+  },
+  {
+    state: 'awaiting-approval',
+    meaning: 'a staged version waits for approve (activation: manual)',
+    setBy: 'stage done (manual); activate done while another staged version waits; check done (kept)',
+    leftBy: 'check start, activate start',
+  },
+  {
+    state: 'activating',
+    meaning: 'an activate job switches current and runs the post-activation check',
+    setBy: 'activate start',
+    leftBy: 'activate done -> idle/awaiting-approval; activate failed -> failed',
+  },
+  {
+    state: 'failed',
+    meaning: 'the last job of this server failed for good; lastError says why and what to do',
+    setBy: 'the failure path of every step (thrown after the last attempt, invalid payload, stalled too often, unexpected exception)',
+    leftBy: 'any step starting; check done with nothing new keeps it',
+  },
 ];
 
 /** Every transition the machine can make, derived from nextState/stateAfterFailure (for the table test and the docs). */

@@ -88,13 +88,17 @@ function item(kind: SurfaceKind, key: string, value: JsonObject): SurfaceItem {
 export function buildSurfaceRecord(raw: RawSurface): SurfaceRecord {
   const items: SurfaceItem[] = [];
   const lists: Array<[Exclude<SurfaceKind, 'instructions'>, JsonObject[]]> = [
-    ['tool', raw.tools], ['prompt', raw.prompts], ['resource', raw.resources], ['resourceTemplate', raw.resourceTemplates],
+    ['tool', raw.tools],
+    ['prompt', raw.prompts],
+    ['resource', raw.resources],
+    ['resourceTemplate', raw.resourceTemplates],
   ];
   for (const [kind, list] of lists) {
     const { key, fields } = FIELDS[kind];
     for (const entry of list) items.push(item(kind, String(entry[key]), pick(entry, fields)));
   }
-  if (raw.instructions !== undefined && raw.instructions !== '') items.push(item('instructions', 'instructions', { text: raw.instructions }));
+  if (raw.instructions !== undefined && raw.instructions !== '')
+    items.push(item('instructions', 'instructions', { text: raw.instructions }));
   items.sort(compareItems);
   return { format: 1, hash: sha256(canonicalJson(items.map(({ kind, key, hash }) => ({ kind, key, hash })))), items };
 }
@@ -169,16 +173,44 @@ function text(value: Json): string | undefined {
 function added(entry: SurfaceItem): SurfaceChange {
   // New instructions are new text the model obeys, not a new capability.
   if (entry.kind === 'instructions') {
-    return { kind: entry.kind, key: entry.key, change: 'description', class: 'changed', details: ['instructions added'], after: text(entry.value.text) };
+    return {
+      kind: entry.kind,
+      key: entry.key,
+      change: 'description',
+      class: 'changed',
+      details: ['instructions added'],
+      after: text(entry.value.text),
+    };
   }
-  return { kind: entry.kind, key: entry.key, change: 'added', class: 'additive', details: [`${entry.kind} added`], after: text(entry.value.description) };
+  return {
+    kind: entry.kind,
+    key: entry.key,
+    change: 'added',
+    class: 'additive',
+    details: [`${entry.kind} added`],
+    after: text(entry.value.description),
+  };
 }
 
 function removed(entry: SurfaceItem): SurfaceChange {
   if (entry.kind === 'instructions') {
-    return { kind: entry.kind, key: entry.key, change: 'description', class: 'changed', details: ['instructions removed'], before: text(entry.value.text) };
+    return {
+      kind: entry.kind,
+      key: entry.key,
+      change: 'description',
+      class: 'changed',
+      details: ['instructions removed'],
+      before: text(entry.value.text),
+    };
   }
-  return { kind: entry.kind, key: entry.key, change: 'removed', class: 'breaking', details: [`${entry.kind} removed`], before: text(entry.value.description) };
+  return {
+    kind: entry.kind,
+    key: entry.key,
+    change: 'removed',
+    class: 'breaking',
+    details: [`${entry.kind} removed`],
+    before: text(entry.value.description),
+  };
 }
 
 /** One item whose hash changed: a change per aspect (description, schema, annotations, other). */
@@ -192,31 +224,63 @@ function compareItem(old: SurfaceItem, next: SurfaceItem): SurfaceChange[] {
   if (!same(a[textField], b[textField])) textDetails.push(old.kind === 'instructions' ? 'instructions changed' : 'description changed');
   if (!same(a.title, b.title)) textDetails.push(`title changed: ${show(a.title)} -> ${show(b.title)}`);
   if (textDetails.length > 0) {
-    changes.push({ ...base, change: 'description', class: 'changed', details: textDetails, before: text(a[textField]), after: text(b[textField]) });
+    changes.push({
+      ...base,
+      change: 'description',
+      class: 'changed',
+      details: textDetails,
+      before: text(a[textField]),
+      after: text(b[textField]),
+    });
   }
   if (old.kind === 'tool') {
     const schema = [
       ...compareSchema(a.inputSchema, b.inputSchema, 'input', ''),
       ...compareSchema(a.outputSchema, b.outputSchema, 'output', ''),
     ];
-    if (schema.length > 0) changes.push({ ...base, change: 'schema', class: worstGated(schema.map((entry) => entry.class)), details: schema.map((entry) => entry.detail) });
+    if (schema.length > 0)
+      changes.push({
+        ...base,
+        change: 'schema',
+        class: worstGated(schema.map((entry) => entry.class)),
+        details: schema.map((entry) => entry.detail),
+      });
     const annotations = compareAnnotations(a.annotations, b.annotations);
     if (annotations.length > 0) {
-      changes.push({ ...base, change: 'annotations', class: worstGated(annotations.map((entry) => entry.class)), details: annotations.map((entry) => entry.detail) });
+      changes.push({
+        ...base,
+        change: 'annotations',
+        class: worstGated(annotations.map((entry) => entry.class)),
+        details: annotations.map((entry) => entry.detail),
+      });
     }
   } else if (old.kind === 'prompt') {
     const args = compareArguments(a.arguments, b.arguments);
-    if (args.length > 0) changes.push({ ...base, change: 'schema', class: worstGated(args.map((entry) => entry.class)), details: args.map((entry) => entry.detail) });
+    if (args.length > 0)
+      changes.push({
+        ...base,
+        change: 'schema',
+        class: worstGated(args.map((entry) => entry.class)),
+        details: args.map((entry) => entry.detail),
+      });
   }
   const covered = new Set(['description', 'title', 'text', 'inputSchema', 'outputSchema', 'annotations', 'arguments']);
   const other = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((field) => !covered.has(field) && !same(a[field], b[field]));
   if (other.length > 0) {
-    changes.push({ ...base, change: 'other', class: 'changed', details: other.sort().map((field) => `${field} changed: ${show(a[field])} -> ${show(b[field])}`) });
+    changes.push({
+      ...base,
+      change: 'other',
+      class: 'changed',
+      details: other.sort().map((field) => `${field} changed: ${show(a[field])} -> ${show(b[field])}`),
+    });
   }
   return changes;
 }
 
-interface Finding { class: GatedClass; detail: string }
+interface Finding {
+  class: GatedClass;
+  detail: string;
+}
 
 function worstGated(classes: GatedClass[]): GatedClass {
   return worstClass(classes) as GatedClass;
@@ -233,7 +297,7 @@ function show(value: Json): string {
 }
 
 function asObject(value: Json): JsonObject | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as JsonObject : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : undefined;
 }
 
 function typeOf(schema: JsonObject): string | undefined {
@@ -260,7 +324,11 @@ function compareSchema(beforeValue: Json, afterValue: Json, side: 'input' | 'out
   const findings: Finding[] = [];
   const typeBefore = typeOf(before);
   const typeAfter = typeOf(after);
-  if (typeBefore !== typeAfter) findings.push({ class: 'breaking', detail: `${at ? `${label} ${at}` : where} type changed: ${typeBefore ?? '(any)'} -> ${typeAfter ?? '(any)'}` });
+  if (typeBefore !== typeAfter)
+    findings.push({
+      class: 'breaking',
+      detail: `${at ? `${label} ${at}` : where} type changed: ${typeBefore ?? '(any)'} -> ${typeAfter ?? '(any)'}`,
+    });
 
   const propsBefore = asObject(before.properties) ?? {};
   const propsAfter = asObject(after.properties) ?? {};
@@ -274,21 +342,31 @@ function compareSchema(beforeValue: Json, afterValue: Json, side: 'input' | 'out
   for (const name of Object.keys(propsAfter).sort()) {
     if (name in propsBefore) continue;
     const required = requiredAfter.has(name);
-    findings.push({ class: required && side === 'input' ? 'breaking' : 'additive', detail: `${required ? 'required' : 'optional'} ${label} added: ${path(name)}` });
+    findings.push({
+      class: required && side === 'input' ? 'breaking' : 'additive',
+      detail: `${required ? 'required' : 'optional'} ${label} added: ${path(name)}`,
+    });
   }
   for (const name of [...requiredAfter].sort()) {
     if (requiredBefore.has(name) || !(name in propsBefore)) continue;
     findings.push({ class: side === 'input' ? 'breaking' : 'changed', detail: `${label} became required: ${path(name)}` });
   }
   for (const name of [...requiredBefore].sort()) {
-    if (!requiredAfter.has(name) && name in propsAfter) findings.push({ class: side === 'input' ? 'changed' : 'breaking', detail: `${label} became optional: ${path(name)}` });
+    if (!requiredAfter.has(name) && name in propsAfter)
+      findings.push({ class: side === 'input' ? 'changed' : 'breaking', detail: `${label} became optional: ${path(name)}` });
   }
-  if (before.items !== undefined || after.items !== undefined) findings.push(...compareSchema(before.items, after.items, side, `${at || where}[]`));
+  if (before.items !== undefined || after.items !== undefined)
+    findings.push(...compareSchema(before.items, after.items, side, `${at || where}[]`));
 
   const structural = new Set(['type', 'properties', 'required', 'items']);
-  const rest = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) => !structural.has(key) && !same(before[key], after[key]));
+  const rest = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (key) => !structural.has(key) && !same(before[key], after[key]),
+  );
   for (const key of rest.sort()) {
-    findings.push({ class: 'changed', detail: `${at ? `${label} ${at}` : where} ${key} changed: ${show(before[key])} -> ${show(after[key])}` });
+    findings.push({
+      class: 'changed',
+      detail: `${at ? `${label} ${at}` : where} ${key} changed: ${show(before[key])} -> ${show(after[key])}`,
+    });
   }
   return findings;
 }
@@ -307,8 +385,8 @@ function compareAnnotations(beforeValue: Json, afterValue: Json): Finding[] {
   for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
     if (same(before[key], after[key])) continue;
     if (key in HINT_DEFAULTS) {
-      const was = typeof before[key] === 'boolean' ? before[key] as boolean : HINT_DEFAULTS[key]!;
-      const is = typeof after[key] === 'boolean' ? after[key] as boolean : HINT_DEFAULTS[key]!;
+      const was = typeof before[key] === 'boolean' ? (before[key] as boolean) : HINT_DEFAULTS[key]!;
+      const is = typeof after[key] === 'boolean' ? (after[key] as boolean) : HINT_DEFAULTS[key]!;
       const detail = `${key} ${show(before[key])} -> ${show(after[key])}`;
       if (was === is) findings.push({ class: 'changed', detail: `${detail} (same effective value)` });
       else if (is === DANGEROUS[key] && BREAKING_HINTS.has(key)) findings.push({ class: 'breaking', detail });
@@ -321,7 +399,8 @@ function compareAnnotations(beforeValue: Json, afterValue: Json): Finding[] {
 }
 
 function compareArguments(beforeValue: Json, afterValue: Json): Finding[] {
-  const list = (value: Json) => new Map((Array.isArray(value) ? value : []).map((entry) => asObject(entry) ?? {}).map((entry) => [String(entry.name), entry]));
+  const list = (value: Json) =>
+    new Map((Array.isArray(value) ? value : []).map((entry) => asObject(entry) ?? {}).map((entry) => [String(entry.name), entry]));
   const before = list(beforeValue);
   const after = list(afterValue);
   const findings: Finding[] = [];
@@ -333,10 +412,15 @@ function compareArguments(beforeValue: Json, afterValue: Json): Finding[] {
     }
     if (next.required === true && old.required !== true) findings.push({ class: 'breaking', detail: `argument became required: ${name}` });
     if (old.required === true && next.required !== true) findings.push({ class: 'changed', detail: `argument became optional: ${name}` });
-    for (const key of ['description', 'title']) if (!same(old[key], next[key])) findings.push({ class: 'changed', detail: `argument ${name} ${key} changed` });
+    for (const key of ['description', 'title'])
+      if (!same(old[key], next[key])) findings.push({ class: 'changed', detail: `argument ${name} ${key} changed` });
   }
   for (const [name, next] of after) {
-    if (!before.has(name)) findings.push({ class: next.required === true ? 'breaking' : 'additive', detail: `${next.required === true ? 'required' : 'optional'} argument added: ${name}` });
+    if (!before.has(name))
+      findings.push({
+        class: next.required === true ? 'breaking' : 'additive',
+        detail: `${next.required === true ? 'required' : 'optional'} argument added: ${name}`,
+      });
   }
   return findings;
 }
@@ -355,7 +439,11 @@ const SUMMARY_LINE_CHARS = 200;
 
 export function firstLines(value: string | undefined, lines = SUMMARY_LINES): string[] {
   if (!value) return [];
-  return value.split(/\r?\n/).map((line) => line.trim()).filter(Boolean).slice(0, lines)
+  return value
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(0, lines)
     .map((line) => (line.length > SUMMARY_LINE_CHARS ? `${line.slice(0, SUMMARY_LINE_CHARS - 3)}...` : line));
 }
 

@@ -39,7 +39,10 @@ export async function compareSurfaces(
 ): Promise<SurfaceComparison> {
   for (const [name, value] of Object.entries(request)) {
     if (value !== undefined && !isExactVersion(value)) {
-      throw new ValidationError(`${name} "${value}" is not an exact version such as 1.2.3`, { path: name, hint: 'name installed versions (mcp-updater status <name> lists them)' });
+      throw new ValidationError(`${name} "${value}" is not an exact version such as 1.2.3`, {
+        path: name,
+        hint: 'name installed versions (mcp-updater status <name> lists them)',
+      });
     }
   }
   const record = await state.get(server);
@@ -52,7 +55,9 @@ export async function compareSurfaces(
   }
   const from = request.from ?? (to !== current ? current : record.previous);
   const toSurface = await surfaceOf(layout, server, to);
-  const fromSurface = from ? await surfaceOf(layout, server, from) : buildSurfaceRecord({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
+  const fromSurface = from
+    ? await surfaceOf(layout, server, from)
+    : buildSurfaceRecord({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
   const diff = diffSurfaces(fromSurface, toSurface);
   // A candidate can echo the smoke test's env (API keys) into a description: shown redacted.
   return redact({
@@ -74,10 +79,13 @@ async function surfaceOf(layout: InstallLayout, server: string, version: string)
   }
   const surface = await readSurface(layout, server, version);
   if (!surface) {
-    throw new NotFoundError(`${server} ${version} has no surface record (it was staged with smoke tests off, or before surfaces were recorded)`, {
-      hint: `a forced check (mcp-updater check ${server} --force) stages the newest version again and records its surface`,
-      details: { server, version },
-    });
+    throw new NotFoundError(
+      `${server} ${version} has no surface record (it was staged with smoke tests off, or before surfaces were recorded)`,
+      {
+        hint: `a forced check (mcp-updater check ${server} --force) stages the newest version again and records its surface`,
+        details: { server, version },
+      },
+    );
   }
   return surface;
 }

@@ -258,7 +258,11 @@ export class TarScan {
       for (let length = 1; length < rest.length; length++) {
         const prefix = rest.slice(0, length).join('/');
         if (this.symlinks.has(prefix)) {
-          return problem('ELINKTHROUGH', { path }, `entry would be written through the symbolic link ${JSON.stringify(this.symlinks.get(prefix)!.path)}`);
+          return problem(
+            'ELINKTHROUGH',
+            { path },
+            `entry would be written through the symbolic link ${JSON.stringify(this.symlinks.get(prefix)!.path)}`,
+          );
         }
       }
     }
@@ -272,7 +276,8 @@ export class TarScan {
     for (const link of this.hardlinks) {
       // link(2) follows symlinks in the target's folders but not in its last segment.
       const resolved = resolveBelowRoot([], link.target, this.symlinks, false);
-      if (resolved === 'loop') return problem('ELINKLOOP', link, `hard link target goes through a symbolic link chain longer than ${MAX_LINK_HOPS} hops`);
+      if (resolved === 'loop')
+        return problem('ELINKLOOP', link, `hard link target goes through a symbolic link chain longer than ${MAX_LINK_HOPS} hops`);
       if (resolved === undefined) return problem('ELINKESCAPE', link, 'hard link target resolves outside the package folder');
     }
     return undefined;

@@ -18,14 +18,7 @@ import { integrityOf, packDirectory } from './support/tarball.js';
 
 const SERVER = 'memory';
 
-const INVENTORY = [
-  'servers:',
-  `  ${SERVER}:`,
-  '    package: mcp-healthy',
-  '    keep: 1',
-  '    smokeTest: { timeout: 15s }',
-  '',
-].join('\n');
+const INVENTORY = ['servers:', `  ${SERVER}:`, '    package: mcp-healthy', '    keep: 1', '    smokeTest: { timeout: 15s }', ''].join('\n');
 
 /**
  * Put a ready version directory in place, as stage leaves it: the package files, a version
@@ -45,14 +38,20 @@ async function installVersion(context: WorkerContext, version: string, fixture =
   const pkg = JSON.parse(await fs.readFile(pkgFile, 'utf8')) as Record<string, unknown>;
   await fs.writeFile(pkgFile, JSON.stringify({ ...pkg, name: 'mcp-healthy', version }, null, 2));
   await fs.mkdir(path.join(dir, '.mcp-updater'), { recursive: true });
-  await fs.writeFile(context.layout.versionRecordFile(dir), JSON.stringify({
-    server: SERVER, package: 'mcp-healthy', version, integrity, bin: 'server.js', stagedAt: new Date().toISOString(),
-  }));
   await fs.writeFile(
-    context.layout.runScript(dir),
-    '#!/bin/sh\nexec node "$(cd "$(dirname "$0")/.." && pwd -P)/server.js" "$@"\n',
-    { mode: 0o755 },
+    context.layout.versionRecordFile(dir),
+    JSON.stringify({
+      server: SERVER,
+      package: 'mcp-healthy',
+      version,
+      integrity,
+      bin: 'server.js',
+      stagedAt: new Date().toISOString(),
+    }),
   );
+  await fs.writeFile(context.layout.runScript(dir), '#!/bin/sh\nexec node "$(cd "$(dirname "$0")/.." && pwd -P)/server.js" "$@"\n', {
+    mode: 0o755,
+  });
   return integrity;
 }
 
@@ -63,14 +62,12 @@ type ActivateRequest = Omit<ActivateJobData, 'chain'>;
  * new check), so a second activation of one version is not taken for a resumed run of the first.
  */
 function job(request: ActivateRequest) {
-  const chain = request.action === 'activate'
-    ? chainId(request.server, request.version!, true)
-    : requestChainId(request.server, request.action);
+  const chain =
+    request.action === 'activate' ? chainId(request.server, request.version!, true) : requestChainId(request.server, request.action);
   return { id: chain, data: { ...request, chain }, attemptsMade: 0, opts: { attempts: 2 } };
 }
 
-const activate = (context: WorkerContext, request: ActivateRequest) =>
-  runProcessor('activate', job(request), context, execActivateJob);
+const activate = (context: WorkerContext, request: ActivateRequest) => runProcessor('activate', job(request), context, execActivateJob);
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
@@ -146,7 +143,10 @@ describe('activate worker', function () {
     expect(disk?.entries.map((entry) => entry.to)).to.deep.equal(['1.0.0', '1.1.0']);
 
     const activated = await events(context, 'update.activated');
-    expect(activated.map((event) => [event.version, event.from])).to.deep.equal([['1.1.0', '1.0.0'], ['1.0.0', undefined]]);
+    expect(activated.map((event) => [event.version, event.from])).to.deep.equal([
+      ['1.1.0', '1.0.0'],
+      ['1.0.0', undefined],
+    ]);
     expect(await counter(context, 'updates_total', [SERVER, 'activated'])).to.equal(2);
   });
 
@@ -259,7 +259,10 @@ describe('activate worker', function () {
     expect((await handshake(context)).serverVersion).to.equal('1.0.0');
 
     const rolledBack = await events(context, 'update.rolled-back');
-    expect(rolledBack.map((event) => [event.version, event.from])).to.deep.equal([['1.0.0', '1.1.0'], ['1.1.0', '1.2.0']]);
+    expect(rolledBack.map((event) => [event.version, event.from])).to.deep.equal([
+      ['1.0.0', '1.1.0'],
+      ['1.1.0', '1.2.0'],
+    ]);
     expect(rolledBack[1]?.reason).to.equal('bad answers');
     expect(await counter(context, 'rollbacks_total', [SERVER])).to.equal(2);
     expect(await counter(context, 'updates_total', [SERVER, 'activated'])).to.equal(3);
@@ -338,7 +341,14 @@ describe('activate worker', function () {
   it('withServerLock: a second holder gets a LockError; the lock is released even when the work throws', async () => {
     const other = await env.context();
     let release!: () => void;
-    const held = withServerLock(context, SERVER, () => new Promise<void>((resolve) => { release = resolve; }));
+    const held = withServerLock(
+      context,
+      SERVER,
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
     const locked = await rejection(withServerLock(other, SERVER, async () => 'never', { acquireTimeoutMs: 200 }));
     expect(locked).to.be.instanceOf(LockError);
@@ -346,7 +356,11 @@ describe('activate worker', function () {
     release();
     await held;
 
-    const failed = await rejection(withServerLock(context, SERVER, async () => { throw new Error('boom'); }));
+    const failed = await rejection(
+      withServerLock(context, SERVER, async () => {
+        throw new Error('boom');
+      }),
+    );
     expect(failed.message).to.equal('boom');
     expect(await withServerLock(other, SERVER, async () => 'free', { acquireTimeoutMs: 200 })).to.equal('free');
   });
@@ -359,36 +373,119 @@ describe('activate worker', function () {
       facts: Partial<ActivationFacts>;
       expected: { kind: 'switch' | 'resume' | 'unchanged'; target: string; from?: string; historyAction?: string } | 'conflict';
     }> = [
-      { name: 'activate names its version', request: { action: 'activate', version: '2.0.0' }, facts: { current: '1.0.0', installed: ['1.0.0', '2.0.0'] }, expected: { kind: 'switch', target: '2.0.0', from: '1.0.0', historyAction: 'activate' } },
-      { name: 'the first activation is an install', request: { action: 'activate', version: '1.0.0' }, facts: { installed: ['1.0.0'] }, expected: { kind: 'switch', target: '1.0.0', historyAction: 'install' } },
-      { name: 'activate without a version', request: { action: 'activate' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
-      { name: 'the target already is current', request: { action: 'activate', version: '1.0.0' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: { kind: 'unchanged', target: '1.0.0' } },
-      { name: 'rollback to a named version', request: { action: 'rollback', version: '0.9.0' }, facts: { current: '1.0.0', previous: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
-      { name: 'rollback to the previous of Redis', request: { action: 'rollback' }, facts: { current: '1.0.0', previous: '0.9.0', historyPrevious: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
-      { name: 'rollback falls back to history.json', request: { action: 'rollback' }, facts: { current: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' } },
-      { name: 'a previous equal to current does not count', request: { action: 'rollback' }, facts: { current: '1.0.0', previous: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' } },
-      { name: 'rollback without any previous', request: { action: 'rollback' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
-      { name: 'a version cleanup removed is re-staged from its backup', request: { action: 'rollback', version: '0.9.0' }, facts: { current: '1.0.0', installed: ['1.0.0'], restorable: ['0.9.0', '1.0.0'] }, expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' } },
-      { name: 'a version neither installed nor backed up', request: { action: 'rollback', version: '0.1.0' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
-      { name: 'approve without a version takes the staged one', request: { action: 'approve' }, facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'] }, expected: { kind: 'switch', target: '1.1.0', from: '1.0.0', historyAction: 'approve' } },
-      { name: 'approve with nothing staged and no version', request: { action: 'approve' }, facts: { current: '1.0.0', installed: ['1.0.0'] }, expected: 'conflict' },
-      { name: 'approve of a version that is neither staged nor installed', request: { action: 'approve', version: '1.2.0' }, facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'], restorable: ['1.2.0'] }, expected: 'conflict' },
+      {
+        name: 'activate names its version',
+        request: { action: 'activate', version: '2.0.0' },
+        facts: { current: '1.0.0', installed: ['1.0.0', '2.0.0'] },
+        expected: { kind: 'switch', target: '2.0.0', from: '1.0.0', historyAction: 'activate' },
+      },
+      {
+        name: 'the first activation is an install',
+        request: { action: 'activate', version: '1.0.0' },
+        facts: { installed: ['1.0.0'] },
+        expected: { kind: 'switch', target: '1.0.0', historyAction: 'install' },
+      },
+      {
+        name: 'activate without a version',
+        request: { action: 'activate' },
+        facts: { current: '1.0.0', installed: ['1.0.0'] },
+        expected: 'conflict',
+      },
+      {
+        name: 'the target already is current',
+        request: { action: 'activate', version: '1.0.0' },
+        facts: { current: '1.0.0', installed: ['1.0.0'] },
+        expected: { kind: 'unchanged', target: '1.0.0' },
+      },
+      {
+        name: 'rollback to a named version',
+        request: { action: 'rollback', version: '0.9.0' },
+        facts: { current: '1.0.0', previous: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] },
+        expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' },
+      },
+      {
+        name: 'rollback to the previous of Redis',
+        request: { action: 'rollback' },
+        facts: { current: '1.0.0', previous: '0.9.0', historyPrevious: '0.8.0', installed: ['0.8.0', '0.9.0', '1.0.0'] },
+        expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' },
+      },
+      {
+        name: 'rollback falls back to history.json',
+        request: { action: 'rollback' },
+        facts: { current: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] },
+        expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' },
+      },
+      {
+        name: 'a previous equal to current does not count',
+        request: { action: 'rollback' },
+        facts: { current: '1.0.0', previous: '1.0.0', historyPrevious: '0.8.0', installed: ['0.8.0', '1.0.0'] },
+        expected: { kind: 'switch', target: '0.8.0', from: '1.0.0', historyAction: 'rollback' },
+      },
+      {
+        name: 'rollback without any previous',
+        request: { action: 'rollback' },
+        facts: { current: '1.0.0', installed: ['1.0.0'] },
+        expected: 'conflict',
+      },
+      {
+        name: 'a version cleanup removed is re-staged from its backup',
+        request: { action: 'rollback', version: '0.9.0' },
+        facts: { current: '1.0.0', installed: ['1.0.0'], restorable: ['0.9.0', '1.0.0'] },
+        expected: { kind: 'switch', target: '0.9.0', from: '1.0.0', historyAction: 'rollback' },
+      },
+      {
+        name: 'a version neither installed nor backed up',
+        request: { action: 'rollback', version: '0.1.0' },
+        facts: { current: '1.0.0', installed: ['1.0.0'] },
+        expected: 'conflict',
+      },
+      {
+        name: 'approve without a version takes the staged one',
+        request: { action: 'approve' },
+        facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'] },
+        expected: { kind: 'switch', target: '1.1.0', from: '1.0.0', historyAction: 'approve' },
+      },
+      {
+        name: 'approve with nothing staged and no version',
+        request: { action: 'approve' },
+        facts: { current: '1.0.0', installed: ['1.0.0'] },
+        expected: 'conflict',
+      },
+      {
+        name: 'approve of a version that is neither staged nor installed',
+        request: { action: 'approve', version: '1.2.0' },
+        facts: { current: '1.0.0', staged: '1.1.0', installed: ['1.0.0', '1.1.0'], restorable: ['1.2.0'] },
+        expected: 'conflict',
+      },
       {
         name: 'the same job after it switched and died is resumed',
         request: { action: 'activate', version: '1.1.0', jobId: 'memory@1.1.0' },
-        facts: { current: '1.1.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' } },
+        facts: {
+          current: '1.1.0',
+          installed: ['1.0.0', '1.1.0'],
+          lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' },
+        },
         expected: { kind: 'resume', target: '1.1.0', from: '1.0.0' },
       },
       {
         name: 'another job of a version that is current is unchanged, not resumed',
         request: { action: 'activate', version: '1.1.0', jobId: 'memory@1.1.0#other' },
-        facts: { current: '1.1.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' } },
+        facts: {
+          current: '1.1.0',
+          installed: ['1.0.0', '1.1.0'],
+          lastEntry: { action: 'activate', from: '1.0.0', to: '1.1.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory@1.1.0' },
+        },
         expected: { kind: 'unchanged', target: '1.1.0' },
       },
       {
         name: 'a rollback job whose switch was undone since is not resumed',
         request: { action: 'rollback', jobId: 'memory~rollback~x' },
-        facts: { current: '1.1.0', previous: '1.0.0', installed: ['1.0.0', '1.1.0'], lastEntry: { action: 'rollback', from: '1.1.0', to: '1.0.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory~rollback~x' } },
+        facts: {
+          current: '1.1.0',
+          previous: '1.0.0',
+          installed: ['1.0.0', '1.1.0'],
+          lastEntry: { action: 'rollback', from: '1.1.0', to: '1.0.0', at: '2026-01-01T00:00:00.000Z', jobId: 'memory~rollback~x' },
+        },
         expected: { kind: 'switch', target: '1.0.0', from: '1.1.0', historyAction: 'rollback' },
       },
     ];
@@ -411,13 +508,25 @@ describe('activate worker', function () {
     const again = await enqueue(context.queues, 'activate', { server: SERVER, chain, action: 'activate', version: '1.1.0' });
     expect(auto.id).to.equal('memory@1.1.0');
     expect(again.id).to.equal('memory@1.1.0');
-    const rollback = await enqueue(context.queues, 'activate', { server: SERVER, chain: requestChainId(SERVER, 'rollback'), action: 'rollback' });
+    const rollback = await enqueue(context.queues, 'activate', {
+      server: SERVER,
+      chain: requestChainId(SERVER, 'rollback'),
+      action: 'rollback',
+    });
     expect(rollback.id).to.match(/^memory~rollback~[0-9a-z]+$/);
-    const forced = await enqueue(context.queues, 'activate', { server: SERVER, chain: chainId(SERVER, '1.1.0', true), action: 'activate', version: '1.1.0', force: true });
+    const forced = await enqueue(context.queues, 'activate', {
+      server: SERVER,
+      chain: chainId(SERVER, '1.1.0', true),
+      action: 'activate',
+      version: '1.1.0',
+      force: true,
+    });
     expect(forced.id).to.match(/^memory@1\.1\.0#[0-9a-z]+$/);
     expect(forced.data.force).to.equal(true);
     expect(await context.queues.activate.count()).to.equal(3);
-    const invalid = await rejection(enqueue(context.queues, 'activate', { server: SERVER, chain: requestChainId(SERVER, 'approve'), action: 'approve' }));
+    const invalid = await rejection(
+      enqueue(context.queues, 'activate', { server: SERVER, chain: requestChainId(SERVER, 'approve'), action: 'approve' }),
+    );
     expect(invalid).to.be.instanceOf(ValidationError);
     const loose = await rejection(enqueue(context.queues, 'activate', { server: SERVER, chain, action: 'activate', version: '1.1.0 ' }));
     expect(loose).to.be.instanceOf(ValidationError);

@@ -12,15 +12,7 @@ const DAY = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY);
 
 function inventory(extra = ''): string {
-  return [
-    'defaults:',
-    '  minReleaseAge: 0',
-    'servers:',
-    '  demo:',
-    '    package: demo-mcp',
-    '    policy: minor',
-    extra,
-  ].join('\n');
+  return ['defaults:', '  minReleaseAge: 0', 'servers:', '  demo:', '    package: demo-mcp', '    policy: minor', extra].join('\n');
 }
 
 describe('check and download workers (fixture registry, real Redis)', () => {
@@ -51,7 +43,14 @@ describe('check and download workers (fixture registry, real Redis)', () => {
     expect(result.chain).to.equal('demo@2.0.0');
     const state = await context.state.get('demo');
     // Only the step that runs a job sets its state: the check ends idle, download sets downloading.
-    expect(state).to.include({ latest: '2.0.0', candidate: '2.0.0', state: 'idle', package: 'demo-mcp', chain: 'demo@2.0.0', chainVersion: '2.0.0' });
+    expect(state).to.include({
+      latest: '2.0.0',
+      candidate: '2.0.0',
+      state: 'idle',
+      package: 'demo-mcp',
+      chain: 'demo@2.0.0',
+      chainVersion: '2.0.0',
+    });
     expect(state.lastCheck).to.be.a('string');
     const job = await context.queues.download.getJob('demo@2.0.0');
     expect(job?.data).to.include({ server: 'demo', chain: 'demo@2.0.0', version: '2.0.0', package: 'demo-mcp' });
@@ -96,7 +95,10 @@ describe('check and download workers (fixture registry, real Redis)', () => {
 
   it('an unknown package fails the check without retry and records the error', async () => {
     await env.writeInventory('servers:\n  ghost:\n    package: no-such-package\n');
-    const error = await check({ server: 'ghost' }).then(() => undefined, (err: Error) => err);
+    const error = await check({ server: 'ghost' }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(error).to.be.instanceOf(UnrecoverableError);
     expect(error!.message).to.match(/not found in the registry/);
     const state = await context.state.get('ghost');
@@ -106,14 +108,19 @@ describe('check and download workers (fixture registry, real Redis)', () => {
   });
 
   it('a server missing from the inventory fails at once', async () => {
-    const error = await check({ server: 'nobody' }).then(() => undefined, (err: Error) => err);
+    const error = await check({ server: 'nobody' }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(error).to.be.instanceOf(UnrecoverableError);
     expect(error!.message).to.match(/not in the inventory/);
   });
 
   it('a bad payload fails at once without retries', async () => {
-    const error = await runProcessor('check', { id: 'bad', data: { server: 'Bad Name!' } as never }, context, execCheckJob)
-      .then(() => undefined, (err: Error) => err);
+    const error = await runProcessor('check', { id: 'bad', data: { server: 'Bad Name!' } as never }, context, execCheckJob).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(error).to.be.instanceOf(UnrecoverableError);
     expect(error!.message).to.match(/invalid check job data: "server" must be 1-63 lower-case/);
   });
@@ -121,7 +128,12 @@ describe('check and download workers (fixture registry, real Redis)', () => {
   it('download stores the verified tarball content-addressed and queues the stage job of its chain', async () => {
     await check({ server: 'demo' });
     const job = (await context.queues.download.getJob('demo@2.0.0'))!;
-    const result = await runProcessor('download', { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 2 } }, context, execDownloadJob);
+    const result = await runProcessor(
+      'download',
+      { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 2 } },
+      context,
+      execDownloadJob,
+    );
     expect(result.cached).to.equal(false);
     expect(result.file).to.equal(context.layout.backupFile(job.data.integrity));
     expect((await fs.stat(result.file)).size).to.equal(result.bytes);
@@ -137,8 +149,15 @@ describe('check and download workers (fixture registry, real Redis)', () => {
     await check({ server: 'demo' });
     const job = (await context.queues.download.getJob('demo@2.0.0'))!;
     registry.injectFault({ match: 'tarball', kind: 'corrupt' });
-    const error = await runProcessor('download', { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 3 } }, context, execDownloadJob)
-      .then(() => undefined, (err: Error) => err);
+    const error = await runProcessor(
+      'download',
+      { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 3 } },
+      context,
+      execDownloadJob,
+    ).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(error).to.be.instanceOf(UnrecoverableError);
     expect(error!.message).to.match(/does not match its published integrity/);
     const backupDir = context.config.backupDir;
@@ -179,12 +198,21 @@ describe('check and download workers (fixture registry, real Redis)', () => {
     await check({ server: 'demo' });
     const job = (await context.queues.download.getJob('demo@2.0.0'))!;
     registry.injectFault({ match: 'tarball', kind: 'status', status: 503, times: 1 });
-    const error = await runProcessor('download', { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 3 } }, context, execDownloadJob)
-      .then(() => undefined, (err: Error) => err);
+    const error = await runProcessor(
+      'download',
+      { id: job.id, data: job.data, attemptsMade: 0, opts: { attempts: 3 } },
+      context,
+      execDownloadJob,
+    ).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(error).to.not.be.instanceOf(UnrecoverableError);
     const foreign = { ...job.data, tarball: 'http://127.0.0.2:1/demo-mcp/-/demo-mcp-2.0.0.tgz' };
-    const refused = await runProcessor('download', { id: 'x', data: foreign }, context, execDownloadJob)
-      .then(() => undefined, (err: Error) => err);
+    const refused = await runProcessor('download', { id: 'x', data: foreign }, context, execDownloadJob).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(refused).to.be.instanceOf(UnrecoverableError);
     expect(refused!.message).to.match(/not at the registry.*TARBALL_HOSTS/);
   });

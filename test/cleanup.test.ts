@@ -32,9 +32,17 @@ async function installVersion(context: WorkerContext, server: string, version: s
   const dir = context.layout.versionDir(server, version);
   await fs.cp(fixturePackageDir('mcp-healthy'), dir, { recursive: true });
   await fs.mkdir(path.join(dir, '.mcp-updater'), { recursive: true });
-  await fs.writeFile(context.layout.versionRecordFile(dir), JSON.stringify({
-    server, package: 'mcp-healthy', version, integrity, bin: 'server.js', stagedAt: stagedAt.toISOString(),
-  }));
+  await fs.writeFile(
+    context.layout.versionRecordFile(dir),
+    JSON.stringify({
+      server,
+      package: 'mcp-healthy',
+      version,
+      integrity,
+      bin: 'server.js',
+      stagedAt: stagedAt.toISOString(),
+    }),
+  );
   return integrity;
 }
 
@@ -47,7 +55,12 @@ async function writeBackup(context: WorkerContext, integrity: string, content: B
 }
 
 /** Activation history as activate records it: `versions` activated one after the other. */
-async function writeHistory(context: WorkerContext, server: string, versions: string[], integrities: Record<string, string>): Promise<void> {
+async function writeHistory(
+  context: WorkerContext,
+  server: string,
+  versions: string[],
+  integrities: Record<string, string>,
+): Promise<void> {
   const entries: HistoryEntry[] = versions.map((to, index) => ({
     action: index === 0 ? 'install' : 'activate',
     ...(index > 0 ? { from: versions[index - 1] } : {}),
@@ -129,7 +142,7 @@ describe('cleanup worker', function () {
     const old = path.join(context.layout.stagingRoot, 'memory', '1.9.0-old');
     await fs.mkdir(old, { recursive: true });
     await fs.utimes(old, new Date(Date.now() - 3 * HOUR), new Date(Date.now() - 3 * HOUR));
-    const before = [...await tree(env.config.serversPath), ...await tree(env.config.backupDir)];
+    const before = [...(await tree(env.config.serversPath)), ...(await tree(env.config.backupDir))];
 
     const result = await cleanup({ dryRun: true });
     expect(result.dryRun).to.equal(true);
@@ -137,7 +150,7 @@ describe('cleanup worker', function () {
     expect(result.bytesPlanned).to.be.greaterThan(0);
     expect(result.plan.removeVersions.map((item) => item.version)).to.have.members(['1.0.0', '1.1.0', '1.2.0', '1.3.0']);
     expect(result.plan.removeStaging).to.deep.equal([old]);
-    expect([...await tree(env.config.serversPath), ...await tree(env.config.backupDir)]).to.deep.equal(before);
+    expect([...(await tree(env.config.serversPath)), ...(await tree(env.config.backupDir))]).to.deep.equal(before);
     expect(await context.events.list({ type: 'cleanup.done' })).to.have.length(0);
   });
 
@@ -154,7 +167,12 @@ describe('cleanup worker', function () {
     expect(result.plan.removeStaging).to.deep.equal([old]);
     expect(result.plan.kept.staging).to.deep.equal([fresh]);
     await fs.access(fresh);
-    expect(await fs.access(old).then(() => true, () => false)).to.equal(false);
+    expect(
+      await fs.access(old).then(
+        () => true,
+        () => false,
+      ),
+    ).to.equal(false);
     const done = (await context.events.list({ type: 'cleanup.done' }))[0]!;
     expect(done.details?.removedStaging).to.deep.equal([old]);
   });
@@ -162,8 +180,18 @@ describe('cleanup worker', function () {
   it('keeps backups a rollback may need and removes the rest once they are old', async () => {
     // History, newest first: 1.5.0 1.4.0 1.3.0 1.2.0 1.1.0 1.0.0; keep 2 -> 4 recent versions keep their backups.
     await writeHistory(context, 'memory', versions, integrities);
-    const unknownOld = await writeBackup(context, `sha512-${Buffer.from('unknown-old').toString('base64')}`, Buffer.from('a'), new Date(Date.now() - 2 * HOUR));
-    const unknownFresh = await writeBackup(context, `sha512-${Buffer.from('unknown-new').toString('base64')}`, Buffer.from('b'), new Date());
+    const unknownOld = await writeBackup(
+      context,
+      `sha512-${Buffer.from('unknown-old').toString('base64')}`,
+      Buffer.from('a'),
+      new Date(Date.now() - 2 * HOUR),
+    );
+    const unknownFresh = await writeBackup(
+      context,
+      `sha512-${Buffer.from('unknown-new').toString('base64')}`,
+      Buffer.from('b'),
+      new Date(),
+    );
     const partial = `${unknownOld}.123.abcd.partial`;
     await fs.writeFile(partial, 'downloading');
 
@@ -174,7 +202,12 @@ describe('cleanup worker', function () {
     await fs.access(unknownFresh);
     await fs.access(partial);
     for (const gone of [backupOf('1.0.0'), backupOf('1.1.0'), unknownOld]) {
-      expect(await fs.access(gone).then(() => true, () => false)).to.equal(false);
+      expect(
+        await fs.access(gone).then(
+          () => true,
+          () => false,
+        ),
+      ).to.equal(false);
     }
     expect(result.plan.kept.backups.find((backup) => backup.file === backupOf('1.2.0'))?.reason).to.equal('recent-history');
     expect(result.plan.kept.backups.find((backup) => backup.file === backupOf('1.5.0'))?.reason).to.equal('kept-version');
@@ -238,7 +271,13 @@ describe('cleanup worker', function () {
     const backup = await writeBackup(context, integrity, tarball, new Date(Date.now() - 5 * HOUR));
     await fs.mkdir(context.layout.versionDir('gone', '0.1.0'), { recursive: true });
     await context.layout.switchCurrent('gone', '0.1.0');
-    await context.layout.writeHistory({ server: 'gone', package: 'gone-pkg', current: '0.1.0', integrities: { '0.1.0': integrity }, entries: [] });
+    await context.layout.writeHistory({
+      server: 'gone',
+      package: 'gone-pkg',
+      current: '0.1.0',
+      integrities: { '0.1.0': integrity },
+      entries: [],
+    });
     const result = await cleanup();
     expect(result.plan.removeVersions.map((item) => item.server)).to.not.include('gone');
     expect(result.plan.kept.backups).to.deep.include({ file: backup, reason: 'protected' });

@@ -53,13 +53,18 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
   function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
     const started = Date.now();
     return new Promise((resolve) => {
-      execFile(process.execPath, [BIN, ...args], {
-        env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root, ...extraEnv },
-        timeout: 90_000,
-      }, (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr, ms: Date.now() - started });
-      });
+      execFile(
+        process.execPath,
+        [BIN, ...args],
+        {
+          env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root, ...extraEnv },
+          timeout: 90_000,
+        },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+          resolve({ code, stdout, stderr, ms: Date.now() - started });
+        },
+      );
     });
   }
 
@@ -96,7 +101,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
   });
 
   describe('reading', () => {
-    it('servers: a table with the last error, and --json with the API\'s read model, every key present', async () => {
+    it("servers: a table with the last error, and --json with the API's read model, every key present", async () => {
       await context.state.update('demo', { current: '1.0.0', latest: '1.1.0', candidate: '1.1.0', lastCheck: new Date().toISOString() });
       const longError = `ESTAGE: npm install failed\n${'x'.repeat(200)}`;
       await context.state.update('ghost', { state: 'failed', lastError: longError });
@@ -113,9 +118,25 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       const result = json<{ servers: Array<Record<string, unknown>> }>(await cli(['servers', '--json']));
       expect(result.servers).to.have.length(3);
       expect(result.servers[0]).to.deep.equal({
-        name: 'demo', ecosystem: 'npm', package: 'demo-mcp', channel: 'latest', policy: 'minor', activation: 'auto',
-        current: '1.0.0', previous: null, latest: '1.1.0', candidate: '1.1.0', updateAvailable: true, staged: null, gate: null, state: 'idle',
-        lastCheck: result.servers[0]!.lastCheck, lastCheckResult: null, lastError: null, failedVersions: [], hold: null,
+        name: 'demo',
+        ecosystem: 'npm',
+        package: 'demo-mcp',
+        channel: 'latest',
+        policy: 'minor',
+        activation: 'auto',
+        current: '1.0.0',
+        previous: null,
+        latest: '1.1.0',
+        candidate: '1.1.0',
+        updateAvailable: true,
+        staged: null,
+        gate: null,
+        state: 'idle',
+        lastCheck: result.servers[0]!.lastCheck,
+        lastCheckResult: null,
+        lastError: null,
+        failedVersions: [],
+        hold: null,
         launcher: path.join(env.config.serversPath, 'bin', 'demo'),
       });
       expect(result.servers[1]).to.include({ name: 'ghost', state: 'failed', lastError: longError });
@@ -123,8 +144,19 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
     });
 
     it('status: servers and queue counts (scheduled apart from waiting); status <name>: settings, history and events', async () => {
-      await context.state.update('demo', { current: '1.1.0', previous: '1.0.0', lastCheck: new Date(Date.now() - 5 * 60_000).toISOString(), lastCheckResult: 'up to date' });
-      await context.state.appendHistory('demo', { action: 'activate', from: '1.0.0', to: '1.1.0', at: new Date(Date.now() - 2 * 3_600_000).toISOString(), reason: 'test' });
+      await context.state.update('demo', {
+        current: '1.1.0',
+        previous: '1.0.0',
+        lastCheck: new Date(Date.now() - 5 * 60_000).toISOString(),
+        lastCheckResult: 'up to date',
+      });
+      await context.state.appendHistory('demo', {
+        action: 'activate',
+        from: '1.0.0',
+        to: '1.1.0',
+        at: new Date(Date.now() - 2 * 3_600_000).toISOString(),
+        reason: 'test',
+      });
       await context.events.publish({ type: 'update.activated', server: 'demo', version: '1.1.0', from: '1.0.0', jobId: 'j1' });
       await context.queues.check.add('check', { server: 'demo' });
       await context.queues.check.add('check', { server: 'manual' }, { delay: 3_600_000 });
@@ -150,13 +182,33 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       // Published when the test began: a few seconds before this CLI run on a busy machine.
       expect(detail.stdout).to.match(/^(just now|\d+ s ago|\d+ min ago)\s+update\.activated\s+1\.0\.0 -> 1\.1\.0\s+-$/m);
 
-      const one = json<{ server: Record<string, unknown> & { history: unknown[] }; events: Array<{ type: string }> }>(await cli(['status', 'demo', '--json']));
-      expect(one.server).to.include({ name: 'demo', current: '1.1.0', previous: '1.0.0', launcher: path.join(env.config.serversPath, 'bin', 'demo') });
+      const one = json<{ server: Record<string, unknown> & { history: unknown[] }; events: Array<{ type: string }> }>(
+        await cli(['status', 'demo', '--json']),
+      );
+      expect(one.server).to.include({
+        name: 'demo',
+        current: '1.1.0',
+        previous: '1.0.0',
+        launcher: path.join(env.config.serversPath, 'bin', 'demo'),
+      });
       expect(one.server.failedVersions).to.deep.equal([]);
       expect(one.server.settings).to.deep.equal({
-        ecosystem: 'npm', python: null, version: null, channel: 'latest', range: null, bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
-        minReleaseAgeMs: 0, activation: 'auto', keep: 3, allowScripts: null, smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
-        surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' }, provenance: 'warn',
+        ecosystem: 'npm',
+        python: null,
+        version: null,
+        channel: 'latest',
+        range: null,
+        bin: null,
+        schedule: '0 */6 * * *',
+        timezone: 'UTC',
+        policy: 'minor',
+        minReleaseAgeMs: 0,
+        activation: 'auto',
+        keep: 3,
+        allowScripts: null,
+        smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
+        surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
+        provenance: 'warn',
       });
       expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);
@@ -177,7 +229,11 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         const job = await context.queues.check.getJob(jobId);
         expect(job?.data.server).to.equal(server);
       }
-      expect((await context.queues.check.getJob(all.jobs[1]!.jobId))?.data).to.deep.equal({ server: 'ghost', force: true, reason: 'mcp-updater check (CLI)' });
+      expect((await context.queues.check.getJob(all.jobs[1]!.jobId))?.data).to.deep.equal({
+        server: 'ghost',
+        force: true,
+        reason: 'mcp-updater check (CLI)',
+      });
     });
 
     it('approve: the staged version by default, or the named one', async () => {
@@ -226,7 +282,14 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(named.code, named.stderr).to.equal(0);
       const jobs = await context.queues.activate.getJobs(['waiting']);
       const toNamed = jobs.find((item) => item.data.version)!;
-      expect(toNamed.data).to.deep.equal({ server: 'demo', chain: toNamed.id, action: 'rollback', version: '1.0.0', reason: 'regression', requestedBy: toNamed.data.requestedBy });
+      expect(toNamed.data).to.deep.equal({
+        server: 'demo',
+        chain: toNamed.id,
+        action: 'rollback',
+        version: '1.0.0',
+        reason: 'regression',
+        requestedBy: toNamed.data.requestedBy,
+      });
       expect(toNamed.data.requestedBy).to.match(/^cli:/);
     });
 
@@ -249,7 +312,9 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(first.code, 'ghost fails its check').to.equal(1);
       const { results } = json<{ results: Array<Record<string, unknown>> }>(first);
       expect(results.map((result) => [result.server, result.outcome, result.step])).to.deep.equal([
-        ['demo', 'updated', 'activate'], ['ghost', 'failed', 'check'], ['manual', 'awaiting-approval', 'stage'],
+        ['demo', 'updated', 'activate'],
+        ['ghost', 'failed', 'check'],
+        ['manual', 'awaiting-approval', 'stage'],
       ]);
       expect(results[0]).to.deep.include({ from: null, to: '1.1.0', version: '1.1.0', summary: '(none) -> 1.1.0' });
       expect(results[0]!.checkJobId).to.be.a('string');
@@ -274,14 +339,20 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       const rolledBack = json<{ result: Record<string, unknown> }>(await cli(['rollback', 'demo', '--wait', '--json']));
       expect(rolledBack.result).to.deep.equal({ outcome: 'activated', from: '1.2.0', to: '1.1.0', reason: null });
       const servers = json<{ servers: Array<{ name: string; current: string | null }> }>(await cli(['servers', '--json']));
-      expect(servers.servers.map((server) => [server.name, server.current])).to.deep.equal([['demo', '1.1.0'], ['ghost', null], ['manual', '1.0.0']]);
+      expect(servers.servers.map((server) => [server.name, server.current])).to.deep.equal([
+        ['demo', '1.1.0'],
+        ['ghost', null],
+        ['manual', '1.0.0'],
+      ]);
     });
 
     it('check --wait times out with exit 1 when no worker takes the next step', async () => {
       workers = startWorkers(context, ['check']);
       const run = await cli(['check', 'demo', '--wait', '--timeout', '2s']);
       expect(run.code).to.equal(1);
-      expect(run.stdout).to.match(/^demo: timed out: still at download \(job demo@1\.1\.0\) after 2s: is a worker for the download queue running\?$/m);
+      expect(run.stdout).to.match(
+        /^demo: timed out: still at download \(job demo@1\.1\.0\) after 2s: is a worker for the download queue running\?$/m,
+      );
     });
 
     it('check --wait follows a chain whose finished check job was already trimmed from its queue', async () => {
@@ -308,10 +379,14 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       };
       let seen: unknown;
       // Stands in for workers/cleanup.ts: this test is about what the CLI prints of its answer.
-      stub = new Worker('cleanup', async (job) => {
-        seen = job.data;
-        return { dryRun: true, plan, bytesFreed: 0, bytesPlanned: 3 * 1024 * 1024, skipped: [] };
-      }, { connection: ownedConnection(env.config, 'worker'), prefix: env.prefix });
+      stub = new Worker(
+        'cleanup',
+        async (job) => {
+          seen = job.data;
+          return { dryRun: true, plan, bytesFreed: 0, bytesPlanned: 3 * 1024 * 1024, skipped: [] };
+        },
+        { connection: ownedConnection(env.config, 'worker'), prefix: env.prefix },
+      );
 
       const run = await cli(['cleanup', '--dry-run']);
       expect(run.code, run.stderr).to.equal(0);
@@ -387,7 +462,9 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       for (const args of [['servers'], ['check', 'demo'], ['status', '--json']]) {
         const run = await cli(args, { REDIS_URL: 'redis://127.0.0.1:1' });
         expect(run.code, args.join(' ')).to.equal(1);
-        expect(run.stderr).to.match(/EREDIS: Redis at redis:\/\/127\.0\.0\.1:1 is not reachable \(connect ECONNREFUSED 127\.0\.0\.1:1\): start Redis/);
+        expect(run.stderr).to.match(
+          /EREDIS: Redis at redis:\/\/127\.0\.0\.1:1 is not reachable \(connect ECONNREFUSED 127\.0\.0\.1:1\): start Redis/,
+        );
         expect(run.stdout).to.equal('');
         expect(run.ms, 'no reconnect loop').to.be.below(5_000);
       }

@@ -82,8 +82,7 @@ describe('config: loadConfig', () => {
     });
 
     it('adds a trailing slash to API_BASE_URL', () => {
-      expect(loadConfig({ API_BASE_URL: 'https://npm.example.com/registry' }).apiBaseUrl)
-        .to.equal('https://npm.example.com/registry/');
+      expect(loadConfig({ API_BASE_URL: 'https://npm.example.com/registry' }).apiBaseUrl).to.equal('https://npm.example.com/registry/');
     });
 
     it('npmConfiguredRegistry reads npm_config_registry and NPM_CONFIG_REGISTRY', () => {
@@ -101,11 +100,23 @@ describe('config: loadConfig', () => {
 
   describe('parsing of valid values', () => {
     it('reads numbers, levels, hosts, schedules and the timezone', () => {
-      const config = loadConfig(env({
-        MAX_RETRIES: '7', PORT: '0', LOG_LEVEL: 'debug', HOST: '0.0.0.0', CHECK_SCHEDULE: '*/15 * * * *',
-        CLEANUP_SCHEDULE: '0 4 * * SUN', SCHEDULE_TZ: 'Europe/Berlin', QUEUE_PREFIX: '{mcp}', REDIS_URL: 'rediss://cache.example:6380/2',
-        API_TOKEN: '0123456789abcdef', REGISTRY_TOKEN: 'npm_abc', WEBHOOK_SECRET: 'whsec', MAX_PACKAGE_FILES: '100',
-      }));
+      const config = loadConfig(
+        env({
+          MAX_RETRIES: '7',
+          PORT: '0',
+          LOG_LEVEL: 'debug',
+          HOST: '0.0.0.0',
+          CHECK_SCHEDULE: '*/15 * * * *',
+          CLEANUP_SCHEDULE: '0 4 * * SUN',
+          SCHEDULE_TZ: 'Europe/Berlin',
+          QUEUE_PREFIX: '{mcp}',
+          REDIS_URL: 'rediss://cache.example:6380/2',
+          API_TOKEN: '0123456789abcdef',
+          REGISTRY_TOKEN: 'npm_abc',
+          WEBHOOK_SECRET: 'whsec',
+          MAX_PACKAGE_FILES: '100',
+        }),
+      );
       expect(config.maxRetries).to.equal(7);
       expect(config.port).to.equal(0);
       expect(config.logLevel).to.equal('debug');
@@ -154,10 +165,12 @@ describe('config: loadConfig', () => {
     });
 
     it('splits WEBHOOK_URLS and lower-cases TARBALL_HOSTS', () => {
-      const config = loadConfig(env({
-        WEBHOOK_URLS: 'https://hooks.example/a, http://127.0.0.1:8080/b',
-        TARBALL_HOSTS: 'CDN.Example.com, files.example',
-      }));
+      const config = loadConfig(
+        env({
+          WEBHOOK_URLS: 'https://hooks.example/a, http://127.0.0.1:8080/b',
+          TARBALL_HOSTS: 'CDN.Example.com, files.example',
+        }),
+      );
       expect(config.webhookUrls).to.deep.equal(['https://hooks.example/a', 'http://127.0.0.1:8080/b']);
       expect(config.tarballHosts).to.deep.equal(['cdn.example.com', 'files.example']);
     });
@@ -166,86 +179,148 @@ describe('config: loadConfig', () => {
   describe('invalid values', () => {
     const cases: { name: string; input: Record<string, string>; message: string; path: string }[] = [
       { name: 'MAX_RETRIES=abc', input: { MAX_RETRIES: 'abc' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be a number' },
-      { name: 'MAX_RETRIES=0', input: { MAX_RETRIES: '0' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be greater than or equal to 1' },
+      {
+        name: 'MAX_RETRIES=0',
+        input: { MAX_RETRIES: '0' },
+        path: 'MAX_RETRIES',
+        message: 'MAX_RETRIES: must be greater than or equal to 1',
+      },
       { name: 'MAX_RETRIES=1.5', input: { MAX_RETRIES: '1.5' }, path: 'MAX_RETRIES', message: 'MAX_RETRIES: must be an integer' },
-      { name: 'RATE_LIMIT_READ=-1', input: { RATE_LIMIT_READ: '-1' }, path: 'RATE_LIMIT_READ', message: 'RATE_LIMIT_READ: must be greater than or equal to 0' },
-      { name: 'RATE_LIMIT_LOGIN=lots', input: { RATE_LIMIT_LOGIN: 'lots' }, path: 'RATE_LIMIT_LOGIN', message: 'RATE_LIMIT_LOGIN: must be a number' },
+      {
+        name: 'RATE_LIMIT_READ=-1',
+        input: { RATE_LIMIT_READ: '-1' },
+        path: 'RATE_LIMIT_READ',
+        message: 'RATE_LIMIT_READ: must be greater than or equal to 0',
+      },
+      {
+        name: 'RATE_LIMIT_LOGIN=lots',
+        input: { RATE_LIMIT_LOGIN: 'lots' },
+        path: 'RATE_LIMIT_LOGIN',
+        message: 'RATE_LIMIT_LOGIN: must be a number',
+      },
       { name: 'PORT=70000', input: { PORT: '70000' }, path: 'PORT', message: 'PORT: must be less than or equal to 65535' },
       { name: 'PORT=-1', input: { PORT: '-1' }, path: 'PORT', message: 'PORT: must be greater than or equal to 0' },
       { name: 'PORT empty', input: { PORT: '' }, path: 'PORT', message: 'PORT: must be a number' },
-      { name: 'LOG_LEVEL=loud', input: { LOG_LEVEL: 'loud' }, path: 'LOG_LEVEL', message: 'LOG_LEVEL: must be one of [error, warn, info, debug]' },
-      { name: 'LOG_LEVEL=INFO (case matters)', input: { LOG_LEVEL: 'INFO' }, path: 'LOG_LEVEL', message: 'LOG_LEVEL: must be one of [error, warn, info, debug]' },
       {
-        name: 'REDIS_URL=http://x', input: { REDIS_URL: 'http://x' }, path: 'REDIS_URL',
+        name: 'LOG_LEVEL=loud',
+        input: { LOG_LEVEL: 'loud' },
+        path: 'LOG_LEVEL',
+        message: 'LOG_LEVEL: must be one of [error, warn, info, debug]',
+      },
+      {
+        name: 'LOG_LEVEL=INFO (case matters)',
+        input: { LOG_LEVEL: 'INFO' },
+        path: 'LOG_LEVEL',
+        message: 'LOG_LEVEL: must be one of [error, warn, info, debug]',
+      },
+      {
+        name: 'REDIS_URL=http://x',
+        input: { REDIS_URL: 'http://x' },
+        path: 'REDIS_URL',
         message: 'REDIS_URL: must be a valid uri with a scheme matching the redis|rediss pattern',
       },
       { name: 'REDIS_URL empty', input: { REDIS_URL: '' }, path: 'REDIS_URL', message: 'REDIS_URL: is not allowed to be empty' },
       {
-        name: 'QUEUE_PREFIX with spaces', input: { QUEUE_PREFIX: 'my prefix' }, path: 'QUEUE_PREFIX',
+        name: 'QUEUE_PREFIX with spaces',
+        input: { QUEUE_PREFIX: 'my prefix' },
+        path: 'QUEUE_PREFIX',
         message: 'QUEUE_PREFIX: must be 1-64 characters of letters, digits, _ : - { }',
       },
       {
-        name: 'QUEUE_PREFIX of 65 characters', input: { QUEUE_PREFIX: 'a'.repeat(65) }, path: 'QUEUE_PREFIX',
+        name: 'QUEUE_PREFIX of 65 characters',
+        input: { QUEUE_PREFIX: 'a'.repeat(65) },
+        path: 'QUEUE_PREFIX',
         message: 'QUEUE_PREFIX: must be 1-64 characters of letters, digits, _ : - { }',
       },
       {
-        name: 'API_BASE_URL=ftp://x', input: { API_BASE_URL: 'ftp://x' }, path: 'API_BASE_URL',
+        name: 'API_BASE_URL=ftp://x',
+        input: { API_BASE_URL: 'ftp://x' },
+        path: 'API_BASE_URL',
         message: 'API_BASE_URL: must be a valid uri with a scheme matching the http|https pattern',
       },
       {
-        name: 'CHECK_SCHEDULE="61 * * * *"', input: { CHECK_SCHEDULE: '61 * * * *' }, path: 'CHECK_SCHEDULE',
+        name: 'CHECK_SCHEDULE="61 * * * *"',
+        input: { CHECK_SCHEDULE: '61 * * * *' },
+        path: 'CHECK_SCHEDULE',
         message: 'CHECK_SCHEDULE: must be a valid cron expression (Constraint error, got value 61 expected range 0-59)',
       },
       {
-        name: 'CHECK_SCHEDULE with 3 fields', input: { CHECK_SCHEDULE: '* * *' }, path: 'CHECK_SCHEDULE',
-        message: 'CHECK_SCHEDULE: must be a valid cron expression ("* * *" has 3 fields; cron needs 5 (minute hour day month weekday) or 6)',
+        name: 'CHECK_SCHEDULE with 3 fields',
+        input: { CHECK_SCHEDULE: '* * *' },
+        path: 'CHECK_SCHEDULE',
+        message:
+          'CHECK_SCHEDULE: must be a valid cron expression ("* * *" has 3 fields; cron needs 5 (minute hour day month weekday) or 6)',
       },
       {
-        name: 'CLEANUP_SCHEDULE="0 25 * * *"', input: { CLEANUP_SCHEDULE: '0 25 * * *' }, path: 'CLEANUP_SCHEDULE',
+        name: 'CLEANUP_SCHEDULE="0 25 * * *"',
+        input: { CLEANUP_SCHEDULE: '0 25 * * *' },
+        path: 'CLEANUP_SCHEDULE',
         message: 'CLEANUP_SCHEDULE: must be a valid cron expression (Constraint error, got value 25 expected range 0-23)',
       },
       {
-        name: 'WORKERS=check,bogus', input: { WORKERS: 'check,bogus' }, path: 'WORKERS',
+        name: 'WORKERS=check,bogus',
+        input: { WORKERS: 'check,bogus' },
+        path: 'WORKERS',
         message: 'WORKERS: "bogus" is not a queue; use a comma-separated list of check, download, stage, activate, cleanup',
       },
       {
-        name: 'API_TOKEN too short', input: { API_TOKEN: 'short' }, path: 'API_TOKEN',
+        name: 'API_TOKEN too short',
+        input: { API_TOKEN: 'short' },
+        path: 'API_TOKEN',
         message: 'API_TOKEN: must be at least 16 characters (use `openssl rand -hex 32`)',
       },
       {
-        name: 'WEBHOOK_URLS with a non-URL', input: { WEBHOOK_URLS: 'https://hooks.example/ok,not a url' }, path: 'WEBHOOK_URLS',
+        name: 'WEBHOOK_URLS with a non-URL',
+        input: { WEBHOOK_URLS: 'https://hooks.example/ok,not a url' },
+        path: 'WEBHOOK_URLS',
         message: 'WEBHOOK_URLS: "not a url" is not an http(s) URL',
       },
       {
-        name: 'WEBHOOK_URLS with a non-http scheme', input: { WEBHOOK_URLS: 'ftp://hooks.example/x' }, path: 'WEBHOOK_URLS',
+        name: 'WEBHOOK_URLS with a non-http scheme',
+        input: { WEBHOOK_URLS: 'ftp://hooks.example/x' },
+        path: 'WEBHOOK_URLS',
         message: 'WEBHOOK_URLS: "ftp://hooks.example/x" is not an http(s) URL',
       },
       {
-        name: 'CONCURRENCY=stage=0', input: { CONCURRENCY: 'stage=0' }, path: 'CONCURRENCY',
+        name: 'CONCURRENCY=stage=0',
+        input: { CONCURRENCY: 'stage=0' },
+        path: 'CONCURRENCY',
         message: 'CONCURRENCY: "stage=0" must look like check=50,stage=4 (queue=positive number)',
       },
       {
-        name: 'CONCURRENCY with an unknown queue', input: { CONCURRENCY: 'check=5,bogus=3' }, path: 'CONCURRENCY',
+        name: 'CONCURRENCY with an unknown queue',
+        input: { CONCURRENCY: 'check=5,bogus=3' },
+        path: 'CONCURRENCY',
         message: 'CONCURRENCY: "bogus=3" must look like check=50,stage=4 (queue=positive number)',
       },
       {
-        name: 'CONCURRENCY without a number', input: { CONCURRENCY: 'stage' }, path: 'CONCURRENCY',
+        name: 'CONCURRENCY without a number',
+        input: { CONCURRENCY: 'stage' },
+        path: 'CONCURRENCY',
         message: 'CONCURRENCY: "stage" must look like check=50,stage=4 (queue=positive number)',
       },
       {
-        name: 'MAX_TARBALL_SIZE=huge', input: { MAX_TARBALL_SIZE: 'huge' }, path: 'MAX_TARBALL_SIZE',
+        name: 'MAX_TARBALL_SIZE=huge',
+        input: { MAX_TARBALL_SIZE: 'huge' },
+        path: 'MAX_TARBALL_SIZE',
         message: 'MAX_TARBALL_SIZE: must be a size like 500kb, 100mb or 1gb',
       },
       {
-        name: 'MAX_PACKAGE_SIZE=12tb', input: { MAX_PACKAGE_SIZE: '12tb' }, path: 'MAX_PACKAGE_SIZE',
+        name: 'MAX_PACKAGE_SIZE=12tb',
+        input: { MAX_PACKAGE_SIZE: '12tb' },
+        path: 'MAX_PACKAGE_SIZE',
         message: 'MAX_PACKAGE_SIZE: must be a size like 500kb, 100mb or 1gb',
       },
       {
-        name: 'MAX_PACKAGE_FILES=0', input: { MAX_PACKAGE_FILES: '0' }, path: 'MAX_PACKAGE_FILES',
+        name: 'MAX_PACKAGE_FILES=0',
+        input: { MAX_PACKAGE_FILES: '0' },
+        path: 'MAX_PACKAGE_FILES',
         message: 'MAX_PACKAGE_FILES: must be greater than or equal to 1',
       },
       {
-        name: 'SCHEDULE_TZ=Mars/Olympus', input: { SCHEDULE_TZ: 'Mars/Olympus' }, path: 'SCHEDULE_TZ',
+        name: 'SCHEDULE_TZ=Mars/Olympus',
+        input: { SCHEDULE_TZ: 'Mars/Olympus' },
+        path: 'SCHEDULE_TZ',
         message: 'SCHEDULE_TZ: must be an IANA timezone such as UTC or Europe/Berlin',
       },
       { name: 'HOST with spaces', input: { HOST: 'not a host!' }, path: 'HOST', message: 'HOST: must be a valid hostname' },

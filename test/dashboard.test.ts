@@ -53,7 +53,10 @@ interface Harness {
 }
 
 /** An app on the env's Redis; `config` overrides let one env host a read-only or a broken twin. */
-async function harness(env: TestEnv, options: { config?: Config; rateLimits?: Partial<RateLimits>; ready?: boolean } = {}): Promise<Harness> {
+async function harness(
+  env: TestEnv,
+  options: { config?: Config; rateLimits?: Partial<RateLimits>; ready?: boolean } = {},
+): Promise<Harness> {
   const config = options.config ?? env.config;
   const inventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
   const redis = createRedis(config, 'producer');
@@ -63,12 +66,22 @@ async function harness(env: TestEnv, options: { config?: Config; rateLimits?: Pa
     await producer.ready();
   }
   const app = createDashboardApp({
-    config, inventory, redis, producer, processMetrics: false,
+    config,
+    inventory,
+    redis,
+    producer,
+    processMetrics: false,
     rateLimits: { read: 10_000, mutation: 10_000, login: 10_000, ...options.rateLimits },
     serverCacheMs: 0,
   });
   return {
-    env, config, app, inventory, redis, producer, state: new StateStore(env.redis, config),
+    env,
+    config,
+    app,
+    inventory,
+    redis,
+    producer,
+    state: new StateStore(env.redis, config),
     async close() {
       inventory.close();
       await producer.close();
@@ -105,8 +118,15 @@ describe('dashboard', function () {
     readOnly = await harness(env, { config: Object.freeze({ ...env.config, apiToken: undefined }) });
     const fiveMinutesAgo = new Date(Date.now() - 5 * 60_000).toISOString();
     await h.state.update('memory', {
-      package: '@modelcontextprotocol/server-memory', current: '1.0.0', previous: '0.9.0', latest: '1.1.0', candidate: '1.1.0',
-      staged: '1.1.0', state: 'awaiting-approval', lastCheck: fiveMinutesAgo, lastCheckResult: 'update 1.1.0',
+      package: '@modelcontextprotocol/server-memory',
+      current: '1.0.0',
+      previous: '0.9.0',
+      latest: '1.1.0',
+      candidate: '1.1.0',
+      staged: '1.1.0',
+      state: 'awaiting-approval',
+      lastCheck: fiveMinutesAgo,
+      lastCheckResult: 'update 1.1.0',
       lastError: 'ESMOKETEST: <script>alert("pwned")</script> & friends',
     });
     await h.state.appendHistory('memory', { action: 'install', to: '0.9.0', at: '2026-01-01T00:00:00.000Z' });
@@ -130,7 +150,9 @@ describe('dashboard', function () {
 
   describe('helpers', () => {
     it('escapes every HTML-significant character', () => {
-      expect(escapeHtml(`<a href="x" onclick='y'>&\`</a>`)).to.equal('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&#96;&lt;/a&gt;');
+      expect(escapeHtml(`<a href="x" onclick='y'>&\`</a>`)).to.equal(
+        '&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&#96;&lt;/a&gt;',
+      );
       expect(escapeHtml(undefined)).to.equal('');
       expect(escapeHtml(42)).to.equal('42');
     });
@@ -211,9 +233,19 @@ describe('dashboard', function () {
       const servers = res.body.servers as Array<Record<string, unknown>>;
       expect(servers.map((server) => server.name)).to.deep.equal(['memory', 'everything']);
       expect(servers[0]).to.include({
-        name: 'memory', package: '@modelcontextprotocol/server-memory', current: '1.0.0', previous: '0.9.0', latest: '1.1.0',
-        candidate: '1.1.0', updateAvailable: true, staged: '1.1.0', state: 'awaiting-approval', policy: 'minor', channel: 'latest',
-        activation: 'manual', launcher: path.join(env.config.serversPath, 'bin', 'memory'),
+        name: 'memory',
+        package: '@modelcontextprotocol/server-memory',
+        current: '1.0.0',
+        previous: '0.9.0',
+        latest: '1.1.0',
+        candidate: '1.1.0',
+        updateAvailable: true,
+        staged: '1.1.0',
+        state: 'awaiting-approval',
+        policy: 'minor',
+        channel: 'latest',
+        activation: 'manual',
+        launcher: path.join(env.config.serversPath, 'bin', 'memory'),
       });
       expect(servers[0]!.lastCheck).to.be.a('string');
       expect(servers[0]!.lastError).to.include('<script>');
@@ -222,7 +254,14 @@ describe('dashboard', function () {
 
     it('serves a short-lived cached answer (one Redis read per cache period)', async () => {
       const cached = await harness(env, { rateLimits: {} });
-      const app = createDashboardApp({ config: env.config, inventory: cached.inventory, redis: cached.redis, producer: cached.producer, processMetrics: false, serverCacheMs: 60_000 });
+      const app = createDashboardApp({
+        config: env.config,
+        inventory: cached.inventory,
+        redis: cached.redis,
+        producer: cached.producer,
+        processMetrics: false,
+        serverCacheMs: 60_000,
+      });
       try {
         const first = await request(app).get('/api/v1/servers');
         await h.state.update('everything', { current: '2.0.1' });
@@ -265,7 +304,11 @@ describe('dashboard', function () {
     it('lists events newest first', async () => {
       const res = keep(await request(h.app).get('/api/v1/events'));
       expect(res.status).to.equal(200);
-      expect(res.body.events.map((event: { type: string }) => event.type)).to.deep.equal(['update.activated', 'update.staged', 'update.available']);
+      expect(res.body.events.map((event: { type: string }) => event.type)).to.deep.equal([
+        'update.activated',
+        'update.staged',
+        'update.available',
+      ]);
     });
 
     it('filters by server and limits', async () => {
@@ -275,7 +318,7 @@ describe('dashboard', function () {
       expect(res.body.events[0]).to.include({ type: 'update.staged', server: 'memory' });
     });
 
-    it('refuses a bad limit with joi\'s message', async () => {
+    it("refuses a bad limit with joi's message", async () => {
       for (const limit of ['0', '1001', 'many']) {
         const res = await request(h.app).get('/api/v1/events').query({ limit });
         expect(res.status, limit).to.equal(400);
@@ -312,7 +355,11 @@ describe('dashboard', function () {
         text = await fs.readFile(file, 'utf8').catch(() => '');
         if (!text.includes('"action":"check"')) await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const line = text.split('\n').filter(Boolean).map((entry) => JSON.parse(entry) as Record<string, unknown>).find((entry) => entry.action === 'check');
+      const line = text
+        .split('\n')
+        .filter(Boolean)
+        .map((entry) => JSON.parse(entry) as Record<string, unknown>)
+        .find((entry) => entry.action === 'check');
       expect(line).to.include({ actor: `token:${FINGERPRINT}`, server: 'everything' });
       expect(line!.ip).to.be.a('string');
       expect(text).to.not.include(TOKEN);
@@ -378,7 +425,10 @@ describe('dashboard', function () {
       const notStaged = await request(h.app).post('/api/v1/servers/memory/approve').set('Authorization', bearer).send({ version: '9.9.9' });
       expect(notStaged.status).to.equal(409);
       expect(notStaged.body.error.code).to.equal('ECONFLICT');
-      const nothing = await request(h.app).post('/api/v1/servers/everything/approve').set('Authorization', bearer).send({ version: '2.0.1' });
+      const nothing = await request(h.app)
+        .post('/api/v1/servers/everything/approve')
+        .set('Authorization', bearer)
+        .send({ version: '2.0.1' });
       expect(nothing.status).to.equal(409);
       const unknown = await request(h.app).post('/api/v1/servers/ghost/approve').set('Authorization', bearer).send({ version: '1.0.0' });
       expect(unknown.status).to.equal(404);
@@ -497,7 +547,12 @@ describe('dashboard', function () {
     });
 
     it('sets an HttpOnly SameSite=Strict session cookie holding a random id kept in Redis with a TTL', async () => {
-      const res = await request(h.app).post('/login').set('Host', HOST).set('Origin', ORIGIN).type('form').send({ token: TOKEN, next: '/admin/queues' });
+      const res = await request(h.app)
+        .post('/login')
+        .set('Host', HOST)
+        .set('Origin', ORIGIN)
+        .type('form')
+        .send({ token: TOKEN, next: '/admin/queues' });
       expect(res.status).to.equal(303);
       expect(res.headers.location).to.equal('/admin/queues');
       const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]!;
@@ -519,27 +574,52 @@ describe('dashboard', function () {
       const cookie = await login(h.app);
       // Checks are deduplicated per server: start from an empty queue to see this one's data.
       await h.producer.queue.check.obliterate({ force: true });
-      const ok = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', cookie).set('Origin', ORIGIN).send({});
+      const ok = await request(h.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Origin', ORIGIN)
+        .send({});
       expect(ok.status).to.equal(202);
       const job = await h.producer.queue.check.getJob(ok.body.jobId);
       expect(job!.data.reason).to.include(`session:${FINGERPRINT}`);
-      const referer = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', cookie).set('Referer', `${ORIGIN}/`).send({});
+      const referer = await request(h.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Referer', `${ORIGIN}/`)
+        .send({});
       expect(referer.status).to.equal(202);
       const noOrigin = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', cookie).send({});
       expect(noOrigin.status).to.equal(403);
       expect(noOrigin.body.error.code).to.equal('EORIGIN');
-      const foreign = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', cookie).set('Origin', 'http://evil.example').send({});
+      const foreign = await request(h.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Origin', 'http://evil.example')
+        .send({});
       expect(foreign.status).to.equal(403);
     });
 
     it('ignores unknown session ids and ends the session on logout', async () => {
-      const forged = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', `${SESSION_COOKIE}=${'a'.repeat(64)}`).set('Origin', ORIGIN).send({});
+      const forged = await request(h.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', HOST)
+        .set('Cookie', `${SESSION_COOKIE}=${'a'.repeat(64)}`)
+        .set('Origin', ORIGIN)
+        .send({});
       expect(forged.status).to.equal(401);
       const cookie = await login(h.app);
       const out = await request(h.app).post('/logout').set('Host', HOST).set('Origin', ORIGIN).set('Cookie', cookie);
       expect(out.status).to.equal(303);
       expect(String(out.headers['set-cookie'])).to.match(new RegExp(`${SESSION_COOKIE}=;`));
-      const after = await request(h.app).post('/api/v1/servers/memory/check').set('Host', HOST).set('Cookie', cookie).set('Origin', ORIGIN).send({});
+      const after = await request(h.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Origin', ORIGIN)
+        .send({});
       expect(after.status).to.equal(401);
     });
   });
@@ -621,10 +701,19 @@ describe('dashboard', function () {
     });
 
     it('redacts secrets in job data', async () => {
-      await h.producer.queue.download.add('download', {
-        server: 'memory', chain: 'memory@1.0.0', package: 'x', version: '1.0.0', integrity: 'sha512-AAAA',
-        tarball: 'https://user:hunter2-password@registry.example/x.tgz', reason: `token ${TOKEN}`,
-      }, { jobId: 'secret-job' });
+      await h.producer.queue.download.add(
+        'download',
+        {
+          server: 'memory',
+          chain: 'memory@1.0.0',
+          package: 'x',
+          version: '1.0.0',
+          integrity: 'sha512-AAAA',
+          tarball: 'https://user:hunter2-password@registry.example/x.tgz',
+          reason: `token ${TOKEN}`,
+        },
+        { jobId: 'secret-job' },
+      );
       const res = keep(await request(h.app).get('/admin/queues/api/queues/download/secret-job').set('Authorization', bearer));
       expect(res.status).to.equal(200);
       expect(res.text).to.include('[REDACTED]');
@@ -636,9 +725,17 @@ describe('dashboard', function () {
       const cookie = await login(h.app);
       const page = await request(h.app).get('/admin/queues').set('Host', HOST).set('Cookie', cookie).set('Accept', 'text/html');
       expect(page.status).to.equal(200);
-      const foreign = await request(h.app).put('/admin/queues/api/queues/check/pause').set('Host', HOST).set('Cookie', cookie).set('Origin', 'http://evil.example');
+      const foreign = await request(h.app)
+        .put('/admin/queues/api/queues/check/pause')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Origin', 'http://evil.example');
       expect(foreign.status).to.equal(403);
-      const same = await request(h.app).put('/admin/queues/api/queues/check/pause').set('Host', HOST).set('Cookie', cookie).set('Origin', ORIGIN);
+      const same = await request(h.app)
+        .put('/admin/queues/api/queues/check/pause')
+        .set('Host', HOST)
+        .set('Cookie', cookie)
+        .set('Origin', ORIGIN);
       expect(same.status).to.equal(200);
       expect(await h.producer.queue.check.isPaused()).to.equal(true);
       await h.producer.queue.check.resume();

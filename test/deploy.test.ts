@@ -96,7 +96,16 @@ describe('deployment: docker-compose.yml', () => {
 
   it('passes every variable of the environment contract and of shared/config.ts, with the documented defaults', () => {
     expect(configVariables).to.include.members(Object.keys(DOCUMENTED_ENV));
-    expect(configVariables).to.include.members(['REGISTRY_TOKEN', 'TARBALL_HOSTS', 'SCHEDULE_TZ', 'CONCURRENCY', 'WEBHOOK_SECRET', 'MAX_TARBALL_SIZE', 'MAX_PACKAGE_SIZE', 'MAX_PACKAGE_FILES']);
+    expect(configVariables).to.include.members([
+      'REGISTRY_TOKEN',
+      'TARBALL_HOSTS',
+      'SCHEDULE_TZ',
+      'CONCURRENCY',
+      'WEBHOOK_SECRET',
+      'MAX_TARBALL_SIZE',
+      'MAX_PACKAGE_SIZE',
+      'MAX_PACKAGE_FILES',
+    ]);
     for (const name of APP_SERVICES) {
       const environment = compose.services[name]!.environment!;
       expect(Object.keys(environment).sort(), name).to.deep.equal([...configVariables].sort());
@@ -129,7 +138,10 @@ describe('deployment: Dockerfile', () => {
 
   before(async () => {
     stages = [];
-    const lines = (await read('Dockerfile')).split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const lines = (await read('Dockerfile'))
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
     for (const line of lines) {
       const from = /^FROM\s+\S+\s+AS\s+(\S+)$/i.exec(line);
       if (from) stages.push({ name: from[1]!, lines: [] });

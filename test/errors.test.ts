@@ -5,8 +5,21 @@
 import { expect } from 'chai';
 import { UnrecoverableError } from 'bullmq';
 import {
-  backoffDelay, ConfigurationError, ConflictError, describeError, IntegrityError, isRetryable, LockError, MCPError,
-  NotFoundError, RegistryError, retry, SmokeTestError, StagingError, toJobError, ValidationError,
+  backoffDelay,
+  ConfigurationError,
+  ConflictError,
+  describeError,
+  IntegrityError,
+  isRetryable,
+  LockError,
+  MCPError,
+  NotFoundError,
+  RegistryError,
+  retry,
+  SmokeTestError,
+  StagingError,
+  toJobError,
+  ValidationError,
 } from '../shared/errors.js';
 
 /** An Error with extra fields, the way Node, npm-registry-fetch and pacote throw them. */
@@ -47,8 +60,9 @@ describe('errors: classes', () => {
   });
 
   it('toString is "message: hint", or the message alone without a hint', () => {
-    expect(String(new IntegrityError('sha512 mismatch', { hint: 'the tarball was altered' })))
-      .to.equal('sha512 mismatch: the tarball was altered');
+    expect(String(new IntegrityError('sha512 mismatch', { hint: 'the tarball was altered' }))).to.equal(
+      'sha512 mismatch: the tarball was altered',
+    );
     expect(String(new IntegrityError('sha512 mismatch'))).to.equal('sha512 mismatch');
   });
 
@@ -179,21 +193,27 @@ describe('errors: backoffDelay', () => {
 describe('errors: retry', () => {
   it('returns at once when the first call succeeds', async () => {
     let calls = 0;
-    const result = await retry(async () => {
-      calls++;
-      return 'ok';
-    }, { attempts: 3, baseDelayMs: 1 });
+    const result = await retry(
+      async () => {
+        calls++;
+        return 'ok';
+      },
+      { attempts: 3, baseDelayMs: 1 },
+    );
     expect(result).to.equal('ok');
     expect(calls).to.equal(1);
   });
 
   it('retries transient errors until a call succeeds, passing the attempt number', async () => {
     const seen: number[] = [];
-    const result = await retry(async (attempt) => {
-      seen.push(attempt);
-      if (attempt < 3) throw errorWith({ code: 'ETIMEDOUT' });
-      return `ok after ${attempt}`;
-    }, { attempts: 5, baseDelayMs: 1 });
+    const result = await retry(
+      async (attempt) => {
+        seen.push(attempt);
+        if (attempt < 3) throw errorWith({ code: 'ETIMEDOUT' });
+        return `ok after ${attempt}`;
+      },
+      { attempts: 5, baseDelayMs: 1 },
+    );
     expect(result).to.equal('ok after 3');
     expect(seen).to.deep.equal([1, 2, 3]);
   });
@@ -202,10 +222,13 @@ describe('errors: retry', () => {
     let calls = 0;
     const last = errorWith({ code: 'ECONNRESET' }, 'reset 4');
     try {
-      await retry(async () => {
-        calls++;
-        throw calls === 4 ? last : errorWith({ code: 'ECONNRESET' }, `reset ${calls}`);
-      }, { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 });
+      await retry(
+        async () => {
+          calls++;
+          throw calls === 4 ? last : errorWith({ code: 'ECONNRESET' }, `reset ${calls}`);
+        },
+        { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect(error).to.equal(last);
@@ -217,10 +240,13 @@ describe('errors: retry', () => {
     let calls = 0;
     const integrity = new IntegrityError('sha512 mismatch');
     try {
-      await retry(async () => {
-        calls++;
-        throw integrity;
-      }, { attempts: 5, baseDelayMs: 1 });
+      await retry(
+        async () => {
+          calls++;
+          throw integrity;
+        },
+        { attempts: 5, baseDelayMs: 1 },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect(error).to.equal(integrity);
@@ -231,10 +257,13 @@ describe('errors: retry', () => {
   it('stops when a transient error turns into a final one', async () => {
     let calls = 0;
     try {
-      await retry(async () => {
-        calls++;
-        throw calls < 2 ? errorWith({ code: 'ECONNRESET' }) : errorWith({ statusCode: 404 });
-      }, { attempts: 5, baseDelayMs: 1 });
+      await retry(
+        async () => {
+          calls++;
+          throw calls < 2 ? errorWith({ code: 'ECONNRESET' }) : errorWith({ statusCode: 404 });
+        },
+        { attempts: 5, baseDelayMs: 1 },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect((error as { statusCode?: number }).statusCode).to.equal(404);
@@ -245,12 +274,17 @@ describe('errors: retry', () => {
   it('calls onRetry before each wait with the error, attempt and a delay within the backoff bounds', async () => {
     const retries: { attempt: number; delayMs: number; code: string }[] = [];
     try {
-      await retry(async () => {
-        throw errorWith({ code: 'EAI_AGAIN' });
-      }, {
-        attempts: 4, baseDelayMs: 2, maxDelayMs: 6,
-        onRetry: (error, attempt, delayMs) => retries.push({ attempt, delayMs, code: (error as { code: string }).code }),
-      });
+      await retry(
+        async () => {
+          throw errorWith({ code: 'EAI_AGAIN' });
+        },
+        {
+          attempts: 4,
+          baseDelayMs: 2,
+          maxDelayMs: 6,
+          onRetry: (error, attempt, delayMs) => retries.push({ attempt, delayMs, code: (error as { code: string }).code }),
+        },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect((error as { code?: string }).code).to.equal('EAI_AGAIN');
@@ -265,10 +299,13 @@ describe('errors: retry', () => {
   it('uses shouldRetry instead of isRetryable when given', async () => {
     let calls = 0;
     try {
-      await retry(async () => {
-        calls++;
-        throw new ValidationError('normally final');
-      }, { attempts: 3, baseDelayMs: 1, shouldRetry: () => true });
+      await retry(
+        async () => {
+          calls++;
+          throw new ValidationError('normally final');
+        },
+        { attempts: 3, baseDelayMs: 1, shouldRetry: () => true },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect(error).to.be.instanceOf(ValidationError);
@@ -279,10 +316,13 @@ describe('errors: retry', () => {
   it('makes 3 attempts when attempts is explicitly undefined', async () => {
     let calls = 0;
     try {
-      await retry(async () => {
-        calls++;
-        throw errorWith({ code: 'ECONNRESET' });
-      }, { attempts: undefined, baseDelayMs: 1 });
+      await retry(
+        async () => {
+          calls++;
+          throw errorWith({ code: 'ECONNRESET' });
+        },
+        { attempts: undefined, baseDelayMs: 1 },
+      );
       expect.fail('expected retry to throw');
     } catch (error) {
       expect((error as { code?: string }).code).to.equal('ECONNRESET');

@@ -9,16 +9,18 @@ import { formatDuration } from '../shared/schedule.js';
 
 describe('format: tables and fields', () => {
   it('pads columns to the widest cell, two spaces apart, with no trailing blanks', () => {
-    const text = table(['NAME', 'STATE', 'LAST ERROR'], [
-      ['memory', 'idle', null],
-      ['filesystem-long', 'failed', 'EINTEGRITY: bad tarball'],
-    ]);
-    expect(text).to.equal([
-      'NAME             STATE   LAST ERROR',
-      'memory           idle    -',
-      'filesystem-long  failed  EINTEGRITY: bad tarball',
-      '',
-    ].join('\n'));
+    const text = table(
+      ['NAME', 'STATE', 'LAST ERROR'],
+      [
+        ['memory', 'idle', null],
+        ['filesystem-long', 'failed', 'EINTEGRITY: bad tarball'],
+      ],
+    );
+    expect(text).to.equal(
+      ['NAME             STATE   LAST ERROR', 'memory           idle    -', 'filesystem-long  failed  EINTEGRITY: bad tarball', ''].join(
+        '\n',
+      ),
+    );
     for (const line of text.split('\n')) expect(line).to.equal(line.trimEnd());
   });
 
@@ -28,7 +30,12 @@ describe('format: tables and fields', () => {
   });
 
   it('aligns "key: value" fields', () => {
-    expect(fields([['state', 'idle'], ['last error', null]])).to.equal('state:       idle\nlast error:  -\n');
+    expect(
+      fields([
+        ['state', 'idle'],
+        ['last error', null],
+      ]),
+    ).to.equal('state:       idle\nlast error:  -\n');
   });
 
   it('cuts long text to one line of at most the given length', () => {
@@ -42,7 +49,12 @@ describe('format: tables and fields', () => {
   });
 
   it('formats byte sizes and name lists', () => {
-    expect([formatBytes(512), formatBytes(1536), formatBytes(5 * 1024 ** 3), formatBytes(undefined)]).to.deep.equal(['512 B', '1.5 KiB', '5.0 GiB', '-']);
+    expect([formatBytes(512), formatBytes(1536), formatBytes(5 * 1024 ** 3), formatBytes(undefined)]).to.deep.equal([
+      '512 B',
+      '1.5 KiB',
+      '5.0 GiB',
+      '-',
+    ]);
     expect(listNames([])).to.equal('(none)');
     expect(listNames(['a', 'b', 'c'], 2)).to.equal('a, b and 1 more');
   });
@@ -71,7 +83,12 @@ describe('format: relative times and durations', () => {
     });
   }
 
-  it('shows durations in the inventory\'s own syntax', () => {
-    expect([formatDuration(15_000), formatDuration(600_000), formatDuration(3 * 86_400_000), formatDuration(5_400_000)]).to.deep.equal(['15s', '10m', '3d', '1h30m']);
+  it("shows durations in the inventory's own syntax", () => {
+    expect([formatDuration(15_000), formatDuration(600_000), formatDuration(3 * 86_400_000), formatDuration(5_400_000)]).to.deep.equal([
+      '15s',
+      '10m',
+      '3d',
+      '1h30m',
+    ]);
   });
 });

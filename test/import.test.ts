@@ -6,7 +6,14 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import {
-  convertEntry, importClientConfig, inventoryEntry, mergeIntoInventory, parseJsonc, parsePackageSpec, renderServers, serverNameFor,
+  convertEntry,
+  importClientConfig,
+  inventoryEntry,
+  mergeIntoInventory,
+  parseJsonc,
+  parsePackageSpec,
+  renderServers,
+  serverNameFor,
   type ImportedServer,
 } from '../cli/import.js';
 import { parseInventory } from '../shared/inventory.js';
@@ -145,29 +152,73 @@ describe('import: client entries -> inventory entries', () => {
   }
 
   const refused: Array<{ title: string; entry: unknown; reason: RegExp }> = [
-    { title: 'uvx --with', entry: { command: 'uvx', args: ['--with', 'extra', 'mcp-server-fetch'] }, reason: /uvx --with adds packages beside the server/ },
+    {
+      title: 'uvx --with',
+      entry: { command: 'uvx', args: ['--with', 'extra', 'mcp-server-fetch'] },
+      reason: /uvx --with adds packages beside the server/,
+    },
     { title: 'docker', entry: { command: 'docker', args: ['run', '-i', 'mcp/postgres'] }, reason: /container image/ },
     { title: 'a remote url', entry: { url: 'https://mcp.example.com/sse' }, reason: /remote server/ },
     { title: 'type http', entry: { type: 'http', url: 'https://example.com/mcp' }, reason: /remote server \(http/ },
     { title: 'type sse without url', entry: { type: 'sse' }, reason: /remote server \(sse/ },
-    { title: 'python -m of an unknown module', entry: { command: 'python', args: ['-m', 'server'] }, reason: /which project on the package index provides the module "server" is not known/ },
-    { title: 'another command', entry: { command: '/opt/bin/my-server' }, reason: /not a package runner \(npx, pnpx, pnpm dlx, bunx\) nor node/ },
+    {
+      title: 'python -m of an unknown module',
+      entry: { command: 'python', args: ['-m', 'server'] },
+      reason: /which project on the package index provides the module "server" is not known/,
+    },
+    {
+      title: 'another command',
+      entry: { command: '/opt/bin/my-server' },
+      reason: /not a package runner \(npx, pnpx, pnpm dlx, bunx\) nor node/,
+    },
     { title: 'no command', entry: { args: ['x'] }, reason: /no command/ },
     { title: 'npx of a local path', entry: { command: 'npx', args: ['-y', './my-server'] }, reason: /not a package from the registry/ },
     { title: 'npx of a git spec', entry: { command: 'npx', args: ['github:me/server'] }, reason: /not a package from the registry/ },
-    { title: 'npx of a GitHub shorthand', entry: { command: 'npx', args: ['me/server'] }, reason: /"me\/server" is a git repository, not a package from the registry/ },
-    { title: 'npx of a tarball URL', entry: { command: 'npx', args: ['https://example.com/pkg.tgz'] }, reason: /is a tarball URL, not a package from the registry/ },
-    { title: 'npx of an npm: alias', entry: { command: 'npx', args: ['npm:other@1'] }, reason: /is an alias \(npm:…\), not a package from the registry/ },
-    { title: 'npx of a bad package name', entry: { command: 'npx', args: ['-y', '@scope/Bad Name@1.0.0'] }, reason: /not a (valid npm package name|package spec npm accepts)/ },
-    { title: 'npx of a spec that is no version, range or tag', entry: { command: 'npx', args: ['pkg@%%%'] }, reason: /"pkg@%%%" is not a package spec npm accepts: Invalid tag name/ },
-    { title: 'npx of a dist-tag the inventory cannot hold', entry: { command: 'npx', args: ['pkg@_next'] }, reason: /"_next" of pkg is not a version, a range or a dist-tag/ },
-    { title: 'bunx with an unknown option', entry: { command: 'bunx', args: ['--weird', 'pkg'] }, reason: /bunx option --weird is not understood/ },
+    {
+      title: 'npx of a GitHub shorthand',
+      entry: { command: 'npx', args: ['me/server'] },
+      reason: /"me\/server" is a git repository, not a package from the registry/,
+    },
+    {
+      title: 'npx of a tarball URL',
+      entry: { command: 'npx', args: ['https://example.com/pkg.tgz'] },
+      reason: /is a tarball URL, not a package from the registry/,
+    },
+    {
+      title: 'npx of an npm: alias',
+      entry: { command: 'npx', args: ['npm:other@1'] },
+      reason: /is an alias \(npm:…\), not a package from the registry/,
+    },
+    {
+      title: 'npx of a bad package name',
+      entry: { command: 'npx', args: ['-y', '@scope/Bad Name@1.0.0'] },
+      reason: /not a (valid npm package name|package spec npm accepts)/,
+    },
+    {
+      title: 'npx of a spec that is no version, range or tag',
+      entry: { command: 'npx', args: ['pkg@%%%'] },
+      reason: /"pkg@%%%" is not a package spec npm accepts: Invalid tag name/,
+    },
+    {
+      title: 'npx of a dist-tag the inventory cannot hold',
+      entry: { command: 'npx', args: ['pkg@_next'] },
+      reason: /"_next" of pkg is not a version, a range or a dist-tag/,
+    },
+    {
+      title: 'bunx with an unknown option',
+      entry: { command: 'bunx', args: ['--weird', 'pkg'] },
+      reason: /bunx option --weird is not understood/,
+    },
     { title: 'pnpm without dlx', entry: { command: 'pnpm', args: ['exec', 'pkg'] }, reason: /runs through pnpm but not `pnpm dlx`/ },
     { title: 'pnpx without a package', entry: { command: 'pnpx', args: [] }, reason: /pnpm dlx without a package/ },
     { title: 'npx with an unknown option', entry: { command: 'npx', args: ['--weird', 'pkg'] }, reason: /npx option --weird/ },
     { title: 'npx without a package', entry: { command: 'npx', args: ['-y'] }, reason: /npx without a package/ },
     { title: 'node of a local script', entry: { command: 'node', args: ['./server.js'] }, reason: /not inside an installed npm package/ },
-    { title: 'node of a .bin shim', entry: { command: 'node', args: ['/x/node_modules/.bin/server'] }, reason: /not inside an installed npm package/ },
+    {
+      title: 'node of a .bin shim',
+      entry: { command: 'node', args: ['/x/node_modules/.bin/server'] },
+      reason: /not inside an installed npm package/,
+    },
     { title: 'args that are not strings', entry: { command: 'npx', args: [{ a: 1 }] }, reason: /"args" must be a list of strings/ },
   ];
   for (const { title, entry, reason } of refused) {
@@ -213,7 +264,9 @@ describe('import: client entries -> inventory entries', () => {
   it('keeps commas before ] and } inside strings', () => {
     const text = '{ "mcpServers": { "x": { "command": "npx", "args": ["-y", "pkg", "--flag=a,]", "--set={a,}",], }, }, }';
     expect(parseJsonc(text)).to.deep.equal({ mcpServers: { x: { command: 'npx', args: ['-y', 'pkg', '--flag=a,]', '--set={a,}'] } } });
-    expect(convertEntry((parseJsonc(text) as { mcpServers: { x: unknown } }).mcpServers.x)).to.deep.include({ args: ['--flag=a,]', '--set={a,}'] });
+    expect(convertEntry((parseJsonc(text) as { mcpServers: { x: unknown } }).mcpServers.x)).to.deep.include({
+      args: ['--flag=a,]', '--set={a,}'],
+    });
   });
 
   it('refuses text that is not JSON(C), naming what and where', () => {
@@ -255,9 +308,7 @@ describe('import: whole client configs', () => {
     expect(github.secretKeys).to.deep.equal(['GITHUB_PERSONAL_ACCESS_TOKEN']);
     expect(inventoryEntry(github)).to.have.nested.property('smokeTest.env.GITHUB_PERSONAL_ACCESS_TOKEN', 'ghp_example_not_a_real_token');
     expect(result.servers.find((server) => server.name === 'memory')!.secretKeys).to.deep.equal([]);
-    expect(result.unsupported).to.deep.equal([
-      { source: 'postgres', reason: 'a container image (docker): not an npm package' },
-    ]);
+    expect(result.unsupported).to.deep.equal([{ source: 'postgres', reason: 'a container image (docker): not an npm package' }]);
   });
 
   it('Cursor: cmd /c npx, -p, a range; url and python refused', async () => {
@@ -288,7 +339,9 @@ describe('import: whole client configs', () => {
   it('VS Code settings.json: "mcp": {"servers"}', async () => {
     const result = importClientConfig(await clientConfig('vscode-settings.json'));
     expect(result.format).to.equal('mcp.servers');
-    expect(result.servers.map((server) => inventoryEntry(server))).to.deep.equal([{ package: '@playwright/mcp', smokeTest: { args: ['--headless'] } }]);
+    expect(result.servers.map((server) => inventoryEntry(server))).to.deep.equal([
+      { package: '@playwright/mcp', smokeTest: { args: ['--headless'] } },
+    ]);
   });
 
   it('never overwrites: taken names and packages already managed are skipped; duplicates get a suffix', () => {
@@ -302,10 +355,25 @@ describe('import: whole client configs', () => {
       },
     };
     const result = importClientConfig(config, new Map([['memory', '@modelcontextprotocol/server-memory']]));
-    expect(result.servers.map((server) => [server.name, server.package])).to.deep.equal([['tools', 'tools-a'], ['tools-2', 'tools-b']]);
+    expect(result.servers.map((server) => [server.name, server.package])).to.deep.equal([
+      ['tools', 'tools-a'],
+      ['tools-2', 'tools-b'],
+    ]);
     expect(result.skipped).to.deep.equal([
-      { source: 'memory', name: 'memory', reason: 'the inventory already has a server "memory" (package @modelcontextprotocol/server-memory); add this one by hand under another name', args: [] },
-      { source: 'mem', name: 'memory', reason: '@modelcontextprotocol/server-memory is already in the inventory as "memory"', useServer: 'memory', args: ['--x'] },
+      {
+        source: 'memory',
+        name: 'memory',
+        reason:
+          'the inventory already has a server "memory" (package @modelcontextprotocol/server-memory); add this one by hand under another name',
+        args: [],
+      },
+      {
+        source: 'mem',
+        name: 'memory',
+        reason: '@modelcontextprotocol/server-memory is already in the inventory as "memory"',
+        useServer: 'memory',
+        args: ['--x'],
+      },
       { source: 'tools again', name: 'tools', reason: 'tools-a is already in this import as "tools"', useServer: 'tools', args: [] },
     ]);
   });
@@ -322,13 +390,22 @@ describe('import: whole client configs', () => {
     expect([...inventory.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);
     expect(inventory.servers.get('fetch')).to.include({ ecosystem: 'pypi', package: 'mcp-server-fetch' });
     expect(inventory.servers.get('memory')!.smokeTest.env).to.deep.equal({ MEMORY_FILE_PATH: '/Users/me/memory.json' });
-    expect(text).to.include('# imported from claude_desktop_config.json entry "GitHub Tools" (GITHUB_PERSONAL_ACCESS_TOKEN stored here in plain text)');
+    expect(text).to.include(
+      '# imported from claude_desktop_config.json entry "GitHub Tools" (GITHUB_PERSONAL_ACCESS_TOKEN stored here in plain text)',
+    );
   });
 });
 
 describe('import: merging into the inventory file', () => {
   const imported = (name: string, extra: Partial<ImportedServer> = {}): ImportedServer => ({
-    name, source: name, package: `${name}-mcp`, args: [], env: {}, secretKeys: [], warnings: [], ...extra,
+    name,
+    source: name,
+    package: `${name}-mcp`,
+    args: [],
+    env: {},
+    secretKeys: [],
+    warnings: [],
+    ...extra,
   });
 
   it('keeps the shipped inventory byte for byte and appends at the end of servers', async () => {
@@ -337,17 +414,19 @@ describe('import: merging into the inventory file', () => {
     expect(merged.added).to.deep.equal(['alpha']);
     expect(merged.skipped).to.deep.equal(['memory']);
     expect(merged.text.startsWith(shipped)).to.equal(true);
-    expect(merged.text.slice(shipped.length)).to.equal([
-      '  # imported from c.json entry "alpha"',
-      '  alpha:',
-      '    package: alpha-mcp',
-      '    smokeTest:',
-      '      args:',
-      '        - --a',
-      '      env:',
-      '        KEY: v',
-      '',
-    ].join('\n'));
+    expect(merged.text.slice(shipped.length)).to.equal(
+      [
+        '  # imported from c.json entry "alpha"',
+        '  alpha:',
+        '    package: alpha-mcp',
+        '    smokeTest:',
+        '      args:',
+        '        - --a',
+        '      env:',
+        '        KEY: v',
+        '',
+      ].join('\n'),
+    );
     const inventory = parseInventory(merged.text, 'x.yaml', BASE);
     expect([...inventory.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'sequential-thinking', 'alpha']);
   });
@@ -355,8 +434,13 @@ describe('import: merging into the inventory file', () => {
   it('inserts before later top-level keys and keeps 4-space indentation', () => {
     const text = 'servers:\n    one:\n        package: one-mcp   # aligned comment\n\n# about defaults\ndefaults:\n    keep: 2\n';
     const merged = mergeIntoInventory(text, [imported('two')], 'c.json');
-    expect(merged.text).to.equal('servers:\n    one:\n        package: one-mcp   # aligned comment\n    # imported from c.json entry "two"\n    two:\n      package: two-mcp\n\n# about defaults\ndefaults:\n    keep: 2\n');
-    expect(YAML.parse(merged.text)).to.deep.equal({ servers: { one: { package: 'one-mcp' }, two: { package: 'two-mcp' } }, defaults: { keep: 2 } });
+    expect(merged.text).to.equal(
+      'servers:\n    one:\n        package: one-mcp   # aligned comment\n    # imported from c.json entry "two"\n    two:\n      package: two-mcp\n\n# about defaults\ndefaults:\n    keep: 2\n',
+    );
+    expect(YAML.parse(merged.text)).to.deep.equal({
+      servers: { one: { package: 'one-mcp' }, two: { package: 'two-mcp' } },
+      defaults: { keep: 2 },
+    });
   });
 
   it('fills an empty `servers: {}` or a missing servers key through the Document API, keeping comments', () => {
@@ -389,12 +473,13 @@ describe('import: the command (real binary)', function () {
     await env.cleanup();
   });
 
-  const cli = (...args: string[]) => run(process.execPath, [BIN, ...args], {
-    env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
+  const cli = (...args: string[]) =>
+    run(process.execPath, [BIN, ...args], {
+      env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root },
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
 
   it('prints YAML and the reasons for refused entries, and writes nothing', async () => {
     const result = await cli('import', path.join(CLIENTS, 'claude_desktop_config.json'));
@@ -417,13 +502,19 @@ describe('import: the command (real binary)', function () {
     expect([...parsed.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);
     expect(parsed.servers.get('filesystem')).to.deep.include({ version: '2026.1.14' });
     const launcher = (name: string) => path.join(env.config.serversPath, 'bin', name);
-    expect(result.stdout).to.include(`"filesystem": {"command":"${launcher('filesystem')}","args":["/Users/me/Desktop","/Users/me/Downloads"]}`);
+    expect(result.stdout).to.include(
+      `"filesystem": {"command":"${launcher('filesystem')}","args":["/Users/me/Desktop","/Users/me/Downloads"]}`,
+    );
     expect(result.stdout).to.include(`"memory": {"command":"${launcher('memory')}"}`);
     expect(result.stdout).to.include(`"GitHub Tools": {"command":"${launcher('github-tools')}"}`);
 
     const again = await cli('import', path.join(CLIENTS, 'claude_desktop_config.json'), '--write', '--json');
     expect(again.code).to.equal(0);
-    const report = JSON.parse(again.stdout) as { written: boolean; servers: unknown[]; skipped: Array<{ source: string; launcher: string | null }> };
+    const report = JSON.parse(again.stdout) as {
+      written: boolean;
+      servers: unknown[];
+      skipped: Array<{ source: string; launcher: string | null }>;
+    };
     expect(report.written).to.equal(false);
     expect(report.servers).to.deep.equal([]);
     expect(report.skipped.map((skip) => skip.source)).to.deep.equal(['memory', 'filesystem', 'GitHub Tools', 'local-build', 'fetch']);

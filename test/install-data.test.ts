@@ -20,28 +20,44 @@ const PKG = '@modelcontextprotocol/server-memory';
 const MEMORY = `node_modules/${PKG}/lib/memory.jsonl`;
 
 describe('install: which files a server created', () => {
-  const recorded = new Map([['node_modules/p/dist/server.js', 10], ['node_modules/p/package.json', 5], ['node_modules/.bin/p', 0]]);
+  const recorded = new Map([
+    ['node_modules/p/dist/server.js', 10],
+    ['node_modules/p/package.json', 5],
+    ['node_modules/.bin/p', 0],
+  ]);
   const entry = (p: string, kind: PresentEntry['kind'] = 'file'): PresentEntry => ({ path: p, kind, size: 1 });
   const cases: Array<[string, PresentEntry[], string[]]> = [
     ['nothing new', [entry('node_modules/p/dist/server.js'), entry('node_modules/p/package.json')], []],
-    ['a new file next to the code', [entry('node_modules/p/dist/server.js'), entry('node_modules/p/dist/memory.jsonl')], ['node_modules/p/dist/memory.jsonl']],
+    [
+      'a new file next to the code',
+      [entry('node_modules/p/dist/server.js'), entry('node_modules/p/dist/memory.jsonl')],
+      ['node_modules/p/dist/memory.jsonl'],
+    ],
     ['a new file in a new folder', [entry('node_modules/p/credentials/token.json')], ['node_modules/p/credentials/token.json']],
-    ['a recorded file that grew is the package\'s, not data', [{ path: 'node_modules/p/package.json', kind: 'file', size: 99 }], []],
+    ["a recorded file that grew is the package's, not data", [{ path: 'node_modules/p/package.json', kind: 'file', size: 99 }], []],
     ['our own links into data/ are not data', [entry('node_modules/p/dist/memory.jsonl', 'symlink')], []],
     ['the version record is ours', [entry('.mcp-updater/version.json'), entry('.mcp-updater/files.json')], []],
     ['sockets and fifos are not data', [entry('node_modules/p/dist/ipc.sock', 'other')], []],
   ];
   for (const [name, present, expected] of cases) it(name, () => expect(serverCreatedFiles(recorded, present)).to.deep.equal(expected));
 
-  it('the message names the file, where it went and the package\'s own setting', () => {
-    const message = dataPreservedMessage({ server: 'memory', package: PKG, version: '1.0.0', dataDir: '/srv/memory/data', files: ['dist/memory.jsonl'], when: 'activation' });
+  it("the message names the file, where it went and the package's own setting", () => {
+    const message = dataPreservedMessage({
+      server: 'memory',
+      package: PKG,
+      version: '1.0.0',
+      dataDir: '/srv/memory/data',
+      files: ['dist/memory.jsonl'],
+      when: 'activation',
+    });
     expect(message).to.include('dist/memory.jsonl').and.include('/srv/memory/data').and.include('MEMORY_FILE_PATH');
     expect(dataPreservedMessage({ server: 'x', package: 'other', version: '1.0.0', dataDir: '/d', files: ['a'], when: 'cleanup' }))
-      .to.include('before cleanup removed 1.0.0').and.not.include('MEMORY_FILE_PATH');
+      .to.include('before cleanup removed 1.0.0')
+      .and.not.include('MEMORY_FILE_PATH');
   });
 });
 
-describe('install: a server\'s data survives update, rollback and cleanup', function () {
+describe("install: a server's data survives update, rollback and cleanup", function () {
   this.timeout(120_000);
   let registry: FixtureRegistry;
   let env: TestEnv;
@@ -67,19 +83,29 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     await registry?.close();
   });
 
-  const publish = (version: string) => registry.publish({ name: PKG, version, fromDir: fixturePackageDir('mcp-data-writer'), publishedAt: old });
+  const publish = (version: string) =>
+    registry.publish({ name: PKG, version, fromDir: fixturePackageDir('mcp-data-writer'), publishedAt: old });
   const versionFile = (version: string) => path.join(context.layout.versionDir('memory', version), MEMORY);
   const dataFile = () => path.join(context.layout.dataDir('memory'), MEMORY);
-  const lines = async (file: string) => (await fs.readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { version: string; note: string | null });
+  const lines = async (file: string) =>
+    (await fs.readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { version: string; note: string | null });
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 60_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      60_000,
+      100,
+    );
   }
 
   async function check(): Promise<void> {
@@ -91,7 +117,13 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
   /** A client starts the server through the launcher (the server appends a line with the note). */
   async function use(note: string): Promise<void> {
     // An MCP client, not a smoke test: it runs the server as it is, outside the sandbox.
-    const answer = await runSmokeTest({ command: context.layout.launcher('memory'), env: { FIXTURE_NOTE: note }, cwd: env.root, timeoutMs: 10_000, sandbox: false });
+    const answer = await runSmokeTest({
+      command: context.layout.launcher('memory'),
+      env: { FIXTURE_NOTE: note },
+      cwd: env.root,
+      timeoutMs: 10_000,
+      sandbox: false,
+    });
     expect(answer.ok).to.equal(true);
   }
 
@@ -100,7 +132,9 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     await check();
     expect((await context.state.get('memory')).current).to.equal('1.0.0');
     // The stage's smoke test wrote nothing that stayed (or was recorded as the package's own).
-    expect([...(await readVersionFiles(context.layout.versionDir('memory', '1.0.0')))!.keys()]).to.include(`node_modules/${PKG}/lib/server.js`).and.not.include(MEMORY);
+    expect([...(await readVersionFiles(context.layout.versionDir('memory', '1.0.0')))!.keys()])
+      .to.include(`node_modules/${PKG}/lib/server.js`)
+      .and.not.include(MEMORY);
     await use('first conversation');
     const before = await lines(versionFile('1.0.0'));
     expect(before.map((line) => line.note)).to.include('first conversation');
@@ -132,7 +166,11 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     const { jobId } = await client.rollback('memory', { version: '1.0.0' });
     await client.waitFor('activate', jobId, 60_000);
     await use('after the rollback');
-    expect((await lines(versionFile('1.0.0'))).map((line) => line.note)).to.include.members(['first conversation', 'second conversation', 'after the rollback']);
+    expect((await lines(versionFile('1.0.0'))).map((line) => line.note)).to.include.members([
+      'first conversation',
+      'second conversation',
+      'after the rollback',
+    ]);
 
     // A newer version moves on from the rollback; an old 1.1.0 process then writes another file.
     await publish('1.2.0');
@@ -145,7 +183,9 @@ describe('install: a server\'s data survives update, rollback and cleanup', func
     const cleanup = await client.cleanup({ server: 'memory' });
     await client.waitFor('cleanup', cleanup.jobId, 60_000);
     expect(await context.layout.installedVersions('memory')).to.have.members(['1.0.0', '1.2.0']);
-    expect(await fs.readFile(path.join(context.layout.dataDir('memory'), `node_modules/${PKG}/lib/late.json`), 'utf8')).to.equal('{"late":true}\n');
+    expect(await fs.readFile(path.join(context.layout.dataDir('memory'), `node_modules/${PKG}/lib/late.json`), 'utf8')).to.equal(
+      '{"late":true}\n',
+    );
     expect((await lines(dataFile())).map((line) => line.note)).to.include.members(['first conversation', 'after the rollback']);
     await use('after the cleanup');
     expect((await lines(versionFile('1.2.0'))).map((line) => line.note)).to.include.members(['first conversation', 'after the cleanup']);

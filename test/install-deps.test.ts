@@ -20,26 +20,74 @@ import { integrityOf, packDirectory, packEntries } from './support/tarball.js';
 
 const DAY = 24 * 3600 * 1000;
 
-describe('install: npm failures classified by npm\'s own error code', () => {
+describe("install: npm failures classified by npm's own error code", () => {
   const cases: Array<[string, string, { kind: string; npmCode?: string; dependency?: string }]> = [
-    ['E404 of a missing package', [
-      'npm error code E404',
-      'npm error 404 Not Found - GET http://127.0.0.1:4873/fixture-missing - Not found',
-      'npm error 404',
-      "npm error 404  The requested resource 'fixture-missing@^1.0.0' could not be found or you do not have permission to access it.",
-      'npm error A complete log of this run can be found in: /root/.npm/_logs/x-debug-0.log',
-    ].join('\n'), { kind: 'unresolvable', npmCode: 'E404', dependency: 'fixture-missing@^1.0.0' }],
-    ['E404 of npm 8', "npm ERR! code E404\nnpm ERR! 404  'left-pad@^9.0.0' is not in this registry.", { kind: 'unresolvable', npmCode: 'E404', dependency: 'left-pad@^9.0.0' }],
-    ['ETARGET', 'npm error code ETARGET\nnpm error notarget No matching version found for fixture-dep@^9.0.0.\nnpm error notarget In most cases you or one of your dependencies are requesting', { kind: 'unresolvable', npmCode: 'ETARGET', dependency: 'fixture-dep@^9.0.0' }],
-    ['ENOVERSIONS', 'npm error code ENOVERSIONS\nnpm error No versions available for fixture-empty', { kind: 'unresolvable', npmCode: 'ENOVERSIONS', dependency: 'fixture-empty' }],
-    ['ERESOLVE', 'npm error code ERESOLVE\nnpm error ERESOLVE unable to resolve dependency tree\nnpm error Could not resolve dependency:\nnpm error peer react@"^19.0.0" from fixture-ui@1.0.0', { kind: 'unresolvable', npmCode: 'ERESOLVE', dependency: 'react@"^19.0.0"' }],
-    ['EINTEGRITY', 'npm error code EINTEGRITY\nnpm error sha512-abc integrity checksum failed when using sha512', { kind: 'unresolvable', npmCode: 'EINTEGRITY' }],
-    ['EUNSUPPORTEDPROTOCOL', 'npm error code EUNSUPPORTEDPROTOCOL\nnpm error Unsupported URL Type "workspace:": workspace:*', { kind: 'unresolvable', npmCode: 'EUNSUPPORTEDPROTOCOL', dependency: 'workspace:*' }],
-    ['ECONNREFUSED', 'npm error code ECONNREFUSED\nnpm error syscall connect\nnpm error errno ECONNREFUSED\nnpm error FetchError: request to http://127.0.0.1:9/fixture-dep failed, reason: connect ECONNREFUSED 127.0.0.1:9', { kind: 'unreachable', npmCode: 'ECONNREFUSED' }],
-    ['ETIMEDOUT', 'npm error code ETIMEDOUT\nnpm error network request to http://127.0.0.1:9/x failed', { kind: 'unreachable', npmCode: 'ETIMEDOUT' }],
-    ['EAI_AGAIN', 'npm error code EAI_AGAIN\nnpm error request to http://registry.invalid/x failed, reason: getaddrinfo EAI_AGAIN', { kind: 'unreachable', npmCode: 'EAI_AGAIN' }],
-    ['a 503', 'npm error code E503\nnpm error 503 Service Unavailable - GET http://127.0.0.1:4873/fixture-dep', { kind: 'unreachable', npmCode: 'E503' }],
-    ['a full disk', 'npm error code ENOSPC\nnpm error nospc Could not install from ... no space left on device', { kind: 'other', npmCode: 'ENOSPC' }],
+    [
+      'E404 of a missing package',
+      [
+        'npm error code E404',
+        'npm error 404 Not Found - GET http://127.0.0.1:4873/fixture-missing - Not found',
+        'npm error 404',
+        "npm error 404  The requested resource 'fixture-missing@^1.0.0' could not be found or you do not have permission to access it.",
+        'npm error A complete log of this run can be found in: /root/.npm/_logs/x-debug-0.log',
+      ].join('\n'),
+      { kind: 'unresolvable', npmCode: 'E404', dependency: 'fixture-missing@^1.0.0' },
+    ],
+    [
+      'E404 of npm 8',
+      "npm ERR! code E404\nnpm ERR! 404  'left-pad@^9.0.0' is not in this registry.",
+      { kind: 'unresolvable', npmCode: 'E404', dependency: 'left-pad@^9.0.0' },
+    ],
+    [
+      'ETARGET',
+      'npm error code ETARGET\nnpm error notarget No matching version found for fixture-dep@^9.0.0.\nnpm error notarget In most cases you or one of your dependencies are requesting',
+      { kind: 'unresolvable', npmCode: 'ETARGET', dependency: 'fixture-dep@^9.0.0' },
+    ],
+    [
+      'ENOVERSIONS',
+      'npm error code ENOVERSIONS\nnpm error No versions available for fixture-empty',
+      { kind: 'unresolvable', npmCode: 'ENOVERSIONS', dependency: 'fixture-empty' },
+    ],
+    [
+      'ERESOLVE',
+      'npm error code ERESOLVE\nnpm error ERESOLVE unable to resolve dependency tree\nnpm error Could not resolve dependency:\nnpm error peer react@"^19.0.0" from fixture-ui@1.0.0',
+      { kind: 'unresolvable', npmCode: 'ERESOLVE', dependency: 'react@"^19.0.0"' },
+    ],
+    [
+      'EINTEGRITY',
+      'npm error code EINTEGRITY\nnpm error sha512-abc integrity checksum failed when using sha512',
+      { kind: 'unresolvable', npmCode: 'EINTEGRITY' },
+    ],
+    [
+      'EUNSUPPORTEDPROTOCOL',
+      'npm error code EUNSUPPORTEDPROTOCOL\nnpm error Unsupported URL Type "workspace:": workspace:*',
+      { kind: 'unresolvable', npmCode: 'EUNSUPPORTEDPROTOCOL', dependency: 'workspace:*' },
+    ],
+    [
+      'ECONNREFUSED',
+      'npm error code ECONNREFUSED\nnpm error syscall connect\nnpm error errno ECONNREFUSED\nnpm error FetchError: request to http://127.0.0.1:9/fixture-dep failed, reason: connect ECONNREFUSED 127.0.0.1:9',
+      { kind: 'unreachable', npmCode: 'ECONNREFUSED' },
+    ],
+    [
+      'ETIMEDOUT',
+      'npm error code ETIMEDOUT\nnpm error network request to http://127.0.0.1:9/x failed',
+      { kind: 'unreachable', npmCode: 'ETIMEDOUT' },
+    ],
+    [
+      'EAI_AGAIN',
+      'npm error code EAI_AGAIN\nnpm error request to http://registry.invalid/x failed, reason: getaddrinfo EAI_AGAIN',
+      { kind: 'unreachable', npmCode: 'EAI_AGAIN' },
+    ],
+    [
+      'a 503',
+      'npm error code E503\nnpm error 503 Service Unavailable - GET http://127.0.0.1:4873/fixture-dep',
+      { kind: 'unreachable', npmCode: 'E503' },
+    ],
+    [
+      'a full disk',
+      'npm error code ENOSPC\nnpm error nospc Could not install from ... no space left on device',
+      { kind: 'other', npmCode: 'ENOSPC' },
+    ],
     ['no code at all', 'Segmentation fault', { kind: 'other' }],
   ];
   for (const [name, stderr, expected] of cases) {
@@ -60,13 +108,16 @@ describe('install: which dependency npm refused to fetch, from its debug log', (
     ].join('\n');
     expect(refusedSpecIn(log)).to.equal('evil@http://127.0.0.1:9/evil.tgz (wanted by mid@1.0.0)');
     expect(refusedSpecIn('3 silly fetch manifest x@git+ssh://git@example.invalid/x.git')).to.equal('x@git+ssh://git@example.invalid/x.git');
-    expect(refusedSpecIn('15 silly placeDep ROOT top@1.0.0 OK for:  want: file:/x.tgz\n20 silly placeDep ROOT mid@1.0.0 OK for: top@1.0.0 want: 1.0.0\n21 silly fetch manifest fixture-dep@^1.0.0'))
-      .to.equal('mid@1.0.0 (or a package its npm-shrinkwrap.json locks)');
+    expect(
+      refusedSpecIn(
+        '15 silly placeDep ROOT top@1.0.0 OK for:  want: file:/x.tgz\n20 silly placeDep ROOT mid@1.0.0 OK for: top@1.0.0 want: 1.0.0\n21 silly fetch manifest fixture-dep@^1.0.0',
+      ),
+    ).to.equal('mid@1.0.0 (or a package its npm-shrinkwrap.json locks)');
     expect(refusedSpecIn('16 silly fetch manifest mid@1.0.0')).to.equal(undefined);
   });
 });
 
-describe('install: CACHE_DIR holds npm\'s cache', () => {
+describe("install: CACHE_DIR holds npm's cache", () => {
   const base = { API_BASE_URL: 'http://127.0.0.1:9/' };
   it('defaults to ./data/cache, whatever BACKUP_DIR is', () => {
     const config = loadConfig({ ...base, BACKUP_DIR: '/var/backups' });
@@ -86,7 +137,12 @@ describe('install: a server is the one dependency of a generated project', funct
 
   before(async () => {
     registry = await FixtureRegistry.start();
-    await registry.publish({ name: 'fixture-dep', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: new Date(Date.now() - 30 * DAY) });
+    await registry.publish({
+      name: 'fixture-dep',
+      version: '1.0.0',
+      fromDir: fixturePackageDir('plain-lib'),
+      publishedAt: new Date(Date.now() - 30 * DAY),
+    });
     env = await createTestEnv({
       registryUrl: registry.url,
       inventory: `
@@ -129,7 +185,11 @@ servers:
     expect.fail('staging succeeded');
   }
 
-  const exists = (file: string) => fs.lstat(file).then(() => true, () => false);
+  const exists = (file: string) =>
+    fs.lstat(file).then(
+      () => true,
+      () => false,
+    );
 
   it('installs a package whose devDependencies hold workspace:* and an unpublished package', async () => {
     const data = await backup('dev-deps', 'mcp-dev-deps', '1.0.0', await packDirectory(fixturePackageDir('mcp-dev-deps')));
@@ -147,37 +207,61 @@ servers:
     // What the launcher runs is the package's bin inside node_modules.
     const run = await fs.readFile(context.layout.runScript(dir), 'utf8');
     expect(run).to.include(`"$here"/'node_modules/mcp-dev-deps/server.js'`);
-    expect(await runSmokeTest({ command: context.layout.runScript(dir), timeoutMs: 10_000 })).to.include({ ok: true, serverName: 'mcp-dev-deps' });
+    expect(await runSmokeTest({ command: context.layout.runScript(dir), timeoutMs: 10_000 })).to.include({
+      ok: true,
+      serverName: 'mcp-dev-deps',
+    });
   });
 
-  it('takes bundleDependencies from the package\'s own tarball (a bundled package the registry does not have)', async () => {
+  it("takes bundleDependencies from the package's own tarball (a bundled package the registry does not have)", async () => {
     const server = await fs.readFile(path.join(fixturePackageDir('mcp-healthy'), 'server.js'));
     const manifest = {
-      name: '@fixture/mcp-bundled', version: '1.0.0', type: 'module', bin: { 'mcp-bundled': 'server.js' },
-      dependencies: { 'fixture-bundled-only': '1.0.0', 'fixture-dep': '^1.0.0' }, bundleDependencies: ['fixture-bundled-only'],
+      name: '@fixture/mcp-bundled',
+      version: '1.0.0',
+      type: 'module',
+      bin: { 'mcp-bundled': 'server.js' },
+      dependencies: { 'fixture-bundled-only': '1.0.0', 'fixture-dep': '^1.0.0' },
+      bundleDependencies: ['fixture-bundled-only'],
     };
-    const data = await backup('bundled', '@fixture/mcp-bundled', '1.0.0', await packEntries([
-      { path: 'package/package.json', body: JSON.stringify(manifest) },
-      { path: 'package/server.js', body: server, mode: 0o755 },
-      { path: 'package/node_modules/fixture-bundled-only/package.json', body: JSON.stringify({ name: 'fixture-bundled-only', version: '1.0.0', main: 'index.js' }) },
-      { path: 'package/node_modules/fixture-bundled-only/index.js', body: 'export default 42;\n' },
-    ]));
+    const data = await backup(
+      'bundled',
+      '@fixture/mcp-bundled',
+      '1.0.0',
+      await packEntries([
+        { path: 'package/package.json', body: JSON.stringify(manifest) },
+        { path: 'package/server.js', body: server, mode: 0o755 },
+        {
+          path: 'package/node_modules/fixture-bundled-only/package.json',
+          body: JSON.stringify({ name: 'fixture-bundled-only', version: '1.0.0', main: 'index.js' }),
+        },
+        { path: 'package/node_modules/fixture-bundled-only/index.js', body: 'export default 42;\n' },
+      ]),
+    );
     const result = await stage(data);
     expect(result.toolCount).to.equal(2);
     const dir = context.layout.versionDir('bundled', '1.0.0');
     const pkgDir = path.join(dir, 'node_modules', '@fixture', 'mcp-bundled');
     expect(await exists(path.join(pkgDir, 'server.js'))).to.equal(true);
-    expect(await exists(path.join(pkgDir, 'node_modules', 'fixture-bundled-only', 'index.js'))
-      || await exists(path.join(dir, 'node_modules', 'fixture-bundled-only', 'index.js'))).to.equal(true);
+    expect(
+      (await exists(path.join(pkgDir, 'node_modules', 'fixture-bundled-only', 'index.js')))
+        || (await exists(path.join(dir, 'node_modules', 'fixture-bundled-only', 'index.js'))),
+    ).to.equal(true);
     expect(await exists(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'))).to.equal(true);
     expect(registry.requests.filter((request) => request.url.includes('fixture-bundled-only'))).to.deep.equal([]);
     expect((await context.layout.readVersionRecord('bundled', '1.0.0'))?.packageDir).to.equal('node_modules/@fixture/mcp-bundled');
   });
 
   it('a dependency range nothing satisfies fails at once (EDEPENDENCY, ETARGET), naming the dependency', async () => {
-    const data = await backup('broken-deps', 'mcp-broken-deps', '1.0.0', await packDirectory(fixturePackageDir('mcp-healthy'), {
-      name: 'mcp-broken-deps', version: '1.0.0', packageJson: { dependencies: { 'fixture-dep': '^9.0.0' } },
-    }));
+    const data = await backup(
+      'broken-deps',
+      'mcp-broken-deps',
+      '1.0.0',
+      await packDirectory(fixturePackageDir('mcp-healthy'), {
+        name: 'mcp-broken-deps',
+        version: '1.0.0',
+        packageJson: { dependencies: { 'fixture-dep': '^9.0.0' } },
+      }),
+    );
     const error = await stageError(data, 3);
     expect(error.code).to.equal('EDEPENDENCY');
     expect(error.name, 'final: not retried').to.equal('UnrecoverableError');
@@ -192,11 +276,23 @@ servers:
   });
 
   it('a registry that does not answer is retried (EREGISTRYUNREACHABLE), with a hint to check it', async () => {
-    const data = await backup('broken-deps', 'mcp-broken-deps', '1.0.1', await packDirectory(fixturePackageDir('mcp-healthy'), {
-      name: 'mcp-broken-deps', version: '1.0.1', packageJson: { dependencies: { 'fixture-flaky-dep': '^1.0.0' } },
-    }));
+    const data = await backup(
+      'broken-deps',
+      'mcp-broken-deps',
+      '1.0.1',
+      await packDirectory(fixturePackageDir('mcp-healthy'), {
+        name: 'mcp-broken-deps',
+        version: '1.0.1',
+        packageJson: { dependencies: { 'fixture-flaky-dep': '^1.0.0' } },
+      }),
+    );
     // A package npm has never fetched: no cached copy to fall back on.
-    await registry.publish({ name: 'fixture-flaky-dep', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: new Date(Date.now() - 30 * DAY) });
+    await registry.publish({
+      name: 'fixture-flaky-dep',
+      version: '1.0.0',
+      fromDir: fixturePackageDir('plain-lib'),
+      publishedAt: new Date(Date.now() - 30 * DAY),
+    });
     registry.injectFault({ match: /fixture-flaky-dep/, kind: 'status', status: 503 });
     try {
       const error = await stageError(data, 3);
@@ -234,7 +330,9 @@ describe('install: MAX_PACKAGE_FILES and MAX_PACKAGE_SIZE cover the whole instal
     registry = await FixtureRegistry.start();
     const manifest = JSON.stringify({ name: 'fixture-big', version: '1.0.0', main: 'index.js' });
     await registry.publish({
-      name: 'fixture-big', version: '1.0.0', publishedAt: new Date(Date.now() - 30 * DAY),
+      name: 'fixture-big',
+      version: '1.0.0',
+      publishedAt: new Date(Date.now() - 30 * DAY),
       tarball: await packEntries([
         { path: 'package/package.json', body: manifest },
         { path: 'package/index.js', body: 'module.exports = 1;\n' },
@@ -256,7 +354,11 @@ describe('install: MAX_PACKAGE_FILES and MAX_PACKAGE_SIZE cover the whole instal
   });
 
   it('refuses a small package whose dependency is oversized, naming the dependency', async () => {
-    const tarball = await packDirectory(fixturePackageDir('mcp-healthy'), { name: 'mcp-big', version: '1.0.0', packageJson: { dependencies: { 'fixture-big': '1.0.0' } } });
+    const tarball = await packDirectory(fixturePackageDir('mcp-healthy'), {
+      name: 'mcp-big',
+      version: '1.0.0',
+      packageJson: { dependencies: { 'fixture-big': '1.0.0' } },
+    });
     const { integrity } = integrityOf(tarball);
     const file = context.layout.backupFile(integrity);
     await fs.mkdir(path.dirname(file), { recursive: true });
@@ -271,6 +373,11 @@ describe('install: MAX_PACKAGE_FILES and MAX_PACKAGE_SIZE cover the whole instal
     expect(error?.code).to.equal('EPACKAGETOOBIG');
     expect(error!.message).to.include('MAX_PACKAGE_SIZE').and.include('fixture-big');
     expect(error!.name).to.equal('UnrecoverableError');
-    expect(await fs.lstat(context.layout.versionDir('big', '1.0.0')).then(() => true, () => false)).to.equal(false);
+    expect(
+      await fs.lstat(context.layout.versionDir('big', '1.0.0')).then(
+        () => true,
+        () => false,
+      ),
+    ).to.equal(false);
   });
 });

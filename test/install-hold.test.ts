@@ -41,13 +41,18 @@ describe('install: a rollback holds until a newer version is published', functio
   });
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 60_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      60_000,
+      100,
+    );
   }
 
   async function check(force = false) {

@@ -21,19 +21,33 @@ const base = { schedule: '0 */6 * * *', timezone: 'UTC' };
 
 describe('install scripts: allowScripts in the inventory', () => {
   it('is a list of package names per server, absent by default', () => {
-    const inventory = parseInventory('servers:\n  a: { package: x, allowScripts: [puppeteer, "@scope/native"] }\n  b: { package: y }\n', 'inv.yaml', base);
+    const inventory = parseInventory(
+      'servers:\n  a: { package: x, allowScripts: [puppeteer, "@scope/native"] }\n  b: { package: y }\n',
+      'inv.yaml',
+      base,
+    );
     expect(inventory.servers.get('a')!.allowScripts).to.deep.equal(['puppeteer', '@scope/native']);
     expect(inventory.servers.get('b')!.allowScripts).to.equal(undefined);
   });
 
   it('refuses what is not a package name, naming the key', () => {
     expect(() => parseInventory('servers:\n  a: { package: x, allowScripts: ["not a name"] }\n', 'inv.yaml', base))
-      .to.throw(ConfigurationError).with.property('path').that.match(/^servers\.a\.allowScripts/);
+      .to.throw(ConfigurationError)
+      .with.property('path')
+      .that.match(/^servers\.a\.allowScripts/);
   });
 
-  it('npm rebuild runs the named packages\' scripts only', () => {
+  it("npm rebuild runs the named packages' scripts only", () => {
     expect(npmRebuildArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' }, ['a', '@s/b'])).to.deep.equal([
-      'rebuild', 'a', '@s/b', '--ignore-scripts=false', '--no-audit', '--no-fund', '--no-update-notifier', '--registry=http://127.0.0.1:1/', '--cache=/c',
+      'rebuild',
+      'a',
+      '@s/b',
+      '--ignore-scripts=false',
+      '--no-audit',
+      '--no-fund',
+      '--no-update-notifier',
+      '--registry=http://127.0.0.1:1/',
+      '--cache=/c',
     ]);
   });
 });
@@ -48,9 +62,15 @@ describe('install scripts: exactly the allowed packages run theirs', function ()
     registry = await FixtureRegistry.start();
     for (const name of ['fixture-script-a', 'fixture-script-b']) {
       await registry.publish({
-        name, version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: old,
+        name,
+        version: '1.0.0',
+        fromDir: fixturePackageDir('plain-lib'),
+        publishedAt: old,
         packageJson: {
-          scripts: { postinstall: 'node -e "require(\'fs\').writeFileSync(\'ran.txt\', (process.env.npm_package_name || \'?\') + \' token:\' + (process.env.MCP_UPDATER_REGISTRY_TOKEN || process.env.REGISTRY_TOKEN || \'none\'))"' },
+          scripts: {
+            postinstall:
+              "node -e \"require('fs').writeFileSync('ran.txt', (process.env.npm_package_name || '?') + ' token:' + (process.env.MCP_UPDATER_REGISTRY_TOKEN || process.env.REGISTRY_TOKEN || 'none'))\"",
+          },
         },
       });
     }
@@ -78,7 +98,9 @@ servers:
 
   async function stage(server: string): Promise<StageResult> {
     const tarball = await packDirectory(fixturePackageDir('mcp-healthy'), {
-      name: 'mcp-scripted', version: '1.0.0', packageJson: { dependencies: { 'fixture-script-a': '1.0.0', 'fixture-script-b': '1.0.0' } },
+      name: 'mcp-scripted',
+      version: '1.0.0',
+      packageJson: { dependencies: { 'fixture-script-a': '1.0.0', 'fixture-script-b': '1.0.0' } },
     });
     const { integrity } = integrityOf(tarball);
     const file = context.layout.backupFile(integrity);
@@ -91,7 +113,7 @@ servers:
   const ran = (server: string, name: string) =>
     fs.readFile(path.join(context.layout.versionDir(server, '1.0.0'), 'node_modules', name, 'ran.txt'), 'utf8').catch(() => undefined);
 
-  it('runs fixture-script-a\'s postinstall and not fixture-script-b\'s', async () => {
+  it("runs fixture-script-a's postinstall and not fixture-script-b's", async () => {
     expect((await stage('scripted')).toolCount).to.equal(2);
     expect(await ran('scripted', 'fixture-script-a')).to.equal('fixture-script-a token:none');
     expect(await ran('scripted', 'fixture-script-b')).to.equal(undefined);

@@ -14,31 +14,45 @@ type LogLine = Record<string, unknown>;
 
 async function readLines(dir: string, category: string): Promise<LogLine[]> {
   const text = await fs.readFile(path.join(dir, `${category}.log`), 'utf8');
-  return text.split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line) as LogLine);
+  return text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as LogLine);
 }
 
 describe('redact: strings', () => {
   const cases: { name: string; input: string; output: string }[] = [
-    { name: 'a token in a query string', input: 'GET /hook?sig=abc123&x=1&token=t0ps3cret', output: `GET /hook?sig=${REDACTED}&x=1&token=${REDACTED}` },
     {
-      name: 'user and password in a redis URL', input: 'connecting to redis://user:s3cretpw@redis.example:6379/0',
+      name: 'a token in a query string',
+      input: 'GET /hook?sig=abc123&x=1&token=t0ps3cret',
+      output: `GET /hook?sig=${REDACTED}&x=1&token=${REDACTED}`,
+    },
+    {
+      name: 'user and password in a redis URL',
+      input: 'connecting to redis://user:s3cretpw@redis.example:6379/0',
       output: `connecting to redis://${REDACTED}@redis.example:6379/0`,
     },
     { name: 'a password without user', input: 'redis://:onlypass@host:6379', output: `redis://${REDACTED}@host:6379` },
     { name: 'a user without password', input: 'https://alice@registry.example/', output: `https://${REDACTED}@registry.example/` },
     {
-      name: 'two URLs in one string', input: 'postgres://u:p@h/db and rediss://a:b@c:6380',
+      name: 'two URLs in one string',
+      input: 'postgres://u:p@h/db and rediss://a:b@c:6380',
       output: `postgres://${REDACTED}@h/db and rediss://${REDACTED}@c:6380`,
     },
     { name: 'a Bearer token', input: 'Authorization: Bearer abcdef123456', output: `Authorization: Bearer ${REDACTED}` },
     { name: 'a lower-case bearer token', input: 'authorization: bearer abcdef123456', output: `authorization: bearer ${REDACTED}` },
     { name: 'Basic credentials', input: 'Basic dXNlcjpwYXNzd29yZA==', output: `Basic ${REDACTED}` },
     {
-      name: 'an .npmrc _authToken line', input: '//registry.example.test/:_authToken=npm_ABCDEF123',
+      name: 'an .npmrc _authToken line',
+      input: '//registry.example.test/:_authToken=npm_ABCDEF123',
       output: `//registry.example.test/:_authToken=${REDACTED}`,
     },
     { name: 'an .npmrc _auth line with spaces', input: '_auth = dXNlcjpwYXNz', output: `_auth=${REDACTED}` },
-    { name: 'a URL without credentials', input: 'GET https://registry.example.test/@scope%2fpkg', output: 'GET https://registry.example.test/@scope%2fpkg' },
+    {
+      name: 'a URL without credentials',
+      input: 'GET https://registry.example.test/@scope%2fpkg',
+      output: 'GET https://registry.example.test/@scope%2fpkg',
+    },
     { name: 'an e-mail address', input: 'maintainer bob@example.com', output: 'maintainer bob@example.com' },
     { name: 'nothing after Bearer shorter than 6 characters', input: 'scheme Bearer abc', output: 'scheme Bearer abc' },
   ];
@@ -56,18 +70,36 @@ describe('redact: strings', () => {
     registerSecret('literal-registered-secret');
     registerSecret('abc');
     registerSecret(undefined);
-    expect(redactString('x literal-registered-secret y literal-registered-secret abc'))
-      .to.equal(`x ${REDACTED} y ${REDACTED} abc`);
+    expect(redactString('x literal-registered-secret y literal-registered-secret abc')).to.equal(`x ${REDACTED} y ${REDACTED} abc`);
   });
 });
 
 describe('redact: objects', () => {
   it('redacts values of secret keys in every spelling', () => {
     const input: Record<string, unknown> = {
-      token: 't', password: 'p', _authToken: 'a', authorization: 'Bearer x', Authorization: 'x', apiKey: 'k',
-      api_key: 'k', 'x-api-key': 'k', cookie: 'c', secret: 's', auth: 'a', credentials: 'c', private_key: 'pk', privateKey: 'pk',
-      REGISTRY_TOKEN: 'r', NPM_TOKEN: 'n', access_token: 'at', apiToken: 'at', registryToken: 'rt', webhookSecret: 'ws',
-      accessToken: 'at', clientSecret: 'cs', npmAuthToken: 'na',
+      token: 't',
+      password: 'p',
+      _authToken: 'a',
+      authorization: 'Bearer x',
+      Authorization: 'x',
+      apiKey: 'k',
+      api_key: 'k',
+      'x-api-key': 'k',
+      cookie: 'c',
+      secret: 's',
+      auth: 'a',
+      credentials: 'c',
+      private_key: 'pk',
+      privateKey: 'pk',
+      REGISTRY_TOKEN: 'r',
+      NPM_TOKEN: 'n',
+      access_token: 'at',
+      apiToken: 'at',
+      registryToken: 'rt',
+      webhookSecret: 'ws',
+      accessToken: 'at',
+      clientSecret: 'cs',
+      npmAuthToken: 'na',
     };
     const output = redact(input);
     for (const key of Object.keys(input)) expect(output[key], key).to.equal(REDACTED);
@@ -122,8 +154,22 @@ describe('redact: objects', () => {
 describe('logger: JSON lines in LOG_DIR', () => {
   let dir: string;
   const secrets = [
-    'hunter2pw', 'npm_tok_abcdef', 'pw-zz-9', 'pp-secret', 'abcdefghijk', 'camelsecret1', 'errpass77', 'innerpw55', 'metapw66',
-    'lit-secret-123456', 'regtok-xyz', 'whsec-xyz', 'abcdefgh12345', 'npm_ABCDEF123', 'causepw44', 'arraypw33',
+    'hunter2pw',
+    'npm_tok_abcdef',
+    'pw-zz-9',
+    'pp-secret',
+    'abcdefghijk',
+    'camelsecret1',
+    'errpass77',
+    'innerpw55',
+    'metapw66',
+    'lit-secret-123456',
+    'regtok-xyz',
+    'whsec-xyz',
+    'abcdefgh12345',
+    'npm_ABCDEF123',
+    'causepw44',
+    'arraypw33',
   ];
 
   before(async () => {
@@ -202,7 +248,14 @@ describe('logger: JSON lines in LOG_DIR', () => {
 
   it('writes audit records with the redacted authorization and the rest intact', async () => {
     const [approve] = await readLines(dir, 'audit');
-    expect(approve).to.deep.include({ category: 'audit', level: 'info', message: 'approve', server: 'memory', authorization: REDACTED, requestedBy: 'token:1a2b' });
+    expect(approve).to.deep.include({
+      category: 'audit',
+      level: 'info',
+      message: 'approve',
+      server: 'memory',
+      authorization: REDACTED,
+      requestedBy: 'token:1a2b',
+    });
   });
 
   it('writes other categories to their own file', async () => {

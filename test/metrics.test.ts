@@ -129,7 +129,7 @@ describe('metrics endpoint', function () {
     expect(order.at(-1)).to.match(/le="\+Inf"/);
   });
 
-  it('reports each server\'s active version, update availability and last check time', () => {
+  it("reports each server's active version, update availability and last check time", () => {
     expect(scraped.get('mcp_updater_server_info{server="memory",version="1.2.0"}')).to.equal(1);
     expect(scraped.get('mcp_updater_server_info{server="github",version="0.4.1"}')).to.equal(1);
     expect(scraped.get('mcp_updater_server_update_available{server="memory"}')).to.equal(1);

@@ -38,7 +38,10 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
   let workers: RunningWorkers | undefined;
   let client: ProducerClient;
 
-  async function setUp(servers: string, options: { queues?: Array<(typeof PIPELINE)[number]>; env?: Record<string, string>; extra?: string } = {}) {
+  async function setUp(
+    servers: string,
+    options: { queues?: Array<(typeof PIPELINE)[number]>; env?: Record<string, string>; extra?: string } = {},
+  ) {
     env = await createTestEnv({
       registryUrl: registry.url,
       inventory: inventory(servers, options.extra),
@@ -50,13 +53,18 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
   }
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of PIPELINE) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 60_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of PIPELINE) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      60_000,
+      100,
+    );
   }
 
   async function checkAndSettle(server: string, force = false): Promise<void> {
@@ -136,9 +144,19 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
     // A worker that takes the job and dies with it (its lock is never renewed), three times.
     for (let kill = 0; kill < 3; kill += 1) {
       const dying = new Worker('stage', () => new Promise(() => undefined), {
-        connection, prefix: env.prefix, lockDuration: 1000, stalledInterval: 1000, maxStalledCount: 2, name: `dying-${kill}`,
+        connection,
+        prefix: env.prefix,
+        lockDuration: 1000,
+        stalledInterval: 1000,
+        maxStalledCount: 2,
+        name: `dying-${kill}`,
       });
-      await waitUntil('the dying worker to take the stage job', async () => (await context.queues.stage.getActive()).some((job) => job.processedBy === `dying-${kill}`), 20_000, 50);
+      await waitUntil(
+        'the dying worker to take the stage job',
+        async () => (await context.queues.stage.getActive()).some((job) => job.processedBy === `dying-${kill}`),
+        20_000,
+        50,
+      );
       await dying.close(true);
     }
     await workers!.close();
@@ -165,28 +183,41 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
       expect(await context.state.get('demo')).to.include({ current: '1.0.0', state: 'idle' });
     });
 
-    const poison: Array<{ name: string; edit: (version: Record<string, unknown>, doc: Record<string, unknown>) => void; message: RegExp; version: string }> = [
+    const poison: Array<{
+      name: string;
+      edit: (version: Record<string, unknown>, doc: Record<string, unknown>) => void;
+      message: RegExp;
+      version: string;
+    }> = [
       {
         name: 'a sha1-only integrity',
-        edit: (version) => { (version.dist as Record<string, string>).integrity = `sha1-${Buffer.alloc(20, 7).toString('base64')}`; },
+        edit: (version) => {
+          (version.dist as Record<string, string>).integrity = `sha1-${Buffer.alloc(20, 7).toString('base64')}`;
+        },
         message: /strongest integrity is sha1; mcp-updater requires sha256, sha384 or sha512/,
         version: '1.1.0',
       },
       {
         name: 'only a shasum',
-        edit: (version) => { delete (version.dist as Record<string, string>).integrity; },
+        edit: (version) => {
+          delete (version.dist as Record<string, string>).integrity;
+        },
         message: /only a SHA-1 shasum/,
         version: '1.1.0',
       },
       {
         name: 'a malformed sha512 digest',
-        edit: (version) => { (version.dist as Record<string, string>).integrity = 'sha512-abc'; },
+        edit: (version) => {
+          (version.dist as Record<string, string>).integrity = 'sha512-abc';
+        },
         message: /not a 64-byte base64 digest/,
         version: '1.1.0',
       },
       {
         name: 'a tarball URL with a space',
-        edit: (version) => { (version.dist as Record<string, string>).tarball += ' x'; },
+        edit: (version) => {
+          (version.dist as Record<string, string>).tarball += ' x';
+        },
         message: /tarball URL .* is not an http\(s\) URL/,
         version: '1.1.0',
       },
@@ -219,7 +250,11 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
         expect(state.failedVersions).to.include(testCase.version);
         expect(state.current).to.equal('1.0.0');
         expect(await failures('demo')).to.have.length(1);
-        expect(await context.queues.download.getJobCounts('completed', 'failed', 'waiting')).to.deep.equal({ completed: 1, failed: 0, waiting: 0 });
+        expect(await context.queues.download.getJobCounts('completed', 'failed', 'waiting')).to.deep.equal({
+          completed: 1,
+          failed: 0,
+          waiting: 0,
+        });
 
         // A plain check of the failed server ends failed again (nothing new), never checking, and
         // does not report the refused version a second time.
@@ -252,9 +287,15 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
     await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: new Date() });
     await setUp('  demo: { package: demo-mcp, minReleaseAge: 7d }\n');
     const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, 'check', 'demo', '--wait', '--timeout', '60s'], {
-        env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root }, timeout: 80_000,
-      }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }));
+      execFile(
+        process.execPath,
+        [BIN, 'check', 'demo', '--wait', '--timeout', '60s'],
+        {
+          env: { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root },
+          timeout: 80_000,
+        },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
+      );
     });
     expect(run.code, run.stdout + run.stderr).to.equal(1);
     expect(run.stdout + run.stderr).to.match(/ENOVERSION: no version of demo-mcp may be installed \(1\.0\.0 too-young\)/);
@@ -275,7 +316,9 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
     const state = await context.state.get('demo');
     expect(state).to.include({ state: 'awaiting-approval', staged: '1.0.0', lastCheckResult: '1.0.0 is staged and waits for approval' });
     expect(await context.queues.stage.getCompletedCount(), 'stage jobs').to.equal(1);
-    const waiting = (await context.events.list({ server: 'demo', limit: 100 })).filter((event) => event.type === 'update.awaiting-approval');
+    const waiting = (await context.events.list({ server: 'demo', limit: 100 })).filter(
+      (event) => event.type === 'update.awaiting-approval',
+    );
     expect(waiting).to.have.length(1);
     const { jobId } = await client.approve('demo', '1.0.0', 'test');
     await client.waitFor('activate', jobId, 30_000);
@@ -298,8 +341,13 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
     const redis = createRedis(env.config, 'producer');
     await waitForRedis(redis, env.config.redisUrl);
     const app = createDashboardApp({
-      config: env.config, inventory: inventoryWatcher, redis, producer: client, processMetrics: false,
-      rateLimits: { read: 10_000, mutation: 10_000, login: 10_000 }, serverCacheMs: 0,
+      config: env.config,
+      inventory: inventoryWatcher,
+      redis,
+      producer: client,
+      processMetrics: false,
+      rateLimits: { read: 10_000, mutation: 10_000, login: 10_000 },
+      serverCacheMs: 0,
     });
     try {
       const host = `127.0.0.1:${env.config.port}`;
@@ -309,8 +357,11 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
       expect(detail.body.history.map((entry: { to: string }) => entry.to)).to.deep.equal(['1.1.0', '1.0.0']);
 
       workers = startWorkers(context, [...PIPELINE]);
-      const rollback = await request(app).post('/api/v1/servers/demo/rollback').set('Host', host)
-        .set('Authorization', `Bearer ${TOKEN}`).send({});
+      const rollback = await request(app)
+        .post('/api/v1/servers/demo/rollback')
+        .set('Host', host)
+        .set('Authorization', `Bearer ${TOKEN}`)
+        .send({});
       expect(rollback.status, JSON.stringify(rollback.body)).to.equal(202);
       await client.waitFor('activate', rollback.body.jobId as string, 30_000);
       expect(await context.layout.currentVersion('demo')).to.equal('1.0.0');

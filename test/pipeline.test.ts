@@ -42,13 +42,18 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
   }
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 45_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      45_000,
+      100,
+    );
   }
 
   async function handshake(server: string) {
@@ -96,20 +101,36 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
     expect((await fs.stat(context.layout.launcher('demo'))).mtimeMs).to.equal(launcherStat.mtimeMs);
     const types = (await context.events.list({ server: 'demo', limit: 100 })).map((event) => event.type).reverse();
     expect(types).to.deep.equal([
-      'update.available', 'update.downloaded', 'update.staged', 'update.activated',
-      'update.available', 'update.downloaded', 'update.staged', 'update.activated',
+      'update.available',
+      'update.downloaded',
+      'update.staged',
+      'update.activated',
+      'update.available',
+      'update.downloaded',
+      'update.staged',
+      'update.activated',
     ]);
     const history = await context.layout.readHistory('demo');
-    expect(history?.entries.map((entry) => [entry.from, entry.to])).to.deep.equal([[undefined, '1.0.0'], ['1.0.0', '1.1.0']]);
+    expect(history?.entries.map((entry) => [entry.from, entry.to])).to.deep.equal([
+      [undefined, '1.0.0'],
+      ['1.0.0', '1.1.0'],
+    ]);
   });
 
   it('installs dependencies with npm, respecting the release age for them too', async () => {
     await registry.publish({ name: 'fixture-dep', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: old });
     await registry.publish({ name: 'fixture-dep', version: '1.1.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: new Date() });
-    await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old, packageJson: { dependencies: { 'fixture-dep': '^1.0.0' } } });
+    await registry.publish({
+      name: 'demo-mcp',
+      version: '1.0.0',
+      publishedAt: old,
+      packageJson: { dependencies: { 'fixture-dep': '^1.0.0' } },
+    });
     await setUp('  demo: { package: demo-mcp, minReleaseAge: 2d }\n');
     await checkAndSettle('demo');
-    const dependency = JSON.parse(await fs.readFile(path.join(context.layout.versionDir('demo', '1.0.0'), 'node_modules', 'fixture-dep', 'package.json'), 'utf8'));
+    const dependency = JSON.parse(
+      await fs.readFile(path.join(context.layout.versionDir('demo', '1.0.0'), 'node_modules', 'fixture-dep', 'package.json'), 'utf8'),
+    );
     expect(dependency.version).to.equal('1.0.0');
     expect((await handshake('demo')).ok).to.equal(true);
   });

@@ -76,16 +76,20 @@ describe('worker processes', function () {
     children.push(startWorkerProcess(env), startWorkerProcess(env));
     const other = ProducerClient.connect(env.config);
     try {
-      await Promise.all(Array.from({ length: 20 }, (_, index) =>
-        (index % 2 ? client : other).check('demo', { reason: `trigger ${index}` })));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, index) => (index % 2 ? client : other).check('demo', { reason: `trigger ${index}` })),
+      );
     } finally {
       await other.close();
     }
     await waitUntil('demo to be installed', async () => (await context.state.get('demo')).current === '1.0.0' && settled(), 60_000, 100);
     const events = await context.events.list({ server: 'demo', limit: 200 });
     const count = (type: string) => events.filter((event) => event.type === type).length;
-    expect({ downloaded: count('update.downloaded'), staged: count('update.staged'), activated: count('update.activated') })
-      .to.deep.equal({ downloaded: 1, staged: 1, activated: 1 });
+    expect({ downloaded: count('update.downloaded'), staged: count('update.staged'), activated: count('update.activated') }).to.deep.equal({
+      downloaded: 1,
+      staged: 1,
+      activated: 1,
+    });
     expect(await context.queues.download.getCompletedCount()).to.equal(1);
     expect(await context.queues.stage.getCompletedCount()).to.equal(1);
     expect(await context.queues.activate.getCompletedCount()).to.equal(1);
@@ -102,7 +106,9 @@ describe('worker processes', function () {
 
     // 1.1.0 answers its handshake only after 2.5 s: the stage is surely running when SIGTERM comes.
     await registry.publish({ name: 'demo-mcp', version: '1.1.0', publishedAt: old });
-    await env.writeInventory('defaults: { minReleaseAge: 0 }\nservers:\n  demo:\n    package: demo-mcp\n    smokeTest: { env: { FIXTURE_MCP_DELAY_MS: "2500" } }\n');
+    await env.writeInventory(
+      'defaults: { minReleaseAge: 0 }\nservers:\n  demo:\n    package: demo-mcp\n    smokeTest: { env: { FIXTURE_MCP_DELAY_MS: "2500" } }\n',
+    );
     // The worker process re-reads the inventory by itself (file watch); give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 600));
     await client.check('demo');
@@ -123,8 +129,9 @@ describe('worker processes', function () {
     }
     expect(await exited(first)).to.equal(0);
     expect([...seen].every((version) => ['1.0.0', '1.1.0'].includes(version))).to.equal(true);
-    const stage = (await context.queues.stage.getJobs(['completed', 'failed', 'active', 'waiting']))
-      .find((job) => job.data.version === '1.1.0');
+    const stage = (await context.queues.stage.getJobs(['completed', 'failed', 'active', 'waiting'])).find(
+      (job) => job.data.version === '1.1.0',
+    );
     expect(await stage?.getState()).to.equal('completed');
 
     // A new worker picks up whatever is left (the activation) and finishes the update.

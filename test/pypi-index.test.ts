@@ -27,20 +27,26 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
 }
 
 describe('pypi index: configuration and URLs', () => {
-  it('PYPI_INDEX_URL wins over PIP_INDEX_URL; pip\'s config is the last resort; none is refused', async () => {
-    expect(await resolveIndexUrl({ PYPI_INDEX_URL: 'http://127.0.0.1:9/simple/', PIP_INDEX_URL: 'http://127.0.0.1:8/simple/' })).to.equal('http://127.0.0.1:9/simple/');
+  it("PYPI_INDEX_URL wins over PIP_INDEX_URL; pip's config is the last resort; none is refused", async () => {
+    expect(await resolveIndexUrl({ PYPI_INDEX_URL: 'http://127.0.0.1:9/simple/', PIP_INDEX_URL: 'http://127.0.0.1:8/simple/' })).to.equal(
+      'http://127.0.0.1:9/simple/',
+    );
     expect(await resolveIndexUrl({ PIP_INDEX_URL: 'http://127.0.0.1:8/simple/' })).to.equal('http://127.0.0.1:8/simple/');
     // pip's own configuration, asked as `python -m pip config get global.index-url` (a stand-in interpreter answers).
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-pip-config-'));
     const fakePython = path.join(dir, 'python3');
-    await fs.writeFile(fakePython, '#!/bin/sh\n[ "$*" = "-m pip config get global.index-url" ] && echo http://127.0.0.1:7/simple/\n', { mode: 0o755 });
+    await fs.writeFile(fakePython, '#!/bin/sh\n[ "$*" = "-m pip config get global.index-url" ] && echo http://127.0.0.1:7/simple/\n', {
+      mode: 0o755,
+    });
     expect(await resolveIndexUrl({ PATH: process.env.PATH ?? '' }, fakePython)).to.equal('http://127.0.0.1:7/simple/');
     await fs.rm(dir, { recursive: true, force: true });
     const none = await rejection(resolveIndexUrl({ PATH: process.env.PATH ?? '' }, '/nonexistent/python3'));
     expect(none).to.be.instanceOf(ConfigurationError);
     expect(none.message).to.equal('no Python package index is configured for pypi servers');
     expect((none as ConfigurationError).path).to.equal('PYPI_INDEX_URL');
-    expect((await rejection(resolveIndexUrl({ PYPI_INDEX_URL: 'ftp://127.0.0.1/simple/' }))).message).to.equal('PYPI_INDEX_URL: "ftp://127.0.0.1/simple/" is not an http(s) URL');
+    expect((await rejection(resolveIndexUrl({ PYPI_INDEX_URL: 'ftp://127.0.0.1/simple/' }))).message).to.equal(
+      'PYPI_INDEX_URL: "ftp://127.0.0.1/simple/" is not an http(s) URL',
+    );
   });
 
   it('derives the JSON API from the simple API as the index software lays them out', () => {
@@ -53,11 +59,37 @@ describe('pypi index: configuration and URLs', () => {
   it('reads the JSON API: digests, upload times (zone-less ones are UTC), yanked flags; refuses what is not a project', () => {
     const project = parseProjectJson({
       info: { name: 'x', version: '1.0' },
-      releases: { '1.0': [{ filename: 'x-1.0-py3-none-any.whl', url: 'http://127.0.0.1/x.whl', digests: { sha256: 'AB'.repeat(32) }, upload_time: '2026-01-02T03:04:05', yanked: true, packagetype: 'bdist_wheel' }, null, { filename: 3 }] },
+      releases: {
+        '1.0': [
+          {
+            filename: 'x-1.0-py3-none-any.whl',
+            url: 'http://127.0.0.1/x.whl',
+            digests: { sha256: 'AB'.repeat(32) },
+            upload_time: '2026-01-02T03:04:05',
+            yanked: true,
+            packagetype: 'bdist_wheel',
+          },
+          null,
+          { filename: 3 },
+        ],
+      },
     });
     expect(project).to.deep.equal({
-      name: 'x', latest: '1.0',
-      releases: { '1.0': [{ filename: 'x-1.0-py3-none-any.whl', url: 'http://127.0.0.1/x.whl', sha256: 'ab'.repeat(32), uploadTime: '2026-01-02T03:04:05Z', yanked: true, packagetype: 'bdist_wheel', requiresPython: undefined }] },
+      name: 'x',
+      latest: '1.0',
+      releases: {
+        '1.0': [
+          {
+            filename: 'x-1.0-py3-none-any.whl',
+            url: 'http://127.0.0.1/x.whl',
+            sha256: 'ab'.repeat(32),
+            uploadTime: '2026-01-02T03:04:05Z',
+            yanked: true,
+            packagetype: 'bdist_wheel',
+            requiresPython: undefined,
+          },
+        ],
+      },
     });
     expect(parseProjectJson({ releases: {} })).to.equal(undefined);
     expect(parseProjectJson([])).to.equal(undefined);
@@ -83,10 +115,23 @@ describe('pypi index: requests', function () {
     otherOrigin = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
     server = http.createServer((request, response) => {
       seen.push({ where: 'index', path: request.url ?? '', authorization: request.headers.authorization });
-      if (request.url === '/pypi/away/json') { response.writeHead(302, { location: `${otherOrigin}/pypi/away/json` }); response.end(); return; }
-      if (request.url === '/pypi/huge/json') { response.end(`{"info":{"name":"huge"},"releases":{},"pad":"${'x'.repeat(4096)}"}`); return; }
-      if (request.url === '/pypi/ok/json') { response.end('{"info":{"name":"ok","version":"1.0"},"releases":{}}'); return; }
-      if (request.url === '/files/x.whl') { response.end('wheel bytes'); return; }
+      if (request.url === '/pypi/away/json') {
+        response.writeHead(302, { location: `${otherOrigin}/pypi/away/json` });
+        response.end();
+        return;
+      }
+      if (request.url === '/pypi/huge/json') {
+        response.end(`{"info":{"name":"huge"},"releases":{},"pad":"${'x'.repeat(4096)}"}`);
+        return;
+      }
+      if (request.url === '/pypi/ok/json') {
+        response.end('{"info":{"name":"ok","version":"1.0"},"releases":{}}');
+        return;
+      }
+      if (request.url === '/files/x.whl') {
+        response.end('wheel bytes');
+        return;
+      }
       response.writeHead(404);
       response.end();
     });
@@ -102,16 +147,24 @@ describe('pypi index: requests', function () {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  beforeEach(() => { seen.length = 0; });
+  beforeEach(() => {
+    seen.length = 0;
+  });
 
   it('sends the index credentials to the index only, and follows no redirect to another origin', async () => {
     const client = new PypiIndexClient(`http://bot:s3cret@${origin.slice(7)}/simple/`, LIMITS);
     expect(client.index).to.equal(`${origin}/simple/`);
     expect((await client.project('ok')).name).to.equal('ok');
-    expect(seen[0]).to.deep.equal({ where: 'index', path: '/pypi/ok/json', authorization: `Basic ${Buffer.from('bot:s3cret').toString('base64')}` });
+    expect(seen[0]).to.deep.equal({
+      where: 'index',
+      path: '/pypi/ok/json',
+      authorization: `Basic ${Buffer.from('bot:s3cret').toString('base64')}`,
+    });
     const away = await rejection(client.project('away'));
     expect(away.code).to.equal('ETARBALLHOST');
-    expect(away.message).to.include(`redirects to ${otherOrigin}/pypi/away/json, which points at ${otherOrigin}, not at the index ${origin}; nothing was sent there`);
+    expect(away.message).to.include(
+      `redirects to ${otherOrigin}/pypi/away/json, which points at ${otherOrigin}, not at the index ${origin}; nothing was sent there`,
+    );
     expect(seen.filter((entry) => entry.where === 'other')).to.deep.equal([]);
     expect(client.fileProblem(`${otherOrigin}/x.whl`)).to.match(/not at the index/);
   });
@@ -152,11 +205,27 @@ describe('fixture index: the simple API (PEP 691 JSON and HTML)', function () {
     const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-wheels-'));
     const index = await FixtureIndex.start(scratch);
     try {
-      const file = index.publish({ name: 'Demo_Py', version: '1.0', kind: 'healthy', uploadedAt: new Date('2026-01-01T00:00:00Z'), yanked: true, requiresPython: '>=3.8' });
-      const json = await (await fetch(`${index.url}demo-py/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } })).json() as { files: Array<Record<string, unknown>> };
-      expect(json.files[0]).to.deep.include({ filename: file.filename, hashes: { sha256: file.sha256 }, 'requires-python': '>=3.8', yanked: true });
+      const file = index.publish({
+        name: 'Demo_Py',
+        version: '1.0',
+        kind: 'healthy',
+        uploadedAt: new Date('2026-01-01T00:00:00Z'),
+        yanked: true,
+        requiresPython: '>=3.8',
+      });
+      const json = (await (await fetch(`${index.url}demo-py/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } })).json()) as {
+        files: Array<Record<string, unknown>>;
+      };
+      expect(json.files[0]).to.deep.include({
+        filename: file.filename,
+        hashes: { sha256: file.sha256 },
+        'requires-python': '>=3.8',
+        yanked: true,
+      });
       const html = await (await fetch(`${index.url}demo-py/`)).text();
-      expect(html).to.include(`href="${index.origin}/files/${file.filename}#sha256=${file.sha256}" data-requires-python="&gt;=3.8" data-yanked=""`);
+      expect(html).to.include(
+        `href="${index.origin}/files/${file.filename}#sha256=${file.sha256}" data-requires-python="&gt;=3.8" data-yanked=""`,
+      );
     } finally {
       await index.close();
       await fs.rm(scratch, { recursive: true, force: true });

@@ -47,13 +47,18 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
   }
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 100_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      100_000,
+      100,
+    );
   }
 
   async function handshake(server: string) {
@@ -73,7 +78,8 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     await env?.cleanup();
     await index.close();
     await fs.rm(scratch, { recursive: true, force: true });
-    if (savedIndex === undefined) delete process.env.PYPI_INDEX_URL; else process.env.PYPI_INDEX_URL = savedIndex;
+    if (savedIndex === undefined) delete process.env.PYPI_INDEX_URL;
+    else process.env.PYPI_INDEX_URL = savedIndex;
   });
 
   it('installs the newest stable release first, then updates; pre-releases and yanked releases are skipped', async () => {
@@ -82,7 +88,10 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     await checkAndSettle('demo');
     expect(await context.state.get('demo')).to.include({ current: '1.0.0', state: 'idle' });
     expect(await handshake('demo')).to.include({ ok: true, serverName: 'demo-py-mcp', serverVersion: '1.0.0', toolCount: 2 });
-    const requirements = await fs.readFile(path.join(context.layout.versionDir('demo', '1.0.0'), '.mcp-updater', 'requirements.txt'), 'utf8');
+    const requirements = await fs.readFile(
+      path.join(context.layout.versionDir('demo', '1.0.0'), '.mcp-updater', 'requirements.txt'),
+      'utf8',
+    );
     expect(requirements).to.match(/^demo-py-mcp==1\.0\.0 --hash=sha256:[0-9a-f]{64}$/m);
 
     index.publish({ name: 'demo-py-mcp', version: '1.1', kind: 'healthy', uploadedAt: old });
@@ -94,7 +103,8 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
   });
 
   it('each policy: patch, minor and major from 1.2.3; a pinned pre-release is installed', async () => {
-    for (const version of ['1.2.3', '1.2.4', '1.3.0', '2.0.0', '2.1.0rc1']) index.publish({ name: 'demo-py-mcp', version, kind: 'healthy', uploadedAt: old });
+    for (const version of ['1.2.3', '1.2.4', '1.3.0', '2.0.0', '2.1.0rc1'])
+      index.publish({ name: 'demo-py-mcp', version, kind: 'healthy', uploadedAt: old });
     const server = (policy: string, version = '1.2.3') => `  demo: { pypi: demo-py-mcp, version: "${version}", policy: ${policy} }\n`;
     await setUp(server('patch'));
     await checkAndSettle('demo');
@@ -125,17 +135,34 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
 
   it('installs a dependency from the index, pinned by its hash; a too young dependency stops the stage', async () => {
     index.publish({ name: 'demo-helper', version: '1.0.0', kind: 'library', uploadedAt: old });
-    index.publish({ name: 'dep-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper>=1.0'], importsHelper: 'demo_helper' });
+    index.publish({
+      name: 'dep-py-mcp',
+      version: '1.0.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      requires: ['demo-helper>=1.0'],
+      importsHelper: 'demo_helper',
+    });
     await setUp('  deps: { pypi: dep-py-mcp, minReleaseAge: 2d }\n');
     await checkAndSettle('deps');
     expect(await context.state.get('deps')).to.include({ current: '1.0.0', state: 'idle' });
     expect(await handshake('deps')).to.include({ ok: true, toolCount: 3 });
-    const requirements = await fs.readFile(path.join(context.layout.versionDir('deps', '1.0.0'), '.mcp-updater', 'requirements.txt'), 'utf8');
+    const requirements = await fs.readFile(
+      path.join(context.layout.versionDir('deps', '1.0.0'), '.mcp-updater', 'requirements.txt'),
+      'utf8',
+    );
     expect(requirements).to.match(/^demo-helper==1\.0\.0 --hash=sha256:[0-9a-f]{64}$/m);
 
     // pip resolves to the newest helper; its upload time is younger than minReleaseAge: refused, not skipped.
     index.publish({ name: 'demo-helper', version: '1.1.0', kind: 'library', uploadedAt: fresh });
-    index.publish({ name: 'dep-py-mcp', version: '1.1.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper>=1.1'], importsHelper: 'demo_helper' });
+    index.publish({
+      name: 'dep-py-mcp',
+      version: '1.1.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      requires: ['demo-helper>=1.1'],
+      importsHelper: 'demo_helper',
+    });
     await checkAndSettle('deps');
     const state = await context.state.get('deps');
     expect(state).to.include({ current: '1.0.0', state: 'failed' });
@@ -162,7 +189,9 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.state).to.equal('failed');
-    expect(state.lastError).to.match(/demo-py-mcp 1\.0\.0 has no wheel for this interpreter, only a source distribution \(files: demo_py_mcp-1\.0\.0\.tar\.gz\)/);
+    expect(state.lastError).to.match(
+      /demo-py-mcp 1\.0\.0 has no wheel for this interpreter, only a source distribution \(files: demo_py_mcp-1\.0\.0\.tar\.gz\)/,
+    );
   });
 
   it('allowSdist lets the sdist through check and download, but stage does not build it', async () => {
@@ -171,17 +200,27 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.state).to.equal('failed');
-    expect(state.lastError).to.match(/ESDISTSTAGE: demo-py-mcp@1\.0\.0 has only a source distribution; staging one \(building it\) is not supported/);
+    expect(state.lastError).to.match(
+      /ESDISTSTAGE: demo-py-mcp@1\.0\.0 has only a source distribution; staging one \(building it\) is not supported/,
+    );
     expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
   });
 
   it('a wheel with an entry outside its root is refused before pip installs anything', async () => {
-    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, extraEntries: [['../evil.py', 'raise SystemExit(1)\n']] });
+    index.publish({
+      name: 'demo-py-mcp',
+      version: '1.0.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      extraEntries: [['../evil.py', 'raise SystemExit(1)\n']],
+    });
     await setUp('  demo: { pypi: demo-py-mcp }\n');
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.state).to.equal('failed');
-    expect(state.lastError).to.match(/^EPATHTRAVERSAL: demo_py_mcp-1\.0\.0-py3-none-any\.whl \(for demo-py-mcp@1\.0\.0\) is unsafe and was not installed: entry '\.\.\/evil\.py' has a '\.\.' segment/);
+    expect(state.lastError).to.match(
+      /^EPATHTRAVERSAL: demo_py_mcp-1\.0\.0-py3-none-any\.whl \(for demo-py-mcp@1\.0\.0\) is unsafe and was not installed: entry '\.\.\/evil\.py' has a '\.\.' segment/,
+    );
     expect(state.failedVersions).to.deep.equal(['1.0.0']);
     expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
   });
@@ -239,7 +278,14 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     try {
       await registry.publish({ name: 'demo-mcp', version: '1.0.0', publishedAt: old });
       index.publish({ name: 'demo-helper', version: '1.0.0', kind: 'library', uploadedAt: old });
-      index.publish({ name: 'dep-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, requires: ['demo-helper'], importsHelper: 'demo_helper' });
+      index.publish({
+        name: 'dep-py-mcp',
+        version: '1.0.0',
+        kind: 'healthy',
+        uploadedAt: old,
+        requires: ['demo-helper'],
+        importsHelper: 'demo_helper',
+      });
       index.publish({ name: 'demo-py-mcp', version: '2.0', kind: 'healthy', uploadedAt: old, extraScripts: ['demo-py-admin'] });
       const imported = importClientConfig({
         mcpServers: {

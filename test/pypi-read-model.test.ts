@@ -12,20 +12,37 @@ import { packageLabel, publicSettings, serverView } from '../shared/serverView.j
 const SCHEMAS_ID = 'https://mcp-updater.invalid/schemas.json';
 
 describe('read model: pypi servers', () => {
-  const document = JSON.parse(JSON.stringify(OPENAPI_DOCUMENT).replaceAll('"#/components/schemas/', `"${SCHEMAS_ID}#/$defs/`)) as { components: { schemas: Record<string, unknown> } };
+  const document = JSON.parse(JSON.stringify(OPENAPI_DOCUMENT).replaceAll('"#/components/schemas/', `"${SCHEMAS_ID}#/$defs/`)) as {
+    components: { schemas: Record<string, unknown> };
+  };
   const ajv = new Ajv2020({ strict: true, allErrors: true });
   addFormats.default(ajv);
   ajv.addSchema({ $id: SCHEMAS_ID, $defs: document.components.schemas });
-  const inventory = parseInventory('servers:\n  fetch:\n    pypi: mcp-server-fetch\n    python: ">=3.10"\n    extras: [cli]\n  memory:\n    package: m\n', 'x.yaml', { schedule: '0 */6 * * *', timezone: 'UTC' });
+  const inventory = parseInventory(
+    'servers:\n  fetch:\n    pypi: mcp-server-fetch\n    python: ">=3.10"\n    extras: [cli]\n  memory:\n    package: m\n',
+    'x.yaml',
+    { schedule: '0 */6 * * *', timezone: 'UTC' },
+  );
   const layout = { launcher: (name: string) => `/srv/mcp/bin/${name}` };
 
   it('shows the ecosystem and the Python settings, and the API schemas accept them', () => {
     const settings = inventory.servers.get('fetch')!;
-    const view = serverView(settings, { name: 'fetch', state: 'idle', failedVersions: [], current: '2025.4.7', candidate: '2025.10.1rc1' }, layout);
+    const view = serverView(
+      settings,
+      { name: 'fetch', state: 'idle', failedVersions: [], current: '2025.4.7', candidate: '2025.10.1rc1' },
+      layout,
+    );
     expect(view).to.include({ ecosystem: 'pypi', package: 'mcp-server-fetch', current: '2025.4.7' });
     expect(packageLabel(view)).to.equal('pypi:mcp-server-fetch');
-    const detail = { ...view, settings: publicSettings(settings), history: [{ action: 'install', to: '2025.4.7', at: '2026-01-01T00:00:00.000Z' }] };
-    expect(detail.settings).to.deep.include({ ecosystem: 'pypi', python: { python: '>=3.10', extras: ['cli'], allowSdist: false, command: null } });
+    const detail = {
+      ...view,
+      settings: publicSettings(settings),
+      history: [{ action: 'install', to: '2025.4.7', at: '2026-01-01T00:00:00.000Z' }],
+    };
+    expect(detail.settings).to.deep.include({
+      ecosystem: 'pypi',
+      python: { python: '>=3.10', extras: ['cli'], allowSdist: false, command: null },
+    });
     const validate = ajv.compile({ $ref: `${SCHEMAS_ID}#/$defs/ServerDetail` });
     expect(validate(detail), JSON.stringify(validate.errors)).to.equal(true);
   });

@@ -186,8 +186,21 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       expect(res.headers.get('content-type')).to.equal(CORGI);
       const body = (await res.json()) as { versions: Record<string, Record<string, unknown>> };
       const allowed = [
-        'name', 'version', 'dependencies', 'optionalDependencies', 'peerDependencies', 'peerDependenciesMeta',
-        'bundleDependencies', 'bin', 'engines', 'os', 'cpu', 'dist', 'deprecated', '_hasShrinkwrap', 'hasInstallScript',
+        'name',
+        'version',
+        'dependencies',
+        'optionalDependencies',
+        'peerDependencies',
+        'peerDependenciesMeta',
+        'bundleDependencies',
+        'bin',
+        'engines',
+        'os',
+        'cpu',
+        'dist',
+        'deprecated',
+        '_hasShrinkwrap',
+        'hasInstallScript',
       ];
       const v1 = body.versions['1.0.0']!;
       expect(Object.keys(v1).every((k) => allowed.includes(k))).to.equal(true);
@@ -196,7 +209,10 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       const { signatures, ...dist } = v1.dist as { signatures: unknown; integrity: string };
       expect(dist).to.deep.equal({ integrity: base.v100.integrity, shasum: base.v100.shasum, tarball: base.v100.tarballUrl });
       // Signed as npm's registry signs: name@version:integrity with the key /-/npm/v1/keys publishes.
-      expect(verifyRegistrySignatures({ name: base.v100.name, version: '1.0.0', integrity: dist.integrity, signatures }, [FIXTURE_SIGNING_KEY]).result).to.equal('verified');
+      expect(
+        verifyRegistrySignatures({ name: base.v100.name, version: '1.0.0', integrity: dist.integrity, signatures }, [FIXTURE_SIGNING_KEY])
+          .result,
+      ).to.equal('verified');
       expect(v1).to.not.have.property('description');
     });
 
@@ -207,7 +223,12 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       expect(p.time['1.0.0']).to.equal(v100Date.toISOString());
       expect(p.time.created).to.equal(v100Date.toISOString());
       const m = p.versions['1.1.0'];
-      expect(m).to.include({ _id: 'fixture-pkg@1.1.0', name: 'fixture-pkg', version: '1.1.0', description: 'Test fixture: a tiny, healthy MCP stdio server (zero dependencies).' });
+      expect(m).to.include({
+        _id: 'fixture-pkg@1.1.0',
+        name: 'fixture-pkg',
+        version: '1.1.0',
+        description: 'Test fixture: a tiny, healthy MCP stdio server (zero dependencies).',
+      });
       const { signatures, ...dist } = m.dist;
       expect(dist).to.deep.equal({ integrity: base.v110.integrity, shasum: base.v110.shasum, tarball: base.v110.tarballUrl });
       expect(signatures).to.have.length(1);
@@ -375,7 +396,12 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       expect(m.bin).to.deep.equal({ crafted: 'cli.js' }); // string bin normalised like the registry does
       expect((await pacote.tarball('crafted@0.0.1', pacoteOpts())).equals(tgz)).to.equal(true);
 
-      await registry.publish({ name: 'with-lib', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), packageJson: { keywords: ['x'] } });
+      await registry.publish({
+        name: 'with-lib',
+        version: '1.0.0',
+        fromDir: fixturePackageDir('plain-lib'),
+        packageJson: { keywords: ['x'] },
+      });
       const dest = path.join(tmpRoot, 'extract-with-lib');
       await pacote.extract('with-lib@1.0.0', dest, pacoteOpts());
       const inner = JSON.parse(await fs.readFile(path.join(dest, 'package.json'), 'utf8')) as Record<string, unknown>;
@@ -546,7 +572,17 @@ describe('test support: fixture registry, tarball helpers and MCP fixtures', fun
       await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: project, version: '0.0.0', private: true }));
       await execFileAsync(
         'npm',
-        ['install', '--registry', registry.url, '--ignore-scripts', '--omit=dev', '--no-audit', '--no-fund', ...extra, '@fixture/mcp-app@1.0.0'],
+        [
+          'install',
+          '--registry',
+          registry.url,
+          '--ignore-scripts',
+          '--omit=dev',
+          '--no-audit',
+          '--no-fund',
+          ...extra,
+          '@fixture/mcp-app@1.0.0',
+        ],
         { cwd: dir, env: npmEnv, timeout: 60_000 },
       );
       return JSON.parse(await fs.readFile(path.join(dir, 'package-lock.json'), 'utf8')) as Record<string, any>;

@@ -31,7 +31,14 @@ import { waitUntil } from './support/wait.js';
 
 const INTEGRITY = `sha512-${Buffer.alloc(64).toString('base64')}`;
 const CHAIN = 'ok@1.0.0';
-const DOWNLOAD = { server: 'ok', chain: CHAIN, package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY, tarball: 'http://127.0.0.1/ok-mcp/-/ok-mcp-1.0.0.tgz' };
+const DOWNLOAD = {
+  server: 'ok',
+  chain: CHAIN,
+  package: 'ok-mcp',
+  version: '1.0.0',
+  integrity: INTEGRITY,
+  tarball: 'http://127.0.0.1/ok-mcp/-/ok-mcp-1.0.0.tgz',
+};
 const STAGE = { server: 'ok', chain: CHAIN, package: 'ok-mcp', version: '1.0.0', integrity: INTEGRITY };
 const SRI = '"integrity" must be one SRI hash such as sha512-… (sha256, sha384 or sha512)';
 const DIGEST_LENGTH = '"integrity" must hold a digest of its algorithm\'s length (sha256: 32, sha384: 48, sha512: 64 bytes, base64)';
@@ -84,7 +91,12 @@ const JOB_CASES: Array<[QueueName, unknown, string, string]> = [
   ['activate', { server: 'ok', chain: CHAIN, action: 'activate' }, 'version', '"version" is required'],
   ['activate', { server: 'ok', chain: 'ok~approve~x1', action: 'approve' }, 'version', '"version" is required'],
   ['activate', { server: 'ok', chain: 'ok~rollback~x1', action: 'rollback', version: '1.0' }, 'version', `"version" ${EXACT}`],
-  ['activate', { server: 'ok', chain: 'ok~rollback~x1', action: 'rollback', requestedBy: 'x'.repeat(201) }, 'requestedBy', '"requestedBy" length must be less than or equal to 200 characters long'],
+  [
+    'activate',
+    { server: 'ok', chain: 'ok~rollback~x1', action: 'rollback', requestedBy: 'x'.repeat(201) },
+    'requestedBy',
+    '"requestedBy" length must be less than or equal to 200 characters long',
+  ],
   ['activate', { action: 'rollback' }, 'server', '"server" is required'],
   ['cleanup', { dryRun: 'true' }, 'dryRun', '"dryRun" must be a boolean'],
   ['cleanup', { server: 'UPPER' }, 'server', `"server" ${NAME_RULE}`],
@@ -103,7 +115,12 @@ const API_CASES: Array<['GET' | 'POST', string, unknown, string]> = [
   ['POST', '/api/v1/servers/memory/approve', { version: '1.0.0 && rm -rf /' }, `"version" ${EXACT}`],
   ['POST', '/api/v1/servers/memory/approve', { version: '1.0.1 ' }, `"version" ${EXACT}`],
   ['POST', '/api/v1/servers/memory/approve', { version: 'v1.0.0' }, `"version" ${EXACT}`],
-  ['POST', '/api/v1/servers/memory/approve', { version: 'x'.repeat(300) }, '"version" length must be less than or equal to 256 characters long'],
+  [
+    'POST',
+    '/api/v1/servers/memory/approve',
+    { version: 'x'.repeat(300) },
+    '"version" length must be less than or equal to 256 characters long',
+  ],
   ['POST', '/api/v1/servers/memory/approve', { version: '1.0.0', extra: true }, '"extra" is not allowed'],
   ['POST', '/api/v1/servers/memory/approve', '{"version":', 'request body is not valid JSON'],
   ['POST', '/api/v1/servers/memory/approve', '"1.0.0"', 'request body is not valid JSON'],
@@ -115,7 +132,12 @@ const API_CASES: Array<['GET' | 'POST', string, unknown, string]> = [
   ['POST', '/api/v1/servers/memory/rollback', { version: '1.x' }, `"version" ${EXACT}`],
   ['POST', '/api/v1/servers/memory/rollback', { to: '1.0.0' }, '"to" is not allowed'],
   ['POST', '/api/v1/servers/memory/check', { force: 'yes' }, '"force" must be a boolean'],
-  ['POST', '/api/v1/servers/memory/check', { reason: 'x'.repeat(301) }, '"reason" length must be less than or equal to 300 characters long'],
+  [
+    'POST',
+    '/api/v1/servers/memory/check',
+    { reason: 'x'.repeat(301) },
+    '"reason" length must be less than or equal to 300 characters long',
+  ],
   ['POST', '/api/v1/servers/memory/check', { reason: 42 }, '"reason" must be a string'],
   ['POST', '/api/v1/servers/memory/check', { server: 'other' }, '"server" is not allowed'],
   ['POST', '/api/v1/servers/BAD_NAME/check', {}, `server name ${NAME_RULE}`],
@@ -138,8 +160,15 @@ const API_CASES: Array<['GET' | 'POST', string, unknown, string]> = [
 
 const alpha = (extra: string) => `servers:\n  alpha:\n    package: alpha-mcp\n${extra}  beta:\n    package: beta-mcp\n`;
 const GOOD_INVENTORY = alpha('');
-const BOMB = ['a: &a ["x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
-  'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'servers: {}', ''].join('\n');
+const BOMB = [
+  'a: &a ["x","x","x","x","x","x","x","x","x"]',
+  'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+  'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+  'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+  'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+  'servers: {}',
+  '',
+].join('\n');
 
 /** [what, inventory text, path of the bad key]. */
 const INVENTORY_CASES: Array<[string, string, string]> = [
@@ -197,7 +226,7 @@ describe('reliability: bad input corpora', function () {
       await env?.cleanup();
     });
 
-    it('validateJobData refuses each with ValidationError naming the field and joi\'s message', () => {
+    it("validateJobData refuses each with ValidationError naming the field and joi's message", () => {
       for (const [queue, payload, field, message] of JOB_CASES) {
         let error: unknown;
         try {
@@ -217,8 +246,8 @@ describe('reliability: bad input corpora', function () {
      * The bad payloads the one failure path records: a pipeline step's job that names a server
      * of the inventory. The others (no server, a bad name, cleanup, webhook) are only logged.
      */
-    const recorded = (queue: QueueName, payload: unknown) => ['check', 'download', 'stage', 'activate'].includes(queue)
-      && (payload as { server?: unknown } | null)?.server === 'ok';
+    const recorded = (queue: QueueName, payload: unknown) =>
+      ['check', 'download', 'stage', 'activate'].includes(queue) && (payload as { server?: unknown } | null)?.server === 'ok';
     const RECORDED = JOB_CASES.filter(([queue, payload]) => recorded(queue, payload)).length;
 
     async function refusals(jobId: (id: string | undefined) => boolean) {
@@ -227,12 +256,24 @@ describe('reliability: bad input corpora', function () {
 
     it('runProcessor fails each at once with UnrecoverableError before the processor runs, recording each failure once', async () => {
       let ran = 0;
-      const exec = async (): Promise<never> => { ran += 1; throw new Error('the processor ran'); };
+      const exec = async (): Promise<never> => {
+        ran += 1;
+        throw new Error('the processor ran');
+      };
       for (const [index, [queue, payload, , message]] of JOB_CASES.entries()) {
-        const outcome = await runProcessor(queue, { id: `unit-${index}`, data: payload as never, attemptsMade: 0, opts: { attempts: 3 } }, context, exec)
-          .then(() => undefined, (error: unknown) => error);
+        const outcome = await runProcessor(
+          queue,
+          { id: `unit-${index}`, data: payload as never, attemptsMade: 0, opts: { attempts: 3 } },
+          context,
+          exec,
+        ).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
         expect(outcome, `${queue} ${message}`).to.be.instanceOf(UnrecoverableError);
-        expect((outcome as Error).message).to.equal(`EVALIDATION: invalid ${queue} job data: ${message}: send a payload of the form documented for the ${queue} queue (docs/ARCHITECTURE.md "Job contract")`);
+        expect((outcome as Error).message).to.equal(
+          `EVALIDATION: invalid ${queue} job data: ${message}: send a payload of the form documented for the ${queue} queue (docs/ARCHITECTURE.md "Job contract")`,
+        );
       }
       expect(ran, 'processor runs').to.equal(0);
       const events = await refusals((id) => id?.startsWith('unit-') ?? false);
@@ -245,7 +286,7 @@ describe('reliability: bad input corpora', function () {
       const state = await context.state.get('ok');
       expect(state.state).to.equal('failed');
       expect(state.lastError).to.match(/was refused: EVALIDATION/);
-      expect(await context.state.knownServers(), 'only the inventory\'s server has a record').to.deep.equal(['ok']);
+      expect(await context.state.knownServers(), "only the inventory's server has a record").to.deep.equal(['ok']);
     });
 
     it('real workers fail each bad job on its first attempt (MAX_RETRIES=3), record it once and change nothing else', async () => {
@@ -259,18 +300,29 @@ describe('reliability: bad input corpora', function () {
       workers = startWorkers(context, ['check', 'download', 'stage', 'activate', 'cleanup']);
       for (const item of added) {
         // The state first, then the job: a job read before it failed would show its old fields.
-        const job = await waitUntil(`${item.queue} job ${item.id} to fail`, async () => {
-          const failed = (await context.queues[item.queue].getJobState(item.id)) === 'failed';
-          return failed ? context.queues[item.queue].getJob(item.id) : undefined;
-        }, 15_000);
+        const job = await waitUntil(
+          `${item.queue} job ${item.id} to fail`,
+          async () => {
+            const failed = (await context.queues[item.queue].getJobState(item.id)) === 'failed';
+            return failed ? context.queues[item.queue].getJob(item.id) : undefined;
+          },
+          15_000,
+        );
         expect(job.attemptsMade, `${item.queue} ${item.id} attempts`).to.equal(1);
-        expect(job.failedReason).to.equal(`EVALIDATION: invalid ${item.queue} job data: ${item.message}: send a payload of the form documented for the ${item.queue} queue (docs/ARCHITECTURE.md "Job contract")`);
+        expect(job.failedReason).to.equal(
+          `EVALIDATION: invalid ${item.queue} job data: ${item.message}: send a payload of the form documented for the ${item.queue} queue (docs/ARCHITECTURE.md "Job contract")`,
+        );
       }
       await sleep(300);
       for (const item of added) expect(await (await context.queues[item.queue].getJob(item.id))!.getState()).to.equal('failed');
       // One update.failed per recorded job: the worker's `failed` listener does not record it again.
       const events = await refusals((id) => id?.startsWith('bad-') ?? false);
-      expect(events.map((event) => event.jobId).sort()).to.deep.equal(added.filter((item) => item.recorded).map((item) => item.id).sort());
+      expect(events.map((event) => event.jobId).sort()).to.deep.equal(
+        added
+          .filter((item) => item.recorded)
+          .map((item) => item.id)
+          .sort(),
+      );
       expect(events.every((event) => event.type === 'update.failed' && event.details?.kind === 'invalid-payload')).to.equal(true);
       expect(await refusals(() => true), 'no other events').to.have.length(RECORDED + events.length);
       expect(await context.state.knownServers(), 'server state written').to.deep.equal(['ok']);
@@ -278,7 +330,12 @@ describe('reliability: bad input corpora', function () {
       for (const queue of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
         expect(await context.queues[queue].getCompletedCount(), `${queue} completed`).to.equal(0);
       }
-      summary('bad-job-payloads', { cases: JOB_CASES.length, throughWorkers: added.length, attemptsEach: 1, failuresRecorded: events.length });
+      summary('bad-job-payloads', {
+        cases: JOB_CASES.length,
+        throughWorkers: added.length,
+        attemptsEach: 1,
+        failuresRecorded: events.length,
+      });
     });
   });
 
@@ -297,7 +354,12 @@ describe('reliability: bad input corpora', function () {
       producer = ProducerClient.connect(env.config);
       await waitForRedis(redis, env.config.redisUrl);
       app = createDashboardApp({
-        config: env.config, inventory, redis, producer, processMetrics: false, serverCacheMs: 0,
+        config: env.config,
+        inventory,
+        redis,
+        producer,
+        processMetrics: false,
+        serverCacheMs: 0,
         rateLimits: { read: 10_000, mutation: 10_000, login: 10_000 },
       });
     });
@@ -309,14 +371,16 @@ describe('reliability: bad input corpora', function () {
       await env?.cleanup();
     });
 
-    it('answers each with 400 EVALIDATION and joi\'s message, and enqueues nothing', async () => {
+    it("answers each with 400 EVALIDATION and joi's message, and enqueues nothing", async () => {
       for (const [method, url, body, message] of API_CASES) {
         let call = (method === 'GET' ? request(app).get(url) : request(app).post(url)).set('authorization', `Bearer ${TOKEN}`);
         if (typeof body === 'string') call = call.set('content-type', 'application/json').send(body);
         else if (body !== undefined) call = call.send(body as object);
         const res = await call;
-        expect({ status: res.status, code: res.body?.error?.code, message: res.body?.error?.message }, `${method} ${url.slice(0, 60)} ${JSON.stringify(body)?.slice(0, 60)}`)
-          .to.deep.equal({ status: 400, code: 'EVALIDATION', message });
+        expect(
+          { status: res.status, code: res.body?.error?.code, message: res.body?.error?.message },
+          `${method} ${url.slice(0, 60)} ${JSON.stringify(body)?.slice(0, 60)}`,
+        ).to.deep.equal({ status: 400, code: 'EVALIDATION', message });
       }
       for (const queue of ['check', 'activate', 'cleanup'] as const) {
         expect(await producer.queue[queue].count(), `${queue} jobs enqueued`).to.equal(0);
@@ -341,8 +405,13 @@ describe('reliability: bad input corpora', function () {
       context = await env.context();
       schedulerInventory = await InventoryWatcher.open(env.config.serversConfig, inventoryDefaults(env.config));
       scheduler = new Scheduler({
-        config: env.config, inventory: schedulerInventory, checkQueue: context.queues.check, cleanupQueue: context.queues.cleanup,
-        state: new StateStore(env.redis, env.config), layout: new InstallLayout(env.config), log: createLogger('orchestration'),
+        config: env.config,
+        inventory: schedulerInventory,
+        checkQueue: context.queues.check,
+        cleanupQueue: context.queues.cleanup,
+        state: new StateStore(env.redis, env.config),
+        layout: new InstallLayout(env.config),
+        log: createLogger('orchestration'),
       });
       client = ProducerClient.connect(env.config);
     });
@@ -360,7 +429,7 @@ describe('reliability: bad input corpora', function () {
       return JSON.stringify(list.map((item) => [item.key, item.pattern, item.tz]).sort());
     }
 
-    it('refuses each whole with the bad key\'s path and keeps the running set (schedulers and workers)', async () => {
+    it("refuses each whole with the bad key's path and keeps the running set (schedulers and workers)", async () => {
       const watchErrors: unknown[] = [];
       schedulerInventory.onError((error) => watchErrors.push(error));
       await scheduler.start();
@@ -377,10 +446,15 @@ describe('reliability: bad input corpora', function () {
           ['scheduler', schedulerInventory, () => scheduler.reload()],
           ['worker', context.inventory, () => context.inventory.reload()],
         ] as const) {
-          const error = await reload().then(() => undefined, (caught: unknown) => caught);
+          const error = await reload().then(
+            () => undefined,
+            (caught: unknown) => caught,
+          );
           expect(error, `${who}: ${what}`).to.be.instanceOf(ConfigurationError);
           expect((error as ConfigurationError).path, `${who}: ${what}`).to.equal(keyPath);
-          expect((error as ConfigurationError).message, `${who}: ${what}`).to.match(new RegExp(`^${keyPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+          expect((error as ConfigurationError).message, `${who}: ${what}`).to.match(
+            new RegExp(`^${keyPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `),
+          );
           expect(watcher.inventory.digest, `${who} kept the running set after ${what}`).to.equal(digest);
           expect([...watcher.inventory.servers.keys()]).to.deep.equal(['alpha', 'beta']);
         }
@@ -388,7 +462,10 @@ describe('reliability: bad input corpora', function () {
       expect(await schedulers(), 'job schedulers after the bad edits').to.equal(running);
       // The file watch saw the bad edits too and reported them rather than applying them.
       await waitUntil('the watcher to report a refused edit', () => watchErrors.length > 0, 5_000);
-      expect(watchErrors.every((error) => error instanceof ConfigurationError), 'watch errors are ConfigurationErrors').to.equal(true);
+      expect(
+        watchErrors.every((error) => error instanceof ConfigurationError),
+        'watch errors are ConfigurationErrors',
+      ).to.equal(true);
 
       // While the file on disk is still invalid, the worker goes on with the running set.
       const { jobId } = await client.check('alpha', { reason: 'during a bad inventory' });
@@ -400,7 +477,12 @@ describe('reliability: bad input corpora', function () {
       await scheduler.reload();
       expect(await schedulers()).to.include('check-gamma');
       expect(context.inventory.server('gamma')).to.not.equal(undefined);
-      summary('bad-inventories', { cases: INVENTORY_CASES.length, reloadsRefused: INVENTORY_CASES.length * 2, watchRefusals: watchErrors.length, runningSetKept: true });
+      summary('bad-inventories', {
+        cases: INVENTORY_CASES.length,
+        reloadsRefused: INVENTORY_CASES.length * 2,
+        watchRefusals: watchErrors.length,
+        runningSetKept: true,
+      });
     });
   });
 });

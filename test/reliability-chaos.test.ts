@@ -72,7 +72,12 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
 
     // While everything runs: every `current` must point at a version that passed its smoke test
     // and holds the published integrity.
-    monitor = new CurrentVersionMonitor(context.layout, SERVERS, 100, (server, version) => published.get(`${server}@${version}`)?.integrity);
+    monitor = new CurrentVersionMonitor(
+      context.layout,
+      SERVERS,
+      100,
+      (server, version) => published.get(`${server}@${version}`)?.integrity,
+    );
   });
 
   after(async () => {
@@ -88,7 +93,10 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
   }
 
   /** Check every server until each is where `expected` says; returns how many rounds it took. */
-  async function converge(expected: (server: string) => string, done: (server: string) => Promise<boolean>): Promise<{ rounds: number; retriggered: string[][] }> {
+  async function converge(
+    expected: (server: string) => string,
+    done: (server: string) => Promise<boolean>,
+  ): Promise<{ rounds: number; retriggered: string[][] }> {
     const retriggered: string[][] = [];
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const jobs = await client.checkAll(SERVERS, { reason: `chaos round ${round}` });
@@ -102,7 +110,9 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       retriggered.push(missing);
     }
     const sample = await context.state.get(retriggered.at(-1)![0]!);
-    throw new Error(`not converged after ${MAX_ROUNDS} rounds of checks: ${JSON.stringify(retriggered.at(-1))}; first: ${JSON.stringify(sample)}`);
+    throw new Error(
+      `not converged after ${MAX_ROUNDS} rounds of checks: ${JSON.stringify(retriggered.at(-1))}; first: ${JSON.stringify(sample)}`,
+    );
   }
 
   async function failedDownload(server: string, version: string) {
@@ -112,13 +122,21 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
 
   it('installs 1.0.0 everywhere, then updates to 2.0.0 (corrupted ones stay on 1.0.0), re-triggered checks converging', async () => {
     const started = Date.now();
-    const install = await converge(() => '1.0.0', async () => true);
+    const install = await converge(
+      () => '1.0.0',
+      async () => true,
+    );
     // The server whose first check ran out of attempts needed a second round, and got it.
     expect(install.rounds, 'rounds to install').to.be.greaterThan(1);
     expect(install.retriggered[0], 'servers missing after round 1').to.include(CHECK_EXHAUSTED);
 
     for (const name of SERVERS) published.set(`${name}@2.0.0`, await registry.publish({ name, version: '2.0.0', publishedAt: old }));
-    registry.injectFault({ match: new RegExp(`^/${DOWNLOAD_EXHAUSTED}/-/${DOWNLOAD_EXHAUSTED}-2\\.0\\.0\\.tgz$`), kind: 'status', status: 500, times: MAX_RETRIES });
+    registry.injectFault({
+      match: new RegExp(`^/${DOWNLOAD_EXHAUSTED}/-/${DOWNLOAD_EXHAUSTED}-2\\.0\\.0\\.tgz$`),
+      kind: 'status',
+      status: 500,
+      times: MAX_RETRIES,
+    });
     const update = await converge(
       (server) => (CORRUPTED.has(server) ? '1.0.0' : '2.0.0'),
       async (server) => !CORRUPTED.has(server) || (await failedDownload(server, '2.0.0')) !== undefined,
@@ -132,7 +150,7 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
     for (const server of SERVERS) {
       const version = CORRUPTED.has(server) ? '1.0.0' : '2.0.0';
       expect(await context.layout.currentVersion(server), `${server} current`).to.equal(version);
-      const record = await context.layout.readVersionRecord(server, version) as VersionRecord;
+      const record = (await context.layout.readVersionRecord(server, version)) as VersionRecord;
       expect(record.smokeTest?.ok, `${server} smoke test`).to.equal(true);
       expect(record.integrity, `${server} integrity`).to.equal(published.get(`${server}@${version}`)!.integrity);
       const state = await context.state.get(server);
@@ -146,11 +164,16 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
         const traces = job.stacktrace ?? [];
         expect(traces.length, `${server} failed attempts recorded`).to.equal(job.attemptsMade);
         expect(traces.at(-1), `${server} last failure`).to.match(/^UnrecoverableError: EINTEGRITY: /);
-        expect(traces.filter((trace) => trace.includes('EINTEGRITY')), `${server} integrity failures`).to.have.length(1);
+        expect(
+          traces.filter((trace) => trace.includes('EINTEGRITY')),
+          `${server} integrity failures`,
+        ).to.have.length(1);
         // A tarball request waits for max(REGISTRY_TIMEOUT, 300 s) (shared/registry.ts), so a
         // delayed one is still served whole; a truncated one is not, and a dropped one logs 0.
-        const wholeBodies = registry.requests.filter((request) => request.url === `/${server}/-/${server}-2.0.0.tgz` && request.status === 200
-          && !request.faults?.includes('truncate'));
+        const wholeBodies = registry.requests.filter(
+          (request) =>
+            request.url === `/${server}/-/${server}-2.0.0.tgz` && request.status === 200 && !request.faults?.includes('truncate'),
+        );
         expect(wholeBodies, `${server} whole corrupted bodies served`).to.have.length(1);
         expect(state.failedVersions, `${server} failed versions`).to.include('2.0.0');
         expect(await context.layout.installedVersions(server), `${server} versions on disk`).to.deep.equal(['1.0.0']);
@@ -161,7 +184,10 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       const activated = (await context.events.list({ server, type: 'update.activated', limit: 100 })).map((event) => event.version).sort();
       expect(activated, `${server} activations`).to.deep.equal(CORRUPTED.has(server) ? ['1.0.0'] : ['1.0.0', '2.0.0']);
       const history = await context.layout.readHistory(server);
-      expect(history?.entries.map((entry) => entry.to), `${server} history`).to.deep.equal(CORRUPTED.has(server) ? ['1.0.0'] : ['1.0.0', '2.0.0']);
+      expect(
+        history?.entries.map((entry) => entry.to),
+        `${server} history`,
+      ).to.deep.equal(CORRUPTED.has(server) ? ['1.0.0'] : ['1.0.0', '2.0.0']);
     }
     expect(monitor!.violations, 'current pointing at an unverified version').to.deep.equal([]);
 
@@ -172,11 +198,16 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       const state = job ? await job.getState() : 'missing';
       checkStates[state] = (checkStates[state] ?? 0) + 1;
     }
-    expect(Object.keys(checkStates).sort(), JSON.stringify(checkStates)).to.satisfy((states: string[]) => states.every((state) => state === 'completed' || state === 'failed'));
+    expect(Object.keys(checkStates).sort(), JSON.stringify(checkStates)).to.satisfy((states: string[]) =>
+      states.every((state) => state === 'completed' || state === 'failed'),
+    );
     const queueCounts: Record<string, Record<string, number>> = {};
     for (const name of PIPELINE) {
       queueCounts[name] = await context.queues[name].getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed', 'prioritized');
-      expect(queueCounts[name]!.waiting + queueCounts[name]!.active + queueCounts[name]!.delayed + queueCounts[name]!.prioritized, `${name} jobs left`).to.equal(0);
+      expect(
+        queueCounts[name]!.waiting + queueCounts[name]!.active + queueCounts[name]!.delayed + queueCounts[name]!.prioritized,
+        `${name} jobs left`,
+      ).to.equal(0);
     }
     // Only the corrupted downloads and the one exhausted on purpose failed for good. The latter's
     // chain stays failed; the next plain check started a fresh chain of 2.0.0, which completed.

@@ -15,7 +15,15 @@ import type { WorkerContext } from '../workers/context.js';
 import { serverLockKey } from '../workers/activation/lock.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry } from './support/registry.js';
-import { CurrentVersionMonitor, killHard, pipelineSettled, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import {
+  CurrentVersionMonitor,
+  killHard,
+  pipelineSettled,
+  sleep,
+  startRole,
+  summary,
+  type ChildWithOutput,
+} from './support/reliability.js';
 import { waitUntil } from './support/wait.js';
 
 const SERVERS = Array.from({ length: 8 }, (_, index) => `crash-${index}`);
@@ -125,12 +133,20 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
         if (!kill) break;
         kills.push(kill);
       }
-      await waitUntil(`every server on ${version}`, async () => {
-        for (const server of SERVERS) if ((await context.state.get(server)).current !== version) return false;
-        return pipelineSettled(context.queues);
-      }, 60_000, 100);
+      await waitUntil(
+        `every server on ${version}`,
+        async () => {
+          for (const server of SERVERS) if ((await context.state.get(server)).current !== version) return false;
+          return pipelineSettled(context.queues);
+        },
+        60_000,
+        100,
+      );
     }
-    expect(kills.map((kill) => kill.queue), 'kills').to.deep.equal([...TARGETS]);
+    expect(
+      kills.map((kill) => kill.queue),
+      'kills',
+    ).to.deep.equal([...TARGETS]);
 
     // Each killed job was taken up again and finished.
     const recovered: Record<string, string> = {};
@@ -143,7 +159,10 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
     // The activation lock the dead process held did not block its server for good.
     const activateKill = kills.find((kill) => kill.queue === 'activate')!;
     expect(activateKill.lockHeld, 'the killed activation held its server lock').to.equal(true);
-    expect((await context.queues.activate.getJob(activateKill.jobId))!.finishedOn! - activateKill.at, 'activation finished after the kill within').to.be.below(20_000);
+    expect(
+      (await context.queues.activate.getJob(activateKill.jobId))!.finishedOn! - activateKill.at,
+      'activation finished after the kill within',
+    ).to.be.below(20_000);
 
     for (const server of SERVERS) {
       expect(await context.layout.currentVersion(server), `${server} current`).to.equal(version);
@@ -152,20 +171,29 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
       const state = await context.state.get(server);
       expect(state.state, `${server} state (${state.lastError ?? ''})`).to.equal('idle');
       expect(await env.redis.exists(serverLockKey(env.config, server)), `${server} activation lock`).to.equal(0);
-      expect(await fs.readdir(path.join(context.layout.stagingRoot, server)).catch(() => []), `${server} staging leftovers`).to.deep.equal([]);
+      expect(await fs.readdir(path.join(context.layout.stagingRoot, server)).catch(() => []), `${server} staging leftovers`).to.deep.equal(
+        [],
+      );
       // One activation per version, whatever was killed on the way.
       const activated = (await context.events.list({ server, type: 'update.activated', limit: 100 })).map((event) => event.version).sort();
       const expected = VERSIONS.slice(0, VERSIONS.indexOf(version) + 1);
       expect(activated, `${server} activations (kills: ${JSON.stringify(kills)})`).to.deep.equal(expected);
-      expect((await context.layout.readHistory(server))?.entries.map((entry) => entry.to), `${server} history`).to.deep.equal(expected);
+      expect(
+        (await context.layout.readHistory(server))?.entries.map((entry) => entry.to),
+        `${server} history`,
+      ).to.deep.equal(expected);
     }
     monitor?.stop();
     expect(monitor!.violations, 'current pointing at a partial or unverified version').to.deep.equal([]);
     expect(survivor.exitCode, 'the other worker kept running').to.equal(null);
 
-    const failed = Object.fromEntries(await Promise.all(TARGETS.map(async (queue) => [queue, await context.queues[queue].getFailedCount()])));
+    const failed = Object.fromEntries(
+      await Promise.all(TARGETS.map(async (queue) => [queue, await context.queues[queue].getFailedCount()])),
+    );
     expect(failed, 'jobs failed for good').to.deep.equal({ download: 0, stage: 0, activate: 0 });
-    const partials = (await fs.readdir(path.join(env.config.backupDir, 'sha512')).catch(() => [])).filter((file) => file.endsWith('.partial'));
+    const partials = (await fs.readdir(path.join(env.config.backupDir, 'sha512')).catch(() => [])).filter((file) =>
+      file.endsWith('.partial'),
+    );
     summary('crash', {
       servers: SERVERS.length,
       rounds: VERSIONS.indexOf(version) + 1,
@@ -176,7 +204,9 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
       activateAttempts: (await context.queues.activate.getJob(activateKill.jobId))!.attemptsMade,
       partialDownloadsLeft: partials.length,
       // The killed activation had switched `current` already and was finished by its retry.
-      activationResumed: (await fs.readFile(path.join(env.config.logDir, 'automation.log'), 'utf8').catch(() => '')).includes('finishing an interrupted run of this job'),
+      activationResumed: (await fs.readFile(path.join(env.config.logDir, 'automation.log'), 'utf8').catch(() => '')).includes(
+        'finishing an interrupted run of this job',
+      ),
       currentSamples: monitor!.samples,
       seconds: Math.round((Date.now() - started) / 1000),
     });

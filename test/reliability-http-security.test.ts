@@ -72,7 +72,12 @@ describe('reliability: HTTP security across dashboard processes', function () {
   let mutationsSent = 0;
   const facts: Record<string, unknown> = {};
 
-  async function call(base: string, method: string, url: string, init: { headers?: Record<string, string>; body?: unknown; form?: string; record?: boolean } = {}): Promise<{ status: number; text: string; headers: Headers }> {
+  async function call(
+    base: string,
+    method: string,
+    url: string,
+    init: { headers?: Record<string, string>; body?: unknown; form?: string; record?: boolean } = {},
+  ): Promise<{ status: number; text: string; headers: Headers }> {
     const headers: Record<string, string> = { ...init.headers };
     let body: string | undefined;
     if (init.form !== undefined) {
@@ -85,7 +90,8 @@ describe('reliability: HTTP security across dashboard processes', function () {
     if (method === 'POST' && url.startsWith('/api/')) mutationsSent += 1;
     const res = await fetch(`${base}${url}`, { method, headers, body, redirect: 'manual' });
     const text = await res.text();
-    if (init.record !== false) answers.push(`${res.status} ${[...res.headers].map(([key, value]) => `${key}: ${value}`).join('\n')}\n\n${text}`);
+    if (init.record !== false)
+      answers.push(`${res.status} ${[...res.headers].map(([key, value]) => `${key}: ${value}`).join('\n')}\n\n${text}`);
     return { status: res.status, text, headers: res.headers };
   }
 
@@ -94,10 +100,17 @@ describe('reliability: HTTP security across dashboard processes', function () {
   before(async () => {
     registry = await FixtureRegistry.start();
     await registry.publish({ name: 'fixture-dep', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: old });
-    await registry.publish({ name: 'sec-a', version: '1.0.0', publishedAt: old, packageJson: { dependencies: { 'fixture-dep': '^1.0.0' } } });
+    await registry.publish({
+      name: 'sec-a',
+      version: '1.0.0',
+      publishedAt: old,
+      packageJson: { dependencies: { 'fixture-dep': '^1.0.0' } },
+    });
     receiver = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
       req.on('end', () => {
         received.push(`${JSON.stringify(req.headers)}\n${body}`);
         res.writeHead(204).end();
@@ -110,7 +123,9 @@ describe('reliability: HTTP security across dashboard processes', function () {
       inventory: 'defaults:\n  minReleaseAge: 0\nservers:\n  sec-a: { package: sec-a }\n',
       env: {
         REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6379`,
-        API_TOKEN, REGISTRY_TOKEN, WEBHOOK_SECRET,
+        API_TOKEN,
+        REGISTRY_TOKEN,
+        WEBHOOK_SECRET,
         WEBHOOK_URLS: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
         LOG_LEVEL: 'debug',
         // Refused tokens at Bull Board count against the login limit (test/security-dashboard.test.ts);
@@ -127,10 +142,20 @@ describe('reliability: HTTP security across dashboard processes', function () {
     worker = startRole('worker', env.env);
     children.push(worker);
     for (const { url, child } of dashboards) {
-      await waitUntil(`dashboard ${url} to listen`, async () => {
-        if (child.exitCode !== null) throw new Error(`dashboard exited: ${child.output.join('')}`);
-        return (await fetch(`${url}/ready`).then((res) => res.status, () => 0)) === 200;
-      }, 30_000, 100);
+      await waitUntil(
+        `dashboard ${url} to listen`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`dashboard exited: ${child.output.join('')}`);
+          return (
+            (await fetch(`${url}/ready`).then(
+              (res) => res.status,
+              () => 0,
+            )) === 200
+          );
+        },
+        30_000,
+        100,
+      );
     }
   });
 
@@ -174,7 +199,13 @@ describe('reliability: HTTP security across dashboard processes', function () {
     }
     // The right token opens both (the control).
     for (const { url } of dashboards) {
-      expect((await call(url, 'GET', '/admin/queues/api/queues', { headers: { authorization: `Bearer ${API_TOKEN}`, accept: 'application/json' } })).status).to.equal(200);
+      expect(
+        (
+          await call(url, 'GET', '/admin/queues/api/queues', {
+            headers: { authorization: `Bearer ${API_TOKEN}`, accept: 'application/json' },
+          })
+        ).status,
+      ).to.equal(200);
     }
     facts.refused401 = refused;
   });
@@ -183,7 +214,10 @@ describe('reliability: HTTP security across dashboard processes', function () {
     const { url } = dashboards[0]!;
     const login = await call(url, 'POST', '/login', { form: `token=${encodeURIComponent(API_TOKEN)}&next=%2F`, headers: { origin: url } });
     expect(login.status).to.equal(303);
-    const cookie = login.headers.getSetCookie().find((line) => line.startsWith('mcpu_session='))!.split(';')[0]!;
+    const cookie = login.headers
+      .getSetCookie()
+      .find((line) => line.startsWith('mcpu_session='))!
+      .split(';')[0]!;
     const crossOrigin: Array<[string, Record<string, string>]> = [
       ['a foreign Origin', { origin: 'http://evil.example' }],
       ['a foreign Referer', { referer: 'http://evil.example/page' }],
@@ -197,12 +231,17 @@ describe('reliability: HTTP security across dashboard processes', function () {
       const res = await call(url, 'POST', '/api/v1/servers/sec-a/check', { headers: { cookie, ...headers } });
       expect(res.status, `cookie check with ${what}`).to.equal(403);
       expect(json(res.text).error?.code).to.equal('EORIGIN');
-      const board = await call(url, 'PUT', '/admin/queues/api/queues/check/pause', { headers: { cookie, accept: 'application/json', ...headers } });
+      const board = await call(url, 'PUT', '/admin/queues/api/queues/check/pause', {
+        headers: { cookie, accept: 'application/json', ...headers },
+      });
       expect(board.status, `cookie board action with ${what}`).to.equal(403);
       refused += 2;
     }
     // A login posted from another origin is refused too.
-    const foreignLogin = await call(url, 'POST', '/login', { form: `token=${encodeURIComponent(API_TOKEN)}`, headers: { origin: 'http://evil.example', accept: 'application/json' } });
+    const foreignLogin = await call(url, 'POST', '/login', {
+      form: `token=${encodeURIComponent(API_TOKEN)}`,
+      headers: { origin: 'http://evil.example', accept: 'application/json' },
+    });
     expect(foreignLogin.status).to.equal(403);
     // The control: the same cookie from its own origin is accepted (this check runs the pipeline).
     const own = await call(url, 'POST', '/api/v1/servers/sec-a/check', { headers: { cookie, origin: url } });
@@ -216,7 +255,9 @@ describe('reliability: HTTP security across dashboard processes', function () {
     const statuses: Array<[number, number]> = [];
     for (let index = 0; index < left + 10; index++) {
       const which = index % 2;
-      const res = await call(dashboards[which]!.url, 'POST', '/api/v1/servers/sec-a/check', { headers: { authorization: `Bearer ${API_TOKEN}` } });
+      const res = await call(dashboards[which]!.url, 'POST', '/api/v1/servers/sec-a/check', {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
       statuses.push([which, res.status]);
     }
     const accepted = statuses.filter(([, status]) => status === 202).length;
@@ -232,7 +273,13 @@ describe('reliability: HTTP security across dashboard processes', function () {
   it('no response, log, file, Redis key, job or webhook holds API_TOKEN, REGISTRY_TOKEN, WEBHOOK_SECRET or the Redis password', async () => {
     const control = ProducerClient.connect(config);
     try {
-      await waitUntil('sec-a installed by the worker process', async () => (await fs.readlink(path.join(config.serversPath, 'sec-a', 'current')).catch(() => '')) !== '' && pipelineSettled(control.queue), 60_000, 100);
+      await waitUntil(
+        'sec-a installed by the worker process',
+        async () =>
+          (await fs.readlink(path.join(config.serversPath, 'sec-a', 'current')).catch(() => '')) !== '' && pipelineSettled(control.queue),
+        60_000,
+        100,
+      );
     } finally {
       await control.close();
     }
@@ -246,10 +293,13 @@ describe('reliability: HTTP security across dashboard processes', function () {
     // The login form hands `next` back as it came (the caller's own input, not a secret of ours):
     // its answer is left out of the scan, the logs are not.
     await call(url, 'GET', `/login?next=/${API_TOKEN}`, { record: false });
-    for (const page of ['/', '/api/v1/servers', '/api/v1/servers/sec-a', '/api/v1/events?limit=1000', '/metrics', '/ready', '/health']) await call(url, 'GET', page);
+    for (const page of ['/', '/api/v1/servers', '/api/v1/servers/sec-a', '/api/v1/events?limit=1000', '/metrics', '/ready', '/health'])
+      await call(url, 'GET', page);
     for (const queue of QUEUE_NAMES) {
       for (const status of ['completed', 'failed']) {
-        await call(url, 'GET', `/admin/queues/api/queues?activeQueue=${queue}&status=${status}&page=1&jobsPerPage=50`, { headers: { ...token, accept: 'application/json' } });
+        await call(url, 'GET', `/admin/queues/api/queues?activeQueue=${queue}&status=${status}&page=1&jobsPerPage=50`, {
+          headers: { ...token, accept: 'application/json' },
+        });
       }
     }
 
@@ -275,7 +325,11 @@ describe('reliability: HTTP security across dashboard processes', function () {
       }
     }
     await walk(env.root);
-    const logLines = (await Promise.all((await fs.readdir(config.logDir)).map((file) => fs.readFile(path.join(config.logDir, file), 'utf8')))).join('').split('\n').length;
+    const logLines = (
+      await Promise.all((await fs.readdir(config.logDir)).map((file) => fs.readFile(path.join(config.logDir, file), 'utf8')))
+    )
+      .join('')
+      .split('\n').length;
 
     // Every key under the prefix, every value of every type.
     const redis = new Redis('redis://127.0.0.1:6379');
@@ -305,7 +359,10 @@ describe('reliability: HTTP security across dashboard processes', function () {
     }
     expect(found, 'secrets found').to.deep.equal([]);
     expect(jobs, 'jobs read back').to.be.greaterThan(3);
-    expect(received.every((text) => /x-mcp-updater-signature":"sha256=[0-9a-f]{64}"/.test(text)), 'webhooks are signed').to.equal(true);
+    expect(
+      received.every((text) => /x-mcp-updater-signature":"sha256=[0-9a-f]{64}"/.test(text)),
+      'webhooks are signed',
+    ).to.equal(true);
     facts.scanned = { answers: answers.length, webhooks: received.length, files, logLines, redisKeys: keys, jobs };
     summary('http-security', facts);
     // Keys of the dashboards' rate limiter and sessions live under the prefix too; env.cleanup removes them.

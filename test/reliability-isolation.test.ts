@@ -8,7 +8,12 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import {
-  finishIsolationCheck, ignoredPrefixes, isolationCheckActive, isolationProblems, snapshotForeignKeys, startIsolationCheck,
+  finishIsolationCheck,
+  ignoredPrefixes,
+  isolationCheckActive,
+  isolationProblems,
+  snapshotForeignKeys,
+  startIsolationCheck,
 } from './support/isolation.js';
 import { TEST_REDIS_URL } from './support/env.js';
 import { summary } from './support/reliability.js';

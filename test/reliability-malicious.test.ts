@@ -44,45 +44,187 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { server: 'm-traversal', what: '../ entries', code: 'EPATHTRAVERSAL', step: 'stage', entries: [
-    { path: `package/../../../../../../../../../../tmp/${escapee}`, body: 'owned' }, { path: `package/../../${escapee}`, body: 'owned' }] },
-  { server: 'm-backslash', what: '..\\ entries', code: 'EPATHTRAVERSAL', step: 'stage', entries: [{ path: `package/..\\..\\${escapee}`, body: 'owned' }] },
-  { server: 'm-absolute', what: 'an absolute path', code: 'EABSPATH', step: 'stage', entries: [{ path: `/tmp/${escapee}`, body: 'owned' }] },
-  { server: 'm-outside', what: 'an entry beside the package folder', code: 'EOUTSIDEROOT', step: 'stage', entries: [{ path: `other/${escapee}`, body: 'owned' }] },
-  { server: 'm-symlink', what: 'a symlink pointing outside, then a file through it', code: 'ELINKESCAPE', step: 'stage', entries: [
-    { path: 'package/out', type: 'symlink', linkpath: '../../../../../../../../../../tmp' }, { path: `package/out/${escapee}`, body: 'owned' }] },
-  { server: 'm-symlink-abs', what: 'an absolute symlink', code: 'ELINKESCAPE', step: 'stage', entries: [{ path: 'package/etc', type: 'symlink', linkpath: '/etc' }] },
-  { server: 'm-hardlink', what: 'a hard link to /etc/passwd', code: 'ELINKESCAPE', step: 'stage', entries: [{ path: 'package/passwd', type: 'hardlink', linkpath: '/etc/passwd' }] },
-  { server: 'm-hardlink-up', what: 'a hard link climbing out', code: 'ELINKESCAPE', step: 'stage', entries: [{ path: 'package/passwd', type: 'hardlink', linkpath: 'package/../../../../../../etc/passwd' }] },
-  { server: 'm-chain', what: 'a symlink chain that leaves only through another link', code: 'ELINKESCAPE', step: 'stage', entries: [
-    { path: 'package/lib/', type: 'directory' },
-    { path: 'package/lib/up', type: 'symlink', linkpath: '..' },
-    { path: 'package/lib/away', type: 'symlink', linkpath: 'up/..' }] },
-  { server: 'm-loop', what: 'a symlink loop', code: 'ELINKLOOP', step: 'stage', entries: [
-    { path: 'package/x', type: 'symlink', linkpath: 'y' }, { path: 'package/y', type: 'symlink', linkpath: 'x' }] },
-  { server: 'm-through', what: 'a file written through an inside symlink', code: 'ELINKTHROUGH', step: 'stage', entries: [
-    { path: 'package/lib', type: 'symlink', linkpath: 'real' }, { path: 'package/lib/x.js', body: 'x' }] },
-  { server: 'm-duplicate', what: 'a file replaced by a symlink of the same path', code: 'EDUPLICATE', step: 'stage', entries: [
-    { path: 'package/data.txt', body: 'x' }, { path: 'package/data.txt', type: 'symlink', linkpath: 'server.js' }] },
+  {
+    server: 'm-traversal',
+    what: '../ entries',
+    code: 'EPATHTRAVERSAL',
+    step: 'stage',
+    entries: [
+      { path: `package/../../../../../../../../../../tmp/${escapee}`, body: 'owned' },
+      { path: `package/../../${escapee}`, body: 'owned' },
+    ],
+  },
+  {
+    server: 'm-backslash',
+    what: '..\\ entries',
+    code: 'EPATHTRAVERSAL',
+    step: 'stage',
+    entries: [{ path: `package/..\\..\\${escapee}`, body: 'owned' }],
+  },
+  {
+    server: 'm-absolute',
+    what: 'an absolute path',
+    code: 'EABSPATH',
+    step: 'stage',
+    entries: [{ path: `/tmp/${escapee}`, body: 'owned' }],
+  },
+  {
+    server: 'm-outside',
+    what: 'an entry beside the package folder',
+    code: 'EOUTSIDEROOT',
+    step: 'stage',
+    entries: [{ path: `other/${escapee}`, body: 'owned' }],
+  },
+  {
+    server: 'm-symlink',
+    what: 'a symlink pointing outside, then a file through it',
+    code: 'ELINKESCAPE',
+    step: 'stage',
+    entries: [
+      { path: 'package/out', type: 'symlink', linkpath: '../../../../../../../../../../tmp' },
+      { path: `package/out/${escapee}`, body: 'owned' },
+    ],
+  },
+  {
+    server: 'm-symlink-abs',
+    what: 'an absolute symlink',
+    code: 'ELINKESCAPE',
+    step: 'stage',
+    entries: [{ path: 'package/etc', type: 'symlink', linkpath: '/etc' }],
+  },
+  {
+    server: 'm-hardlink',
+    what: 'a hard link to /etc/passwd',
+    code: 'ELINKESCAPE',
+    step: 'stage',
+    entries: [{ path: 'package/passwd', type: 'hardlink', linkpath: '/etc/passwd' }],
+  },
+  {
+    server: 'm-hardlink-up',
+    what: 'a hard link climbing out',
+    code: 'ELINKESCAPE',
+    step: 'stage',
+    entries: [{ path: 'package/passwd', type: 'hardlink', linkpath: 'package/../../../../../../etc/passwd' }],
+  },
+  {
+    server: 'm-chain',
+    what: 'a symlink chain that leaves only through another link',
+    code: 'ELINKESCAPE',
+    step: 'stage',
+    entries: [
+      { path: 'package/lib/', type: 'directory' },
+      { path: 'package/lib/up', type: 'symlink', linkpath: '..' },
+      { path: 'package/lib/away', type: 'symlink', linkpath: 'up/..' },
+    ],
+  },
+  {
+    server: 'm-loop',
+    what: 'a symlink loop',
+    code: 'ELINKLOOP',
+    step: 'stage',
+    entries: [
+      { path: 'package/x', type: 'symlink', linkpath: 'y' },
+      { path: 'package/y', type: 'symlink', linkpath: 'x' },
+    ],
+  },
+  {
+    server: 'm-through',
+    what: 'a file written through an inside symlink',
+    code: 'ELINKTHROUGH',
+    step: 'stage',
+    entries: [
+      { path: 'package/lib', type: 'symlink', linkpath: 'real' },
+      { path: 'package/lib/x.js', body: 'x' },
+    ],
+  },
+  {
+    server: 'm-duplicate',
+    what: 'a file replaced by a symlink of the same path',
+    code: 'EDUPLICATE',
+    step: 'stage',
+    entries: [
+      { path: 'package/data.txt', body: 'x' },
+      { path: 'package/data.txt', type: 'symlink', linkpath: 'server.js' },
+    ],
+  },
   { server: 'm-fifo', what: 'a FIFO', code: 'EDEVICE', step: 'stage', entries: [{ path: 'package/pipe', type: 'fifo' }] },
   { server: 'm-chardev', what: 'a character device', code: 'EDEVICE', step: 'stage', entries: [{ path: 'package/null', type: 'chardev' }] },
-  { server: 'm-setuid', what: 'a set-user-id file', code: 'ESETID', step: 'stage', entries: [{ path: 'package/suid', body: '#!/bin/sh\n', mode: 0o4755 }] },
-  { server: 'm-bigfile', what: 'a file over MAX_TARBALL_SIZE unpacked (64 kB; compresses to little)', code: 'ETOOBIG', step: 'stage', entries: [{ path: 'package/big.bin', body: Buffer.alloc(200 * 1024) }] },
-  { server: 'm-bigpackage', what: 'files adding up over MAX_PACKAGE_SIZE (256 kB)', code: 'EPACKAGETOOBIG', step: 'stage',
-    entries: Array.from({ length: 5 }, (_, index) => ({ path: `package/part${index}.bin`, body: Buffer.alloc(60 * 1024) })) },
-  { server: 'm-manyfiles', what: '3000 tiny files past MAX_PACKAGE_FILES (200)', code: 'ETOOMANYFILES', step: 'stage',
-    entries: Array.from({ length: 3000 }, (_, index) => ({ path: `package/f/${index}.js`, body: '1' })) },
-  { server: 'm-bigtarball', what: 'a tarball over MAX_TARBALL_SIZE (64 kB of random bytes)', code: 'ETOOBIG', step: 'download',
-    entries: [{ path: 'package/noise.bin', body: crypto.randomBytes(96 * 1024) }] },
-  { server: 'm-name', what: 'package.json naming another package', code: 'EPKGMISMATCH', step: 'stage', manifest: { name: 'someone-else' } },
+  {
+    server: 'm-setuid',
+    what: 'a set-user-id file',
+    code: 'ESETID',
+    step: 'stage',
+    entries: [{ path: 'package/suid', body: '#!/bin/sh\n', mode: 0o4755 }],
+  },
+  {
+    server: 'm-bigfile',
+    what: 'a file over MAX_TARBALL_SIZE unpacked (64 kB; compresses to little)',
+    code: 'ETOOBIG',
+    step: 'stage',
+    entries: [{ path: 'package/big.bin', body: Buffer.alloc(200 * 1024) }],
+  },
+  {
+    server: 'm-bigpackage',
+    what: 'files adding up over MAX_PACKAGE_SIZE (256 kB)',
+    code: 'EPACKAGETOOBIG',
+    step: 'stage',
+    entries: Array.from({ length: 5 }, (_, index) => ({ path: `package/part${index}.bin`, body: Buffer.alloc(60 * 1024) })),
+  },
+  {
+    server: 'm-manyfiles',
+    what: '3000 tiny files past MAX_PACKAGE_FILES (200)',
+    code: 'ETOOMANYFILES',
+    step: 'stage',
+    entries: Array.from({ length: 3000 }, (_, index) => ({ path: `package/f/${index}.js`, body: '1' })),
+  },
+  {
+    server: 'm-bigtarball',
+    what: 'a tarball over MAX_TARBALL_SIZE (64 kB of random bytes)',
+    code: 'ETOOBIG',
+    step: 'download',
+    entries: [{ path: 'package/noise.bin', body: crypto.randomBytes(96 * 1024) }],
+  },
+  {
+    server: 'm-name',
+    what: 'package.json naming another package',
+    code: 'EPKGMISMATCH',
+    step: 'stage',
+    manifest: { name: 'someone-else' },
+  },
   { server: 'm-version', what: 'package.json naming another version', code: 'EPKGMISMATCH', step: 'stage', manifest: { version: '9.9.9' } },
-  { server: 'm-nomanifest', what: 'no package.json', code: 'EPKGJSON', step: 'stage', replace: () => [{ path: 'package/server.js', body: SERVER_JS, mode: 0o755 }] },
-  { server: 'm-badjson', what: 'package.json that is not JSON', code: 'EPKGJSON', step: 'stage', replace: () => [
-    { path: 'package/package.json', body: '{"name": ' }, { path: 'package/server.js', body: SERVER_JS, mode: 0o755 }] },
-  { server: 'm-bin', what: 'a bin escaping the package', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin': '../../../../../bin/sh' } } },
+  {
+    server: 'm-nomanifest',
+    what: 'no package.json',
+    code: 'EPKGJSON',
+    step: 'stage',
+    replace: () => [{ path: 'package/server.js', body: SERVER_JS, mode: 0o755 }],
+  },
+  {
+    server: 'm-badjson',
+    what: 'package.json that is not JSON',
+    code: 'EPKGJSON',
+    step: 'stage',
+    replace: () => [
+      { path: 'package/package.json', body: '{"name": ' },
+      { path: 'package/server.js', body: SERVER_JS, mode: 0o755 },
+    ],
+  },
+  {
+    server: 'm-bin',
+    what: 'a bin escaping the package',
+    code: 'EBINESCAPE',
+    step: 'stage',
+    manifest: { bin: { 'm-bin': '../../../../../bin/sh' } },
+  },
   { server: 'm-bin-abs', what: 'an absolute bin', code: 'EBINESCAPE', step: 'stage', manifest: { bin: { 'm-bin-abs': '/bin/sh' } } },
-  { server: 'm-host', what: 'a packument sending the tarball to another host', code: 'EBADVERSION', step: 'check', mentions: 'm-host@1.1.0: ETARBALLHOST: tarball URL http://127.0.0.2:',
-    tarballUrl: (port, name) => `http://127.0.0.2:${port}/${name}/-/${name}-1.1.0.tgz` },
+  {
+    server: 'm-host',
+    what: 'a packument sending the tarball to another host',
+    code: 'EBADVERSION',
+    step: 'check',
+    mentions: 'm-host@1.1.0: ETARBALLHOST: tarball URL http://127.0.0.2:',
+    tarballUrl: (port, name) => `http://127.0.0.2:${port}/${name}/-/${name}-1.1.0.tgz`,
+  },
 ];
 
 /** The same registry under another host name, allowed by TARBALL_HOSTS: must install. */
@@ -90,7 +232,10 @@ const ALLOWED_HOST = 'm-allowed-host';
 
 function healthyEntries(name: string, manifest: Record<string, unknown> = {}): RawTarEntry[] {
   return [
-    { path: 'package/package.json', body: JSON.stringify({ name, version: '1.1.0', type: 'module', bin: { [name]: 'server.js' }, ...manifest }) },
+    {
+      path: 'package/package.json',
+      body: JSON.stringify({ name, version: '1.1.0', type: 'module', bin: { [name]: 'server.js' }, ...manifest }),
+    },
     { path: 'package/server.js', body: SERVER_JS, mode: 0o755 },
   ];
 }
@@ -156,17 +301,29 @@ describe('reliability: malicious and broken packages through check -> download -
 
     const port = new URL(registry.url).port;
     for (const item of CASES) {
-      const tarball = await packEntries(item.replace ? item.replace(item.server) : [...healthyEntries(item.server, item.manifest), ...(item.entries ?? [])]);
-      await registry.publish({ name: item.server, version: '1.1.0', publishedAt: old, tarball, tarballUrl: item.tarballUrl?.(port, item.server) });
+      const tarball = await packEntries(
+        item.replace ? item.replace(item.server) : [...healthyEntries(item.server, item.manifest), ...(item.entries ?? [])],
+      );
+      await registry.publish({
+        name: item.server,
+        version: '1.1.0',
+        publishedAt: old,
+        tarball,
+        tarballUrl: item.tarballUrl?.(port, item.server),
+      });
     }
     await registry.publish({
-      name: ALLOWED_HOST, version: '1.1.0', publishedAt: old, tarball: await packEntries(healthyEntries(ALLOWED_HOST)),
+      name: ALLOWED_HOST,
+      version: '1.1.0',
+      publishedAt: old,
+      tarball: await packEntries(healthyEntries(ALLOWED_HOST)),
       tarballUrl: `http://localhost:${port}/${ALLOWED_HOST}/-/${ALLOWED_HOST}-1.1.0.tgz`,
     });
 
     const staging = context.layout.stagingRoot;
     const allowed = [staging, env.config.backupDir, env.config.logDir].map((dir) => `${dir}${path.sep}`);
-    const isAllowed = (file: string) => allowed.some((dir) => file.startsWith(dir)) || [staging, env.config.backupDir, env.config.logDir].includes(file);
+    const isAllowed = (file: string) =>
+      allowed.some((dir) => file.startsWith(dir)) || [staging, env.config.backupDir, env.config.logDir].includes(file);
     const before = await snapshotTree(outer);
     await checkAllAndSettle();
     const after = await snapshotTree(outer);
@@ -184,7 +341,10 @@ describe('reliability: malicious and broken packages through check -> download -
       expect(failed[0]!.reason, `${item.server} update.failed reason`).to.match(new RegExp(`^${item.code}: `));
       expect(state.failedVersions, `${item.server} failed versions`).to.deep.equal(['1.1.0']);
       if (item.step !== 'check') {
-        expect(failed.map((event) => event.version), `${item.server} update.failed version`).to.deep.equal(['1.1.0']);
+        expect(
+          failed.map((event) => event.version),
+          `${item.server} update.failed version`,
+        ).to.deep.equal(['1.1.0']);
         const job = await context.queues[item.step].getJob(`${item.server}@1.1.0`);
         expect(await job?.getState(), `${item.server} ${item.step} job`).to.equal('failed');
         expect(job!.attemptsMade, `${item.server} ${item.step} attempts (refusals are final)`).to.equal(1);
@@ -203,23 +363,42 @@ describe('reliability: malicious and broken packages through check -> download -
     // The control's new version shares its files through the store (only a placed version gets there).
     const store = storeRoot(context.layout.root);
     const outside = {
-      created: diff.created.filter((file) => !isAllowed(file) && !file.startsWith(context.layout.serverDir(ALLOWED_HOST) + path.sep)
-        && file !== store && !file.startsWith(store + path.sep)),
+      created: diff.created.filter(
+        (file) =>
+          !isAllowed(file)
+          && !file.startsWith(context.layout.serverDir(ALLOWED_HOST) + path.sep)
+          && file !== store
+          && !file.startsWith(store + path.sep),
+      ),
       changed: diff.changed.filter((file) => !isAllowed(file) && !file.startsWith(context.layout.serverDir(ALLOWED_HOST) + path.sep)),
       deleted: diff.deleted.filter((file) => !isAllowed(file)),
     };
     expect(outside, 'file changes outside staging, backups and logs').to.deep.equal({ created: [], changed: [], deleted: [] });
     for (const place of ['/tmp', os.tmpdir(), outer, root, path.dirname(staging), staging, '/etc']) {
-      expect(await fs.lstat(path.join(place, escapee)).then(() => true, () => false), `${place}/${escapee}`).to.equal(false);
+      expect(
+        await fs.lstat(path.join(place, escapee)).then(
+          () => true,
+          () => false,
+        ),
+        `${place}/${escapee}`,
+      ).to.equal(false);
     }
     summary('malicious', {
       cases: CASES.length,
       refused: Object.values(outcomes).length,
       codes: [...new Set(Object.values(outcomes))].sort().join(','),
-      byStep: Object.fromEntries((['check', 'download', 'stage'] as Step[]).map((step) => [step, CASES.filter((item) => item.step === step).length])),
+      byStep: Object.fromEntries(
+        (['check', 'download', 'stage'] as Step[]).map((step) => [step, CASES.filter((item) => item.step === step).length]),
+      ),
       allowedHostInstalled: true,
       treeEntries: after.size,
-      changesInStagingBackupsLogs: diff.created.length + diff.changed.length + diff.deleted.length - outside.created.length - outside.changed.length - outside.deleted.length,
+      changesInStagingBackupsLogs:
+        diff.created.length
+        + diff.changed.length
+        + diff.deleted.length
+        - outside.created.length
+        - outside.changed.length
+        - outside.deleted.length,
       filesChangedOutside: 0,
       seconds: Math.round((Date.now() - started) / 1000),
     });

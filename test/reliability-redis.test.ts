@@ -99,11 +99,14 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
   /** While Redis is down: /ready, /health, the API and the producer client. */
   async function whileDown(label: string): Promise<void> {
     const readyStatus = await waitUntil('/ready to answer 503', async () => ((await ready()) === 503 ? 503 : undefined), 5_000);
-    const body = await (await fetch(`${dashboard.url}/ready`)).json() as { status: string; reason: string };
+    const body = (await (await fetch(`${dashboard.url}/ready`)).json()) as { status: string; reason: string };
     expect(body.status).to.equal('unavailable');
     expect(body.reason).to.match(/Redis at .* is not reachable/);
     expect((await fetch(`${dashboard.url}/health`)).status, '/health').to.equal(200);
-    const api = await fetch(`${dashboard.url}/api/v1/servers/${WAVES[0]![0]}/check`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    const api = await fetch(`${dashboard.url}/api/v1/servers/${WAVES[0]![0]}/check`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(api.status, 'POST check while Redis is down').to.equal(503);
     expect(((await api.json()) as { error: { code: string } }).error.code).to.equal('EREDIS');
 
@@ -111,15 +114,18 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     const fresh = ProducerClient.connect(config);
     const timed = async (attempt: () => Promise<unknown>) => {
       const started = Date.now();
-      const error = await attempt().then(() => undefined, (caught: unknown) => caught);
+      const error = await attempt().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       return { error, ms: Date.now() - started };
     };
-    const [known, unknown] = await Promise.all([
-      timed(() => client.check(WAVES[0]![0]!)),
-      timed(() => fresh.checkAll(WAVES[0]!)),
-    ]);
+    const [known, unknown] = await Promise.all([timed(() => client.check(WAVES[0]![0]!)), timed(() => fresh.checkAll(WAVES[0]!))]);
     await fresh.close();
-    for (const [who, outcome] of [['producer', known], ['fresh producer', unknown]] as const) {
+    for (const [who, outcome] of [
+      ['producer', known],
+      ['fresh producer', unknown],
+    ] as const) {
       expect(outcome.error, `${who} while Redis is down`).to.be.instanceOf(RedisUnavailableError);
       expect((outcome.error as RedisUnavailableError).code).to.equal('EREDIS');
       expect(outcome.ms, `${who} fails within`).to.be.below(4_000);
@@ -134,26 +140,46 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
 
   it('with its data kept: workers and scheduler reconnect and finish, /ready 503 then 200, producers fail fast meanwhile', async () => {
     await waitUntil('/ready to answer 200 at start', async () => (await ready()) === 200, 10_000, 50);
-    await waitUntil('some, not all, first installs', async () => {
-      const count = await installed(WAVES[0]!);
-      return count >= 1 && count < WAVES[0]!.length;
-    }, 60_000, 20);
+    await waitUntil(
+      'some, not all, first installs',
+      async () => {
+        const count = await installed(WAVES[0]!);
+        return count >= 1 && count < WAVES[0]!.length;
+      },
+      60_000,
+      20,
+    );
     const before = await installed(WAVES[0]!);
     const downAt = Date.now();
     await redisServer.stop();
     await whileDown('restart');
     await redisServer.start();
-    const readyAgain = await waitUntil('/ready to answer 200', async () => ((await ready()) === 200 ? Date.now() - downAt : undefined), 15_000, 100);
+    const readyAgain = await waitUntil(
+      '/ready to answer 200',
+      async () => ((await ready()) === 200 ? Date.now() - downAt : undefined),
+      15_000,
+      100,
+    );
 
     // What was running when Redis left finishes without anyone's help.
     await waitUntil('every first-wave server installed', async () => (await installed(WAVES[0]!)) === WAVES[0]!.length, 60_000, 100);
     // The scheduler process is still connected: it picks up an inventory change.
     await env.writeInventory(inventory([...WAVES[0]!, ...WAVES[1]!]));
-    await waitUntil('the second wave installed by the scheduler and the worker', async () => (await installed(WAVES[1]!)) === WAVES[1]!.length, 60_000, 100);
+    await waitUntil(
+      'the second wave installed by the scheduler and the worker',
+      async () => (await installed(WAVES[1]!)) === WAVES[1]!.length,
+      60_000,
+      100,
+    );
     // And the producer client works again.
     await registry.publish({ name: WAVES[0]![0]!, version: '1.1.0', publishedAt: old });
     await client.check(WAVES[0]![0]!, { reason: 'after the restart' });
-    await waitUntil('the update after the restart', async () => (await probe.layout.currentVersion(WAVES[0]![0]!)) === '1.1.0', 30_000, 100);
+    await waitUntil(
+      'the update after the restart',
+      async () => (await probe.layout.currentVersion(WAVES[0]![0]!)) === '1.1.0',
+      30_000,
+      100,
+    );
     for (const server of [...WAVES[0]!, ...WAVES[1]!]) {
       const record = await probe.layout.readVersionRecord(server, (await probe.layout.currentVersion(server))!);
       expect(record?.smokeTest?.ok, `${server} smoke test`).to.equal(true);
@@ -164,22 +190,38 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
   it('without its data (killed, restarted empty): the scheduler puts its schedulers back and every server gets installed', async () => {
     const servers = WAVES.flat();
     await env.writeInventory(inventory(servers));
-    await waitUntil('some, not all, third-wave installs', async () => {
-      const count = await installed(WAVES[2]!);
-      return count >= 1 && count < WAVES[2]!.length;
-    }, 60_000, 20);
+    await waitUntil(
+      'some, not all, third-wave installs',
+      async () => {
+        const count = await installed(WAVES[2]!);
+        return count >= 1 && count < WAVES[2]!.length;
+      },
+      60_000,
+      20,
+    );
     const before = await installed(WAVES[2]!);
     const downAt = Date.now();
     await redisServer.stop({ lose: true });
     await whileDown('dataLoss');
     await redisServer.start();
     // The data really is gone (nothing writes this server's state unless it is checked again).
-    expect(await probe.redis.exists(`${config.queuePrefix}:mcp-updater:server:${WAVES[0]![1]}`), 'state of an installed server').to.equal(0);
-    const readyAgain = await waitUntil('/ready to answer 200', async () => ((await ready()) === 200 ? Date.now() - downAt : undefined), 15_000, 100);
+    expect(await probe.redis.exists(`${config.queuePrefix}:mcp-updater:server:${WAVES[0]![1]}`), 'state of an installed server').to.equal(
+      0,
+    );
+    const readyAgain = await waitUntil(
+      '/ready to answer 200',
+      async () => ((await ready()) === 200 ? Date.now() - downAt : undefined),
+      15_000,
+      100,
+    );
 
     await waitUntil('every server installed after the data loss', async () => (await installed(servers)) === servers.length, 60_000, 100);
-    const schedulers = (await probe.queues.check.getJobSchedulers(0, -1, true)).map((item) => item.key).filter((key) => key.startsWith(CHECK_SCHEDULER_PREFIX));
-    expect(schedulers.sort(), 'check schedulers after the data loss').to.deep.equal(servers.map((server) => `${CHECK_SCHEDULER_PREFIX}${server}`).sort());
+    const schedulers = (await probe.queues.check.getJobSchedulers(0, -1, true))
+      .map((item) => item.key)
+      .filter((key) => key.startsWith(CHECK_SCHEDULER_PREFIX));
+    expect(schedulers.sort(), 'check schedulers after the data loss').to.deep.equal(
+      servers.map((server) => `${CHECK_SCHEDULER_PREFIX}${server}`).sort(),
+    );
     for (const server of servers) {
       const record = await probe.layout.readVersionRecord(server, (await probe.layout.currentVersion(server))!);
       expect(record?.smokeTest?.ok, `${server} smoke test`).to.equal(true);
@@ -187,7 +229,12 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     expect(worker.exitCode).to.equal(null);
     expect(scheduler.exitCode).to.equal(null);
     const log = await fs.readFile(`${config.logDir}/orchestration.log`, 'utf8').catch(() => '');
-    facts.dataLoss = { ...(facts.dataLoss as object), installedWhenKilled: `${before}/${WAVES[2]!.length}`, readyAfterMs: readyAgain, resyncLogged: log.includes('scheduler re-synced') };
+    facts.dataLoss = {
+      ...(facts.dataLoss as object),
+      installedWhenKilled: `${before}/${WAVES[2]!.length}`,
+      readyAfterMs: readyAgain,
+      resyncLogged: log.includes('scheduler re-synced'),
+    };
     summary('redis-loss', { servers: servers.length, redisStarts: redisServer.starts, ...facts });
   });
 });

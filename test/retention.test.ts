@@ -78,20 +78,24 @@ describe('retentionPlan', () => {
     }
 
     it('lists why each kept version is kept', () => {
-      const plan = retentionPlan(input({
-        servers: [server({ versions: ['1.0.0', '1.1.0', '1.2.0'], keep: 1, current: '1.2.0', previous: '1.0.0' })],
-      }));
+      const plan = retentionPlan(
+        input({
+          servers: [server({ versions: ['1.0.0', '1.1.0', '1.2.0'], keep: 1, current: '1.2.0', previous: '1.0.0' })],
+        }),
+      );
       expect(plan.kept.versions).to.deep.include({ server: 'memory', version: '1.2.0', reasons: ['current', 'newest'] });
       expect(plan.kept.versions).to.deep.include({ server: 'memory', version: '1.0.0', reasons: ['previous'] });
     });
 
     it('works per server', () => {
-      const plan = retentionPlan(input({
-        servers: [
-          server({ name: 'a', versions: ['1.0.0', '2.0.0'], keep: 1, current: '2.0.0' }),
-          server({ name: 'b', versions: ['1.0.0', '2.0.0'], keep: 2, current: '2.0.0' }),
-        ],
-      }));
+      const plan = retentionPlan(
+        input({
+          servers: [
+            server({ name: 'a', versions: ['1.0.0', '2.0.0'], keep: 1, current: '2.0.0' }),
+            server({ name: 'b', versions: ['1.0.0', '2.0.0'], keep: 2, current: '2.0.0' }),
+          ],
+        }),
+      );
       expect(removed(plan)).to.deep.equal(['a@1.0.0']);
     });
   });
@@ -140,7 +144,12 @@ describe('retentionPlan', () => {
     const cases: Array<{ name: string; integrity?: string; mtimeMs: number; keep: false | string }> = [
       { name: 'backup of the current version is kept', integrity: sri('1.5.0'), mtimeMs: OLD, keep: 'kept-version' },
       { name: 'backup of the previous version is kept', integrity: sri('1.4.0'), mtimeMs: OLD, keep: 'kept-version' },
-      { name: 'backup of a recent history version (removed dir) is kept for rollback', integrity: sri('1.2.0'), mtimeMs: OLD, keep: 'recent-history' },
+      {
+        name: 'backup of a recent history version (removed dir) is kept for rollback',
+        integrity: sri('1.2.0'),
+        mtimeMs: OLD,
+        keep: 'recent-history',
+      },
       { name: 'backup beyond keep + 2 history versions is removed', integrity: sri('1.1.0'), mtimeMs: OLD, keep: false },
       { name: 'backup beyond keep + 2 but fresh is kept (download in flight)', integrity: sri('1.0.0'), mtimeMs: FRESH, keep: 'in-flight' },
       { name: 'unknown old backup is removed', mtimeMs: OLD, keep: false },
@@ -149,11 +158,13 @@ describe('retentionPlan', () => {
     ];
     for (const testCase of cases) {
       it(testCase.name, () => {
-        const plan = retentionPlan(input({
-          servers: [base],
-          backups: [{ file: '/backups/sha512/x.tgz', integrity: testCase.integrity, mtimeMs: testCase.mtimeMs }],
-          protectedIntegrities: [sri('9.9.9')],
-        }));
+        const plan = retentionPlan(
+          input({
+            servers: [base],
+            backups: [{ file: '/backups/sha512/x.tgz', integrity: testCase.integrity, mtimeMs: testCase.mtimeMs }],
+            protectedIntegrities: [sri('9.9.9')],
+          }),
+        );
         if (testCase.keep === false) {
           expect(plan.removeBackups).to.deep.equal(['/backups/sha512/x.tgz']);
         } else {
@@ -164,18 +175,29 @@ describe('retentionPlan', () => {
     }
 
     it('keeps the backup of a kept version whose directory is already gone', () => {
-      const plan = retentionPlan(input({
-        servers: [server({ versions: ['2.0.0'], current: '2.0.0', previous: '1.0.0', integrities: { '1.0.0': sri('1.0.0'), '2.0.0': sri('2.0.0') } })],
-        backups: [{ file: '/b/1.tgz', integrity: sri('1.0.0'), mtimeMs: OLD }],
-      }));
+      const plan = retentionPlan(
+        input({
+          servers: [
+            server({
+              versions: ['2.0.0'],
+              current: '2.0.0',
+              previous: '1.0.0',
+              integrities: { '1.0.0': sri('1.0.0'), '2.0.0': sri('2.0.0') },
+            }),
+          ],
+          backups: [{ file: '/b/1.tgz', integrity: sri('1.0.0'), mtimeMs: OLD }],
+        }),
+      );
       expect(plan.removeBackups).to.deep.equal([]);
     });
 
     it('matches multi-hash SRI strings by their first hash', () => {
-      const plan = retentionPlan(input({
-        servers: [server({ versions: ['1.0.0'], current: '1.0.0', integrities: { '1.0.0': `${sri('1.0.0')} sha1-abc=` } })],
-        backups: [{ file: '/b/1.tgz', integrity: sri('1.0.0'), mtimeMs: OLD }],
-      }));
+      const plan = retentionPlan(
+        input({
+          servers: [server({ versions: ['1.0.0'], current: '1.0.0', integrities: { '1.0.0': `${sri('1.0.0')} sha1-abc=` } })],
+          backups: [{ file: '/b/1.tgz', integrity: sri('1.0.0'), mtimeMs: OLD }],
+        }),
+      );
       expect(plan.removeBackups).to.deep.equal([]);
     });
   });

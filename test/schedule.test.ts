@@ -23,7 +23,11 @@ function thrownMessage(fn: () => unknown): string {
 /** Hour and minute of `date` on the wall clock of `timeZone`. */
 function wallClock(date: Date, timeZone: string): { hour: number; minute: number; weekday: string } {
   const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone, hour: '2-digit', minute: '2-digit', weekday: 'short', hourCycle: 'h23',
+    timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    weekday: 'short',
+    hourCycle: 'h23',
   }).formatToParts(date);
   const part = (type: string): string => parts.find((p) => p.type === type)!.value;
   return { hour: Number(part('hour')), minute: Number(part('minute')), weekday: part('weekday') };
@@ -58,7 +62,8 @@ describe('schedule: parseDuration', () => {
   for (const input of invalid) {
     it(`refuses ${JSON.stringify(input)}`, () => {
       expect(thrownMessage(() => parseDuration(input))).to.equal(
-        `"${input}" is not a duration; use a number with a unit: ms, s, m, h, d, w (e.g. 30s, 3d)`);
+        `"${input}" is not a duration; use a number with a unit: ms, s, m, h, d, w (e.g. 30s, 3d)`,
+      );
     });
   }
 });

@@ -108,7 +108,10 @@ servers:
     const instance = await scheduler();
     await instance.sync();
     await env.writeInventory('servers:\n  alpha:\n    package: alpha-mcp\n    policy: sometimes\n');
-    const error = await instance.reload().then(() => undefined, (err: unknown) => err);
+    const error = await instance.reload().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(error).to.be.instanceOf(ConfigurationError);
     expect((error as Error).message).to.equal('servers.alpha.policy: must be one of patch, minor, major, pin');
     expect(Object.keys(await schedulers()).sort()).to.deep.equal([checkSchedulerId('alpha'), checkSchedulerId('beta')]);

@@ -38,11 +38,17 @@ async function dashboard(options: { env?: Record<string, string>; rateLimits?: P
   await waitForRedis(redis, env.config.redisUrl);
   await producer.ready();
   const app = createDashboardApp({
-    config: env.config, inventory, redis, producer, processMetrics: false, serverCacheMs: 0,
+    config: env.config,
+    inventory,
+    redis,
+    producer,
+    processMetrics: false,
+    serverCacheMs: 0,
     rateLimits: { read: 10_000, mutation: 10_000, login: 10_000, ...options.rateLimits },
   });
   return {
-    env, app,
+    env,
+    app,
     async close() {
       inventory.close();
       await producer.close();
@@ -54,7 +60,12 @@ async function dashboard(options: { env?: Record<string, string>; rateLimits?: P
 
 /** A session cookie from the login form, sent by the dashboard's own origin. */
 async function login(app: Express): Promise<string> {
-  const res = await request(app).post('/login').set('Host', 'localhost').set('Origin', 'http://localhost').type('form').send({ token: TOKEN, next: '/' });
+  const res = await request(app)
+    .post('/login')
+    .set('Host', 'localhost')
+    .set('Origin', 'http://localhost')
+    .type('form')
+    .send({ token: TOKEN, next: '/' });
   expect(res.status).to.equal(303);
   const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${SESSION_COOKIE}=`));
   return cookie!.split(';')[0]!;
@@ -106,7 +117,9 @@ describe('security: the dashboard answers only its own names', function () {
     expect(page.status).to.equal(421);
     expect(page.type).to.equal('text/html');
     expect(page.text).not.to.include('memory');
-    expect((await request(d.app).get('/admin/queues/api/queues').set('Host', 'evil.example').set('Authorization', `Bearer ${TOKEN}`)).status).to.equal(421);
+    expect(
+      (await request(d.app).get('/admin/queues/api/queues').set('Host', 'evil.example').set('Authorization', `Bearer ${TOKEN}`)).status,
+    ).to.equal(421);
     expect((await request(d.app).get('/metrics').set('Host', 'evil.example')).status).to.equal(421);
     expect((await request(d.app).get('/health').set('Host', 'evil.example')).status).to.equal(200);
     expect((await request(d.app).get('/ready').set('Host', 'evil.example')).status).to.equal(200);
@@ -117,9 +130,13 @@ describe('security: the dashboard answers only its own names', function () {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const answer = await new Promise<string>((resolve, reject) => {
-        const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1', () => socket.write('GET /api/v1/servers HTTP/1.0\r\n\r\n'));
+        const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1', () =>
+          socket.write('GET /api/v1/servers HTTP/1.0\r\n\r\n'),
+        );
         let text = '';
-        socket.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
         socket.on('end', () => resolve(text));
         socket.on('error', reject);
       });
@@ -135,9 +152,14 @@ describe('security: the dashboard answers only its own names', function () {
     expect([...new HostAllowlist({ host: '0.0.0.0', allowedHosts: [] }).names]).to.have.members(['localhost', '127.0.0.1', '::1']);
     expect(new HostAllowlist({ host: 'box.lan', allowedHosts: ['a.example'] }).allows('box.lan')).to.equal(true);
     expect(parseHost('[::1]:10250')).to.deep.equal({ name: '::1', port: '10250' });
-    expect(loadConfig({ API_BASE_URL: 'http://127.0.0.1:9/', ALLOWED_HOSTS: 'Dash.Example, 10.0.0.5' }).allowedHosts).to.deep.equal(['dash.example', '10.0.0.5']);
-    expect(() => loadConfig({ API_BASE_URL: 'http://127.0.0.1:9/', ALLOWED_HOSTS: 'https://dash.example' }))
-      .to.throw(ConfigurationError, /^ALLOWED_HOSTS: "https:\/\/dash\.example" is not a host name/);
+    expect(loadConfig({ API_BASE_URL: 'http://127.0.0.1:9/', ALLOWED_HOSTS: 'Dash.Example, 10.0.0.5' }).allowedHosts).to.deep.equal([
+      'dash.example',
+      '10.0.0.5',
+    ]);
+    expect(() => loadConfig({ API_BASE_URL: 'http://127.0.0.1:9/', ALLOWED_HOSTS: 'https://dash.example' })).to.throw(
+      ConfigurationError,
+      /^ALLOWED_HOSTS: "https:\/\/dash\.example" is not a host name/,
+    );
   });
 
   describe('Origin is compared with the allowed names, not with Host', () => {
@@ -159,14 +181,21 @@ describe('security: the dashboard answers only its own names', function () {
     for (const [what, host, origin, status] of origins) {
       it(`${what} -> ${status}`, async () => {
         const req = request(d.app).post('/api/v1/servers/memory/check').set('Host', host).set('Cookie', cookie);
-        const res = origin.startsWith('referer:') ? await req.set('Referer', origin.slice(8)).send({}) : await req.set('Origin', origin).send({});
+        const res = origin.startsWith('referer:')
+          ? await req.set('Referer', origin.slice(8)).send({})
+          : await req.set('Origin', origin).send({});
         expect(res.status).to.equal(status);
         if (status === 403) expect(res.body.error.code).to.equal('EORIGIN');
       });
     }
 
-    it('a DNS-rebinding page (its Host and Origin both the attacker\'s name) is refused before the Origin check', async () => {
-      const res = await request(d.app).post('/api/v1/servers/memory/check').set('Host', 'evil.example:10250').set('Origin', 'http://evil.example:10250').set('Cookie', cookie).send({});
+    it("a DNS-rebinding page (its Host and Origin both the attacker's name) is refused before the Origin check", async () => {
+      const res = await request(d.app)
+        .post('/api/v1/servers/memory/check')
+        .set('Host', 'evil.example:10250')
+        .set('Origin', 'http://evil.example:10250')
+        .set('Cookie', cookie)
+        .send({});
       expect(res.status).to.equal(421);
       const board = await request(d.app).get('/admin/queues/api/queues').set('Host', 'evil.example:10250').set('Cookie', cookie);
       expect(board.status).to.equal(421);
@@ -175,7 +204,12 @@ describe('security: the dashboard answers only its own names', function () {
 
   it('answers a malformed session cookie with 401, not 500', async () => {
     const bad = `${SESSION_COOKIE}=%E0%A4%A`;
-    const api = await request(d.app).post('/api/v1/servers/memory/check').set('Host', 'localhost').set('Origin', 'http://localhost').set('Cookie', bad).send({});
+    const api = await request(d.app)
+      .post('/api/v1/servers/memory/check')
+      .set('Host', 'localhost')
+      .set('Origin', 'http://localhost')
+      .set('Cookie', bad)
+      .send({});
     expect(api.status).to.equal(401);
     expect(api.body.error.code).to.equal('EUNAUTHORIZED');
     const board = await request(d.app).get('/admin/queues/api/queues').set('Cookie', bad).set('Accept', 'application/json');
@@ -197,7 +231,8 @@ describe('security: Bull Board token guesses count against the login limit', fun
   });
 
   it('refused bearer tokens at the board use up the login budget; accepted ones and reads do not', async () => {
-    const board = (token: string) => request(d.app).get('/admin/queues/api/queues').set('Authorization', `Bearer ${token}`).set('Accept', 'application/json');
+    const board = (token: string) =>
+      request(d.app).get('/admin/queues/api/queues').set('Authorization', `Bearer ${token}`).set('Accept', 'application/json');
     for (let index = 0; index < 5; index++) expect((await board(TOKEN)).status, 'the right token').to.equal(200);
     const guesses: number[] = [];
     for (let index = 0; index < 4; index++) guesses.push((await board(`guess-${index}-guess-guess`)).status);

@@ -49,15 +49,21 @@ describe('security: server names cannot collide with the install layout', () => 
     it(`refuses a server named ${name}, naming the key`, () => {
       const error = refusal(server(name));
       expect(error.path).to.equal(`servers.${name}`);
-      expect(error.message).to.match(new RegExp(`^servers\\.${name.replace('.', '\\.')}: "${name.replace('.', '\\.')}" is a name the install layout uses`));
+      expect(error.message).to.match(
+        new RegExp(`^servers\\.${name.replace('.', '\\.')}: "${name.replace('.', '\\.')}" is a name the install layout uses`),
+      );
       expect(error.hint).to.include('the running set of servers is kept');
     });
   }
 
   it('refuses the name of a STAGING_DIR, BACKUP_DIR or LOG_DIR inside MCP_SERVERS_PATH, and only then', () => {
     const base = inventoryDefaults({
-      checkSchedule: '0 * * * *', timezone: 'UTC', serversPath: '/srv/mcp',
-      stagingDir: '/srv/mcp/staging-area', backupDir: '/srv/mcp/backups', logDir: '/var/log/mcp',
+      checkSchedule: '0 * * * *',
+      timezone: 'UTC',
+      serversPath: '/srv/mcp',
+      stagingDir: '/srv/mcp/staging-area',
+      backupDir: '/srv/mcp/backups',
+      logDir: '/var/log/mcp',
     });
     expect(refusal(server('staging-area'), base).path).to.equal('servers.staging-area');
     expect(refusal(server('backups'), base).path).to.equal('servers.backups');
@@ -72,11 +78,19 @@ describe('security: server names cannot collide with the install layout', () => 
       await fs.writeFile(file, server('bin'));
       const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, [BIN, 'config', 'check'], {
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, API_BASE_URL: 'http://127.0.0.1:9/', MCP_SERVERS_CONFIG: file, MCP_SERVERS_PATH: path.join(dir, 'servers') },
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            API_BASE_URL: 'http://127.0.0.1:9/',
+            MCP_SERVERS_CONFIG: file,
+            MCP_SERVERS_PATH: path.join(dir, 'servers'),
+          },
           stdio: ['ignore', 'ignore', 'pipe'],
         });
         let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
         child.on('close', (code) => resolve({ code, stderr }));
       });
       expect(run.code).to.equal(78);

@@ -58,7 +58,10 @@ function client(registry: string, extra: Partial<ConstructorParameters<typeof Re
 }
 
 async function failure(promise: Promise<unknown>): Promise<RegistryError> {
-  const error = await promise.then(() => undefined, (err: unknown) => err);
+  const error = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(error, 'it failed').to.be.instanceOf(RegistryError);
   return error as RegistryError;
 }
@@ -123,7 +126,10 @@ describe('security: registry credentials go only to the registry (scheme, host, 
 
   it('follows a redirect to an allowed TARBALL_HOSTS origin without the token', async () => {
     const port = new URL(recorder.url).port;
-    const result = await client(registry.url, { tarballHosts: [`127.0.0.1:${port}`] }).downloadTarball(spec(`${registry.url}pkg/-/pkg-1.0.0.tgz`), path.join(dir, 'b.tgz'));
+    const result = await client(registry.url, { tarballHosts: [`127.0.0.1:${port}`] }).downloadTarball(
+      spec(`${registry.url}pkg/-/pkg-1.0.0.tgz`),
+      path.join(dir, 'b.tgz'),
+    );
     expect(result.bytes).to.equal(TARBALL.length);
     expect(recorder.seen).to.have.length(1);
     expect(recorder.seen[0]!.authorization, 'no Authorization header at the other port').to.equal(undefined);
@@ -140,7 +146,10 @@ describe('security: registry credentials go only to the registry (scheme, host, 
 
   it('sends no token to a TARBALL_HOSTS origin, nor to a path of the registry host outside the registry', async () => {
     const port = new URL(recorder.url).port;
-    await client(registry.url, { tarballHosts: [`127.0.0.1:${port}`] }).downloadTarball(spec(`${recorder.url}pkg/-/pkg-1.0.0.tgz`), path.join(dir, 'd.tgz'));
+    await client(registry.url, { tarballHosts: [`127.0.0.1:${port}`] }).downloadTarball(
+      spec(`${recorder.url}pkg/-/pkg-1.0.0.tgz`),
+      path.join(dir, 'd.tgz'),
+    );
     expect(recorder.seen[0]!.authorization).to.equal(undefined);
     await client(`${registry.url}npm/`).downloadTarball(spec(`${registry.url}pkg-files/pkg-1.0.0.tgz`), path.join(dir, 'e.tgz'));
     expect(registry.seen.at(-1)!.authorization).to.equal(undefined);
@@ -166,14 +175,17 @@ describe('security: registry credentials go only to the registry (scheme, host, 
         if (allowed) {
           expect(() => registryClient.assertTarballHost(url)).not.to.throw();
         } else {
-          expect(() => registryClient.assertTarballHost(url)).to.throw(RegistryError).with.property('code', 'ETARBALLHOST');
+          expect(() => registryClient.assertTarballHost(url))
+            .to.throw(RegistryError)
+            .with.property('code', 'ETARBALLHOST');
         }
       });
     }
 
     it('and the other way round: an https:// tarball for an http:// registry', () => {
-      expect(() => client('http://registry.example/').assertTarballHost('https://registry.example/pkg.tgz'))
-        .to.throw(/points at https:\/\/registry\.example, not at the registry http:\/\/registry\.example \(another scheme\)/);
+      expect(() => client('http://registry.example/').assertTarballHost('https://registry.example/pkg.tgz')).to.throw(
+        /points at https:\/\/registry\.example, not at the registry http:\/\/registry\.example \(another scheme\)/,
+      );
     });
   });
 });
@@ -190,7 +202,12 @@ describe('security: a hostile registry cannot starve the service', function () {
   function packument(count: number): Buffer {
     const versions: Record<string, unknown> = {};
     for (let index = 0; index < count; index++) {
-      versions[`1.0.${index}`] = { name: 'big', version: `1.0.${index}`, description: 'x'.repeat(20), dist: { tarball: `http://127.0.0.1:1/big/-/big-1.0.${index}.tgz`, integrity: 'sha512-AAAA' } };
+      versions[`1.0.${index}`] = {
+        name: 'big',
+        version: `1.0.${index}`,
+        description: 'x'.repeat(20),
+        dist: { tarball: `http://127.0.0.1:1/big/-/big-1.0.${index}.tgz`, integrity: 'sha512-AAAA' },
+      };
     }
     return Buffer.from(JSON.stringify({ name: 'big', 'dist-tags': { latest: `1.0.${count - 1}` }, versions }));
   }
@@ -208,18 +225,38 @@ describe('security: a hostile registry cannot starve the service', function () {
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-hostile-'));
     const big = packument(2_000);
-    const gzipBomb = zlib.gzipSync(Buffer.concat([Buffer.from('{"name":"bomb","dist-tags":{},"versions":{},"pad":"'), Buffer.alloc(4 * LIMIT, 0x20), Buffer.from('"}')]));
+    const gzipBomb = zlib.gzipSync(
+      Buffer.concat([Buffer.from('{"name":"bomb","dist-tags":{},"versions":{},"pad":"'), Buffer.alloc(4 * LIMIT, 0x20), Buffer.from('"}')]),
+    );
     const large = packument(12_000);
     hostile = await new Loopback((req, res) => {
       switch (req.url) {
-        case '/big-declared': res.writeHead(200, { 'content-type': 'application/json', 'content-length': big.length }).end(big); break;
-        case '/big-chunked': res.writeHead(200, { 'content-type': 'application/json' }); res.end(big); break;
-        case '/bomb': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gzipBomb.length }).end(gzipBomb); break;
-        case '/large': res.writeHead(200, { 'content-type': 'application/json', 'content-length': large.length }).end(large); break;
-        case '/large-not-json': res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024, 0x7b)); break;
-        case '/trickle-packument': trickle(res, { 'content-type': 'application/json' }); break;
-        case '/pkg/-/pkg-1.0.0.tgz': trickle(res, { 'content-type': 'application/octet-stream' }); break;
-        default: res.writeHead(404).end();
+        case '/big-declared':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': big.length }).end(big);
+          break;
+        case '/big-chunked':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(big);
+          break;
+        case '/bomb':
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gzipBomb.length })
+            .end(gzipBomb);
+          break;
+        case '/large':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': large.length }).end(large);
+          break;
+        case '/large-not-json':
+          res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024, 0x7b));
+          break;
+        case '/trickle-packument':
+          trickle(res, { 'content-type': 'application/json' });
+          break;
+        case '/pkg/-/pkg-1.0.0.tgz':
+          trickle(res, { 'content-type': 'application/octet-stream' });
+          break;
+        default:
+          res.writeHead(404).end();
       }
     }).start();
   });
@@ -232,14 +269,23 @@ describe('security: a hostile registry cannot starve the service', function () {
 
   it('MAX_PACKUMENT_SIZE: a sensible default, sizes like 50mb, a clear error for nonsense', () => {
     const base = { API_BASE_URL: 'http://127.0.0.1:9/' };
-    expect(loadConfig(base).maxPackumentBytes).to.equal(DEFAULT_MAX_PACKUMENT_BYTES).and.equal(50 * 1024 * 1024);
+    expect(loadConfig(base).maxPackumentBytes)
+      .to.equal(DEFAULT_MAX_PACKUMENT_BYTES)
+      .and.equal(50 * 1024 * 1024);
     expect(loadConfig({ ...base, MAX_PACKUMENT_SIZE: '2mb' }).maxPackumentBytes).to.equal(2 * 1024 * 1024);
-    expect(() => loadConfig({ ...base, MAX_PACKUMENT_SIZE: 'lots' })).to.throw(ConfigurationError, /MAX_PACKUMENT_SIZE: must be a size like 500kb/);
+    expect(() => loadConfig({ ...base, MAX_PACKUMENT_SIZE: 'lots' })).to.throw(
+      ConfigurationError,
+      /MAX_PACKUMENT_SIZE: must be a size like 500kb/,
+    );
     expect(loadConfig(base).downloadTimeoutMs).to.equal(600_000);
     expect(() => loadConfig({ ...base, DOWNLOAD_TIMEOUT: '0' })).to.throw(ConfigurationError, /DOWNLOAD_TIMEOUT/);
   });
 
-  for (const [what, route] of [['announced by Content-Length', 'big-declared'], ['sent chunked', 'big-chunked'], ['gzip that unpacks past it', 'bomb']] as const) {
+  for (const [what, route] of [
+    ['announced by Content-Length', 'big-declared'],
+    ['sent chunked', 'big-chunked'],
+    ['gzip that unpacks past it', 'bomb'],
+  ] as const) {
     it(`refuses an oversized packument ${what} with EPACKUMENTTOOBIG naming MAX_PACKUMENT_SIZE`, async () => {
       const error = await failure(client(hostile.url, { maxPackumentBytes: LIMIT }).packument(route, false));
       expect(error.code).to.equal('EPACKUMENTTOOBIG');
@@ -254,13 +300,22 @@ describe('security: a hostile registry cannot starve the service', function () {
     const result = await registryClient.packument('large', false);
     expect(Object.keys(result.versions)).to.have.length(12_000);
     expect(result['dist-tags']).to.deep.equal({ latest: '1.0.11999' });
-    expect(result.versions['1.0.7']).to.deep.include({ name: 'big', version: '1.0.7', dist: { tarball: 'http://127.0.0.1:1/big/-/big-1.0.7.tgz', integrity: 'sha512-AAAA', shasum: undefined, unpackedSize: undefined } });
+    expect(result.versions['1.0.7']).to.deep.include({
+      name: 'big',
+      version: '1.0.7',
+      dist: { tarball: 'http://127.0.0.1:1/big/-/big-1.0.7.tgz', integrity: 'sha512-AAAA', shasum: undefined, unpackedSize: undefined },
+    });
     expect((await failure(registryClient.packument('large-not-json', false))).code).to.equal('EBADPACKUMENT');
   });
 
   it('abandons a tarball that trickles in at DOWNLOAD_TIMEOUT though it never idles, leaving nothing behind', async () => {
     const slow = client(hostile.url, { registryTimeoutMs: 5_000, downloadTimeoutMs: 1_000 });
-    const error = await failure(slow.downloadTarball({ package: 'pkg', version: '1.0.0', tarball: `${hostile.url}pkg/-/pkg-1.0.0.tgz`, integrity }, path.join(dir, 'slow.tgz')));
+    const error = await failure(
+      slow.downloadTarball(
+        { package: 'pkg', version: '1.0.0', tarball: `${hostile.url}pkg/-/pkg-1.0.0.tgz`, integrity },
+        path.join(dir, 'slow.tgz'),
+      ),
+    );
     expect(error.code).to.equal('EDOWNLOADTIMEOUT');
     expect(error.message).to.include('tarball of pkg@1.0.0: not complete within DOWNLOAD_TIMEOUT (1000 ms)');
     expect(error.retryable).to.equal(true);

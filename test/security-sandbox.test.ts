@@ -99,7 +99,8 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       saved = { ...process.env };
       Object.assign(process.env, values);
       service = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
-        env: { ...process.env, SPY_TARGET_OF_TEST: marker }, stdio: 'ignore',
+        env: { ...process.env, SPY_TARGET_OF_TEST: marker },
+        stdio: 'ignore',
       });
       dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-sandbox-'));
     });
@@ -112,11 +113,20 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
     });
 
     function spy(env: Record<string, string> = {}, extra: Partial<SmokeTestOptions> = {}): SmokeTestOptions {
-      return { command: process.execPath, args: [SPY], env: { SPY_TARGET: marker, ...env }, timeoutMs: 15_000, label: 'spy 1.0.0', ...extra };
+      return {
+        command: process.execPath,
+        args: [SPY],
+        env: { SPY_TARGET: marker, ...env },
+        timeoutMs: 15_000,
+        label: 'spy 1.0.0',
+        ...extra,
+      };
     }
 
     it('unsandboxed, the spy reads the secrets from another process of this uid (the finding)', async () => {
-      await waitUntil('the stand-in service to run', async () => (await processesWith('setInterval(() => {}, 1000)')).includes(service.pid!));
+      await waitUntil('the stand-in service to run', async () =>
+        (await processesWith('setInterval(() => {}, 1000)')).includes(service.pid!),
+      );
       const report = decode((await runSmokeTest(spy({}, { sandbox: false }))).serverVersion);
       const found = report.targets.find((target) => target.pid === service.pid);
       expect(found?.found, 'the spy saw the service environment').to.deep.equal(values);
@@ -149,14 +159,24 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       const tmpName = `mcpu-spy-${crypto.randomBytes(6).toString('hex')}`;
       try {
         // Paths named by a value of their own are visible; SPY_FILES itself names no path.
-        const record = await runSmokeTest(spy({
-          TOKEN_PATH: secretFile,
-          DATA_PATH: dataFile,
-          RELATIVE_PATH: './relative.txt',
-          SPY_FILES: [secretFile, dataFile, path.join(unnamed, 'other.txt'), './relative.txt'].join(','),
-          SPY_WRITE: [path.join(dir, 'written.txt'), `/tmp/${tmpName}`, `${SANDBOX_HOME}/${tmpName}`, path.join(cwd, 'created.txt')].join(','),
-          SPY_WRITE_SELF: '1',
-        }, { cwd }));
+        const record = await runSmokeTest(
+          spy(
+            {
+              TOKEN_PATH: secretFile,
+              DATA_PATH: dataFile,
+              RELATIVE_PATH: './relative.txt',
+              SPY_FILES: [secretFile, dataFile, path.join(unnamed, 'other.txt'), './relative.txt'].join(','),
+              SPY_WRITE: [
+                path.join(dir, 'written.txt'),
+                `/tmp/${tmpName}`,
+                `${SANDBOX_HOME}/${tmpName}`,
+                path.join(cwd, 'created.txt'),
+              ].join(','),
+              SPY_WRITE_SELF: '1',
+            },
+            { cwd },
+          ),
+        );
         const report = decode(record.serverVersion);
         expect(report.files[secretFile], 'a registered secret file reads as empty').to.equal('');
         expect(report.files[dataFile]).to.equal('operator data');
@@ -170,8 +190,18 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
         // The working directory is bound read-only here, because a named file lives in it.
         expect(report.writes[path.join(cwd, 'created.txt')]).to.equal('EROFS');
         // Private: nothing of it reached the host.
-        for (const file of [`/tmp/${tmpName}`, path.join(dir, 'written.txt'), path.join(fixturePackageDir('mcp-environ-spy'), 'spy-was-here')]) {
-          expect(await fs.stat(file).then(() => true, () => false), file).to.equal(false);
+        for (const file of [
+          `/tmp/${tmpName}`,
+          path.join(dir, 'written.txt'),
+          path.join(fixturePackageDir('mcp-environ-spy'), 'spy-was-here'),
+        ]) {
+          expect(
+            await fs.stat(file).then(
+              () => true,
+              () => false,
+            ),
+            file,
+          ).to.equal(false);
         }
       } finally {
         await fs.rm(unnamed, { recursive: true, force: true });
@@ -179,7 +209,7 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       }
     });
 
-    it('gives the working directory as a private empty directory at its real path (the service\'s own files stay out of sight)', async () => {
+    it("gives the working directory as a private empty directory at its real path (the service's own files stay out of sight)", async () => {
       const name = `mcpu-spy-${crypto.randomBytes(6).toString('hex')}`;
       // The default working directory is this process's (the repository here): not under /tmp.
       // (A list names no path of its own, so neither file is bound.)
@@ -188,7 +218,12 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       expect(report.files['./package.json']).to.equal('ENOENT');
       expect(report.files['./README.md']).to.equal('ENOENT');
       expect(report.writes[`./${name}`]).to.equal('written');
-      expect(await fs.stat(path.join(process.cwd(), name)).then(() => true, () => false)).to.equal(false);
+      expect(
+        await fs.stat(path.join(process.cwd(), name)).then(
+          () => true,
+          () => false,
+        ),
+      ).to.equal(false);
     });
 
     it('keeps the network unless smokeTest.network is false', async () => {
@@ -214,16 +249,26 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
     });
 
     it('a crashing candidate still names its exit code and stderr; a silent one dies at the deadline, all its processes with it', async () => {
-      const crash = await runSmokeTest({ command: process.execPath, args: [path.join(fixturePackageDir('mcp-broken-crash'), 'server.js')], timeoutMs: 10_000 })
-        .then(() => undefined, (error: unknown) => error);
+      const crash = await runSmokeTest({
+        command: process.execPath,
+        args: [path.join(fixturePackageDir('mcp-broken-crash'), 'server.js')],
+        timeoutMs: 10_000,
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       expect(crash).to.be.instanceOf(SmokeTestError);
-      expect((crash as Error).message).to.include('the server exited with code 1 during initialize').and.include('fatal: simulated startup crash');
+      expect((crash as Error).message)
+        .to.include('the server exited with code 1 during initialize')
+        .and.include('fatal: simulated startup crash');
 
       // A copy under a unique path, so its processes can be told apart from everyone else's.
       const copy = path.join(dir, `silent-${crypto.randomBytes(6).toString('hex')}`);
       await fs.cp(fixturePackageDir('mcp-broken-silent'), copy, { recursive: true });
-      const silent = await runSmokeTest({ command: process.execPath, args: [path.join(copy, 'server.js')], timeoutMs: 1_500 })
-        .then(() => undefined, (error: unknown) => error);
+      const silent = await runSmokeTest({ command: process.execPath, args: [path.join(copy, 'server.js')], timeoutMs: 1_500 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       expect((silent as Error).message).to.include('no answer to initialize within 1.5s');
       expect(await processesWith(copy)).to.deep.equal([]);
     });
@@ -246,7 +291,9 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
     });
 
     /** A worker process with the three secrets (API_TOKEN from a file), staging the spy once. */
-    async function stageSpy(pathForWorker: string): Promise<{ report: SpyReport; values: ReturnType<typeof secrets>; log: string; secretFile: string; inventoryFile: string }> {
+    async function stageSpy(
+      pathForWorker: string,
+    ): Promise<{ report: SpyReport; values: ReturnType<typeof secrets>; log: string; secretFile: string; inventoryFile: string }> {
       const values = secrets();
       const marker = crypto.randomBytes(8).toString('hex');
       const secretsDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-secrets-'));
@@ -254,22 +301,28 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       await fs.writeFile(secretFile, `${values.API_TOKEN}\n`, { mode: 0o600 });
       const env = await createTestEnv({ registryUrl: registry.url });
       envs.push(env);
-      await env.writeInventory([
-        'defaults:',
-        '  minReleaseAge: 0',
-        '  activation: manual',
-        'servers:',
-        '  spy:',
-        '    package: mcp-environ-spy',
-        '    smokeTest:',
-        '      timeout: 20s',
-        `      env: { SPY_TARGET: "${marker}", SPY_FILES: "${secretFile},${env.inventoryFile}", SECRET_PATH: "${secretFile}", INVENTORY_PATH: "${env.inventoryFile}" }`,
-        '',
-      ].join('\n'));
+      await env.writeInventory(
+        [
+          'defaults:',
+          '  minReleaseAge: 0',
+          '  activation: manual',
+          'servers:',
+          '  spy:',
+          '    package: mcp-environ-spy',
+          '    smokeTest:',
+          '      timeout: 20s',
+          `      env: { SPY_TARGET: "${marker}", SPY_FILES: "${secretFile},${env.inventoryFile}", SECRET_PATH: "${secretFile}", INVENTORY_PATH: "${env.inventoryFile}" }`,
+          '',
+        ].join('\n'),
+      );
       const worker = startRole('worker', {
-        ...env.env, PATH: pathForWorker,
-        API_TOKEN_FILE: secretFile, REGISTRY_TOKEN: values.REGISTRY_TOKEN, WEBHOOK_SECRET: values.WEBHOOK_SECRET,
-        SPY_TARGET_OF_TEST: marker, WORKERS: 'check,download,stage',
+        ...env.env,
+        PATH: pathForWorker,
+        API_TOKEN_FILE: secretFile,
+        REGISTRY_TOKEN: values.REGISTRY_TOKEN,
+        WEBHOOK_SECRET: values.WEBHOOK_SECRET,
+        SPY_TARGET_OF_TEST: marker,
+        WORKERS: 'check,download,stage',
       });
       children.push(worker);
       const config = loadConfig(env.env);
@@ -278,12 +331,17 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       try {
         await client.check('spy', { reason: 'security test' });
         const state = new StateStore(redis, config);
-        await waitUntil('the spy to be staged', async () => {
-          if (worker.exitCode !== null) throw new Error(`worker exited: ${worker.output.join('')}`);
-          const current = await state.get('spy');
-          if (current.state === 'failed') throw new Error(`staging failed: ${current.lastError}`);
-          return current.staged === '1.0.0';
-        }, 45_000, 100);
+        await waitUntil(
+          'the spy to be staged',
+          async () => {
+            if (worker.exitCode !== null) throw new Error(`worker exited: ${worker.output.join('')}`);
+            const current = await state.get('spy');
+            if (current.state === 'failed') throw new Error(`staging failed: ${current.lastError}`);
+            return current.staged === '1.0.0';
+          },
+          45_000,
+          100,
+        );
       } finally {
         await client.close();
         redis.disconnect();
@@ -294,7 +352,7 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
       return { report: decode(record?.smokeTest?.serverVersion), values, log, secretFile, inventoryFile: env.inventoryFile };
     }
 
-    it('without bwrap on PATH: the start-up log says so, and the staged candidate reads the worker\'s secrets (the finding)', async () => {
+    it("without bwrap on PATH: the start-up log says so, and the staged candidate reads the worker's secrets (the finding)", async () => {
       // Every command of PATH but bwrap (the run script needs sh, dirname...).
       const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-path-'));
       for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -308,7 +366,10 @@ describe('security: the smoke-test sandbox (bubblewrap)', function () {
         const { report, values, log, secretFile } = await stageSpy(bin);
         expect(log).to.include('smoke tests run unsandboxed: bubblewrap (bwrap) is not installed');
         const worker = report.targets.find((target) => target.pid === report.ppid || target.cmdline.includes('--role worker'));
-        expect(worker?.found, 'the spy read the worker environment').to.include({ REGISTRY_TOKEN: values.REGISTRY_TOKEN, WEBHOOK_SECRET: values.WEBHOOK_SECRET });
+        expect(worker?.found, 'the spy read the worker environment').to.include({
+          REGISTRY_TOKEN: values.REGISTRY_TOKEN,
+          WEBHOOK_SECRET: values.WEBHOOK_SECRET,
+        });
         expect(report.files[secretFile]).to.equal(`${values.API_TOKEN}\n`);
       } finally {
         await fs.rm(bin, { recursive: true, force: true });

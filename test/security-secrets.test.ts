@@ -18,7 +18,13 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { ConfigurationError } from '../shared/errors.js';
 import { parseInventory } from '../shared/inventory.js';
 import {
-  REDACTED, redactArguments, redactString, redactWebhookUrl, registerWebhookUrl, secretArguments, secretFiles,
+  REDACTED,
+  redactArguments,
+  redactString,
+  redactWebhookUrl,
+  registerWebhookUrl,
+  secretArguments,
+  secretFiles,
 } from '../shared/redact.js';
 import { createQueues, createRedis, type QueueSet } from '../shared/redis.js';
 import { StateStore } from '../shared/state.js';
@@ -90,27 +96,37 @@ describe('security: secrets from files (API_TOKEN_FILE, REGISTRY_TOKEN_FILE, WEB
     expect(error.hint).to.equal('set only one of WEBHOOK_SECRET and WEBHOOK_SECRET_FILE');
   });
 
-  it('applies the variable\'s own rules to the file\'s content, naming the _FILE variable', async () => {
+  it("applies the variable's own rules to the file's content, naming the _FILE variable", async () => {
     const error = configError({ API_TOKEN_FILE: await secretFile('short', 'too-short\n') });
     expect(error.path).to.equal('API_TOKEN_FILE');
     expect(error.message).to.match(/^API_TOKEN_FILE: the API_TOKEN in .*short must be at least 16 characters/);
   });
 
-  it('treats an empty VAR_FILE (compose\'s ${VAR_FILE:-}) and an empty file as unset', async () => {
+  it("treats an empty VAR_FILE (compose's ${VAR_FILE:-}) and an empty file as unset", async () => {
     expect(loadConfig({ ...BASE, API_TOKEN_FILE: '' }).apiToken).to.equal(undefined);
     const config = loadConfig({ ...BASE, API_TOKEN_FILE: await secretFile('empty', ''), REGISTRY_TOKEN: 'from-the-environment' });
     expect(config.apiToken).to.equal(undefined);
-    expect(loadConfig({ ...BASE, REGISTRY_TOKEN_FILE: path.join(dir, 'empty'), REGISTRY_TOKEN: 'inline-token' }).registryToken).to.equal('inline-token');
+    expect(loadConfig({ ...BASE, REGISTRY_TOKEN_FILE: path.join(dir, 'empty'), REGISTRY_TOKEN: 'inline-token' }).registryToken).to.equal(
+      'inline-token',
+    );
   });
 
   it('`mcp-updater config check` exits 78 naming the _FILE variable', async () => {
     const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, 'config', 'check'], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...BASE, MCP_SERVERS_CONFIG: path.join(dir, 'none.yaml'), API_TOKEN_FILE: path.join(dir, 'nope') },
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...BASE,
+          MCP_SERVERS_CONFIG: path.join(dir, 'none.yaml'),
+          API_TOKEN_FILE: path.join(dir, 'nope'),
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
       child.on('close', (code) => resolve({ code, stderr }));
     });
     expect(run.code).to.equal(78);
@@ -120,7 +136,11 @@ describe('security: secrets from files (API_TOKEN_FILE, REGISTRY_TOKEN_FILE, WEB
 
 describe('security: what counts as a secret', () => {
   const cases: Array<[string, string[], string[]]> = [
-    ['the value after a secret-named flag', ['--token', 'ghp_abcdefghijklmnopqrstuvwxyz0123456789', '--port', '8080'], ['ghp_abcdefghijklmnopqrstuvwxyz0123456789']],
+    [
+      'the value after a secret-named flag',
+      ['--token', 'ghp_abcdefghijklmnopqrstuvwxyz0123456789', '--port', '8080'],
+      ['ghp_abcdefghijklmnopqrstuvwxyz0123456789'],
+    ],
     ['--name=value of a secret-named flag', ['--api-key=plain-value-123', '--dir=/srv/data'], ['plain-value-123']],
     ['NAME=value of a secret-named variable', ['DB_PASSWORD=hunter2hunter2', 'MODE=fast'], ['hunter2hunter2']],
     ['the password of a URL', ['postgres://app:s3cr3t-pw@db.internal:5432/app'], ['s3cr3t-pw']],
@@ -138,15 +158,20 @@ describe('security: what counts as a secret', () => {
   }
 
   it('shows arguments with only their secret parts replaced', () => {
-    expect(redactArguments(['--token', 'tok-123456', '--api-key=plain-value-123', 'postgres://app:pw-123456@db/app', '/srv/data']))
-      .to.deep.equal(['--token', REDACTED, `--api-key=${REDACTED}`, `postgres://${REDACTED}@db/app`, '/srv/data']);
+    expect(
+      redactArguments(['--token', 'tok-123456', '--api-key=plain-value-123', 'postgres://app:pw-123456@db/app', '/srv/data']),
+    ).to.deep.equal(['--token', REDACTED, `--api-key=${REDACTED}`, `postgres://${REDACTED}@db/app`, '/srv/data']);
   });
 
   it('registers every smokeTest.env value and secret-looking argument when an inventory is parsed', () => {
     const key = `sk-live-${hex(16)}`;
     const plain = `horse-battery-${hex(4)}`;
     const argument = `arg-${hex(6)}`;
-    parseInventory(`servers:\n  a:\n    package: a\n    smokeTest:\n      env: { KEY: "${key}", PLAIN: "${plain}", SHORT: "1" }\n      args: [--password, "${argument}"]\n`, 'x.yaml', { schedule: '0 * * * *', timezone: 'UTC' });
+    parseInventory(
+      `servers:\n  a:\n    package: a\n    smokeTest:\n      env: { KEY: "${key}", PLAIN: "${plain}", SHORT: "1" }\n      args: [--password, "${argument}"]\n`,
+      'x.yaml',
+      { schedule: '0 * * * *', timezone: 'UTC' },
+    );
     expect(redactString(`${key} ${plain} ${argument} 1`)).to.equal(`${REDACTED} ${REDACTED} ${REDACTED} 1`);
   });
 
@@ -158,8 +183,9 @@ describe('security: what counts as a secret', () => {
   });
 
   it('escapes chat markup a package could put into the webhook text', () => {
-    expect(escapeChatMarkup('<!channel> <@U123> <https://evil.example|the docs> a&b @everyone @here'))
-      .to.equal('&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|the docs&gt; a&amp;b @\u200beveryone @\u200bhere');
+    expect(escapeChatMarkup('<!channel> <@U123> <https://evil.example|the docs> a&b @everyone @here')).to.equal(
+      '&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|the docs&gt; a&amp;b @\u200beveryone @\u200bhere',
+    );
   });
 });
 
@@ -204,7 +230,9 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
     await registry.publish({ name: 'mcp-leaky-stderr', version: '1.0.0', fromDir: fixturePackageDir('mcp-leaky-stderr') });
     receiver = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
       req.on('end', () => {
         if (req.url?.startsWith('/fail/')) {
           res.writeHead(500).end();
@@ -245,7 +273,16 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
     config = loadConfig(env.env);
     children.push(startRole('worker', env.env), startRole('dashboard', env.env));
     dashboard = `http://127.0.0.1:${port}`;
-    await waitUntil('the dashboard', async () => (await fetch(`${dashboard}/ready`).then((res) => res.status, () => 0)) === 200, 30_000, 100);
+    await waitUntil(
+      'the dashboard',
+      async () =>
+        (await fetch(`${dashboard}/ready`).then(
+          (res) => res.status,
+          () => 0,
+        )) === 200,
+      30_000,
+      100,
+    );
     redis = createRedis(config, 'producer');
     queues = createQueues(config, redis);
     const client = ProducerClient.connect(config);
@@ -255,12 +292,17 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
       await client.close();
     }
     const state = new StateStore(redis, config);
-    await waitUntil('the stage to fail and both webhooks to settle', async () => {
-      for (const child of children) if (child.exitCode !== null) throw new Error(`child exited: ${child.output.join('')}`);
-      const failed = (await state.get('leaky')).state === 'failed';
-      const hooks = await queues.webhook.getJobCounts('waiting', 'active', 'delayed', 'failed');
-      return failed && bodies.length > 0 && hooks.failed > 0 && hooks.waiting + hooks.active + hooks.delayed === 0;
-    }, 60_000, 100);
+    await waitUntil(
+      'the stage to fail and both webhooks to settle',
+      async () => {
+        for (const child of children) if (child.exitCode !== null) throw new Error(`child exited: ${child.output.join('')}`);
+        const failed = (await state.get('leaky')).state === 'failed';
+        const hooks = await queues.webhook.getJobCounts('waiting', 'active', 'delayed', 'failed');
+        return failed && bodies.length > 0 && hooks.failed > 0 && hooks.waiting + hooks.active + hooks.delayed === 0;
+      },
+      60_000,
+      100,
+    );
   });
 
   after(async () => {
@@ -288,8 +330,15 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
     const list = await get('/api/v1/servers');
     expect(list).to.include('rejected key');
     expectClean('GET /api/v1/servers', list);
-    const detail = JSON.parse(await get('/api/v1/servers/leaky')) as { settings: { smokeTest: { args: string[]; env: Record<string, string> } } };
-    expect(detail.settings.smokeTest.args).to.deep.equal(['--token', REDACTED, `--api-key=${REDACTED}`, `postgres://${REDACTED}@db.internal/app`]);
+    const detail = JSON.parse(await get('/api/v1/servers/leaky')) as {
+      settings: { smokeTest: { args: string[]; env: Record<string, string> } };
+    };
+    expect(detail.settings.smokeTest.args).to.deep.equal([
+      '--token',
+      REDACTED,
+      `--api-key=${REDACTED}`,
+      `postgres://${REDACTED}@db.internal/app`,
+    ]);
     expect(detail.settings.smokeTest.env).to.deep.equal({ LEAKY_KEY: REDACTED, LEAKY_PLAIN: REDACTED });
     expectClean('GET /api/v1/servers/leaky', JSON.stringify(detail));
   });
@@ -302,7 +351,11 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
 
   it('Bull Board shows job data, failed reasons and webhook URLs redacted', async () => {
     const auth = { authorization: `Bearer ${API_TOKEN}`, accept: 'application/json' };
-    for (const [queue, status] of [['stage', 'failed'], ['webhook', 'failed'], ['webhook', 'completed']] as const) {
+    for (const [queue, status] of [
+      ['stage', 'failed'],
+      ['webhook', 'failed'],
+      ['webhook', 'completed'],
+    ] as const) {
       const board = await get(`/admin/queues/api/queues?activeQueue=${queue}&status=${status}&page=1&jobsPerPage=50`, auth);
       expect(board, `${queue} ${status} jobs listed`).to.include('"jobs":[{');
       expectClean(`Bull Board ${queue} ${status}`, board);
@@ -311,7 +364,11 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
 
   it('webhook bodies carry the event without the secrets, and the text escapes chat markup', () => {
     const text = bodies.map((body) => (JSON.parse(body) as { text: string }).text).join('\n');
-    expect(text).to.include('rejected key').and.include('&lt;!channel&gt;').and.include('&lt;https://evil.example/phish|the docs&gt;').and.include('@\u200beveryone');
+    expect(text)
+      .to.include('rejected key')
+      .and.include('&lt;!channel&gt;')
+      .and.include('&lt;https://evil.example/phish|the docs&gt;')
+      .and.include('@\u200beveryone');
     expect(text).not.to.match(/<!channel>|<https:/);
     expectClean('webhook bodies', bodies.join('\n'));
   });
@@ -322,7 +379,7 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
     for (const file of files) expectClean(`logs/${file}`, await fs.readFile(path.join(config.logDir, file), 'utf8'));
   });
 
-  it('no Redis key holds a secret; a webhook URL is only in its delivery job\'s data', async () => {
+  it("no Redis key holds a secret; a webhook URL is only in its delivery job's data", async () => {
     let cursor = '0';
     let scanned = 0;
     do {
@@ -352,9 +409,14 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
 
   it('the CLI (its own process, its own inventory load) shows them redacted too', async () => {
     const run = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'status', 'leaky', '--json'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env.env }, stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [BIN, 'status', 'leaky', '--json'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env.env },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let stdout = '';
-      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
       child.on('close', (code) => resolve({ code, stdout }));
     });
     expect(run.code).to.equal(0);

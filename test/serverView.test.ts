@@ -31,8 +31,15 @@ const layout = { launcher: (name: string) => path.join('/srv/mcp', 'bin', name) 
 
 describe('read model: one view of a server', () => {
   const settings: ServerSettings = {
-    name: 'memory', package: '@modelcontextprotocol/server-memory', channel: 'latest', schedule: '0 */6 * * *', timezone: 'UTC',
-    policy: 'minor', minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3,
+    name: 'memory',
+    package: '@modelcontextprotocol/server-memory',
+    channel: 'latest',
+    schedule: '0 */6 * * *',
+    timezone: 'UTC',
+    policy: 'minor',
+    minReleaseAgeMs: 259_200_000,
+    activation: 'auto',
+    keep: 3,
     smokeTest: { enabled: true, timeoutMs: 30_000, args: [], env: {}, network: true },
     surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
     provenance: 'warn',
@@ -41,9 +48,26 @@ describe('read model: one view of a server', () => {
   it('has every key, null for what is not known yet', () => {
     const view = serverView(settings, { name: 'memory', state: 'idle', failedVersions: [] }, layout);
     expect(view).to.deep.equal({
-      name: 'memory', ecosystem: 'npm', package: '@modelcontextprotocol/server-memory', channel: 'latest', policy: 'minor', activation: 'auto',
-      current: null, previous: null, latest: null, candidate: null, updateAvailable: false, staged: null, gate: null, state: 'idle',
-      lastCheck: null, lastCheckResult: null, lastError: null, failedVersions: [], hold: null, launcher: '/srv/mcp/bin/memory',
+      name: 'memory',
+      ecosystem: 'npm',
+      package: '@modelcontextprotocol/server-memory',
+      channel: 'latest',
+      policy: 'minor',
+      activation: 'auto',
+      current: null,
+      previous: null,
+      latest: null,
+      candidate: null,
+      updateAvailable: false,
+      staged: null,
+      gate: null,
+      state: 'idle',
+      lastCheck: null,
+      lastCheckResult: null,
+      lastError: null,
+      failedVersions: [],
+      hold: null,
+      launcher: '/srv/mcp/bin/memory',
     });
   });
 
@@ -55,19 +79,49 @@ describe('read model: one view of a server', () => {
   });
 
   it('redacts credentials in the last error', () => {
-    const view = serverView(settings, { name: 'memory', state: 'failed', failedVersions: [], lastError: 'E401: GET https://bot:s3cret@registry.internal/x failed' }, layout);
+    const view = serverView(
+      settings,
+      { name: 'memory', state: 'failed', failedVersions: [], lastError: 'E401: GET https://bot:s3cret@registry.internal/x failed' },
+      layout,
+    );
     expect(view.lastError).to.equal('E401: GET https://[REDACTED]@registry.internal/x failed');
   });
 
   it('publishes settings key by key: env values hidden, credentials in args redacted', () => {
     const published = publicSettings({
-      ...settings, range: '^1.0.0',
-      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://u:p@host/x', '--x'], env: { Z_KEY: 'secret', A: 'b' }, network: false },
+      ...settings,
+      range: '^1.0.0',
+      smokeTest: {
+        enabled: true,
+        timeoutMs: 10_000,
+        command: 'node',
+        args: ['https://u:p@host/x', '--x'],
+        env: { Z_KEY: 'secret', A: 'b' },
+        network: false,
+      },
     });
     expect(published).to.deep.equal({
-      ecosystem: 'npm', python: null, version: null, channel: 'latest', range: '^1.0.0', bin: null, schedule: '0 */6 * * *', timezone: 'UTC', policy: 'minor',
-      minReleaseAgeMs: 259_200_000, activation: 'auto', keep: 3, allowScripts: null,
-      smokeTest: { enabled: true, timeoutMs: 10_000, command: 'node', args: ['https://[REDACTED]@host/x', '--x'], network: false, env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' } },
+      ecosystem: 'npm',
+      python: null,
+      version: null,
+      channel: 'latest',
+      range: '^1.0.0',
+      bin: null,
+      schedule: '0 */6 * * *',
+      timezone: 'UTC',
+      policy: 'minor',
+      minReleaseAgeMs: 259_200_000,
+      activation: 'auto',
+      keep: 3,
+      allowScripts: null,
+      smokeTest: {
+        enabled: true,
+        timeoutMs: 10_000,
+        command: 'node',
+        args: ['https://[REDACTED]@host/x', '--x'],
+        network: false,
+        env: { A: '[REDACTED]', Z_KEY: '[REDACTED]' },
+      },
       surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
       provenance: 'warn',
     });
@@ -87,7 +141,14 @@ describe('read model on Redis: the CLI and the API read the same views', functio
   before(async () => {
     env = await createTestEnv({ inventory: INVENTORY });
     const state = new StateStore(env.redis, env.config);
-    await state.update('zeta', { current: '1.0.1', previous: '1.0.0', latest: '1.1.0', candidate: '1.0.2', state: 'idle', lastCheck: '2026-05-01T10:00:00.000Z' });
+    await state.update('zeta', {
+      current: '1.0.1',
+      previous: '1.0.0',
+      latest: '1.1.0',
+      candidate: '1.0.2',
+      state: 'idle',
+      lastCheck: '2026-05-01T10:00:00.000Z',
+    });
     await state.markFailedVersion('zeta', '1.0.3');
     await state.appendHistory('zeta', { action: 'activate', from: '1.0.0', to: '1.0.1', at: '2026-04-01T00:00:00.000Z' });
     await state.update('alpha', { state: 'failed', lastError: 'ESMOKETEST: no tools listed' });
@@ -110,7 +171,11 @@ describe('read model on Redis: the CLI and the API read the same views', functio
 
   it('reads one server with settings and history', async () => {
     const inventory = await loadInventory(env.config.serversConfig, inventoryDefaults(env.config));
-    const detail = await readServerDetail(inventory.servers.get('zeta')!, new StateStore(env.redis, env.config), new InstallLayout(env.config));
+    const detail = await readServerDetail(
+      inventory.servers.get('zeta')!,
+      new StateStore(env.redis, env.config),
+      new InstallLayout(env.config),
+    );
     expect(detail.history.map((entry) => entry.to)).to.deep.equal(['1.0.1']);
     expect(detail.settings).to.include({ policy: 'patch', range: '>=1.0.0' });
     expect(detail.settings.smokeTest.env).to.deep.equal({ A_SETTING: '[REDACTED]', ZETA_TOKEN: '[REDACTED]' });

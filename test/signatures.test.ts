@@ -17,22 +17,69 @@ const old = new Date(Date.now() - 30 * 86_400_000);
 
 describe('registry signatures: verification', () => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const key: RegistryKey = { keyid: 'SHA256:test', key: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), expires: null };
+  const key: RegistryKey = {
+    keyid: 'SHA256:test',
+    key: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    expires: null,
+  };
   const integrity = `sha512-${crypto.createHash('sha512').update('x').digest('base64')}`;
   const sig = (text: string) => crypto.sign('sha256', Buffer.from(text), privateKey).toString('base64');
   const good = sig(`demo@1.0.0:${integrity}`);
 
-  const cases: Array<{ name: string; signatures?: unknown; keys?: RegistryKey[]; publishedAt?: string; version?: string; result: SignatureResult; message?: RegExp }> = [
+  const cases: Array<{
+    name: string;
+    signatures?: unknown;
+    keys?: RegistryKey[];
+    publishedAt?: string;
+    version?: string;
+    result: SignatureResult;
+    message?: RegExp;
+  }> = [
     { name: 'a valid signature', signatures: [{ keyid: key.keyid, sig: good }], result: 'verified' },
     { name: 'no signatures', result: 'unsigned', message: /demo@1\.0\.0 carries no registry signature/ },
     { name: 'an empty list', signatures: [], result: 'unsigned' },
-    { name: 'a signature of another version', version: '1.0.1', signatures: [{ keyid: key.keyid, sig: good }], result: 'invalid', message: /demo@1\.0\.1: its registry signature \(key SHA256:test\) does not match/ },
+    {
+      name: 'a signature of another version',
+      version: '1.0.1',
+      signatures: [{ keyid: key.keyid, sig: good }],
+      result: 'invalid',
+      message: /demo@1\.0\.1: its registry signature \(key SHA256:test\) does not match/,
+    },
     { name: 'a signature that is not base64 DER', signatures: [{ keyid: key.keyid, sig: 'bm9wZQ==' }], result: 'invalid' },
-    { name: 'an unknown key id', signatures: [{ keyid: 'SHA256:other', sig: good }], result: 'unknown-key', message: /signed with key SHA256:other, which the registry does not publish/ },
-    { name: 'one good and one unknown', signatures: [{ keyid: key.keyid, sig: good }, { keyid: 'SHA256:other', sig: good }], result: 'unknown-key' },
-    { name: 'a key that expired before the publish', signatures: [{ keyid: key.keyid, sig: good }], keys: [{ ...key, expires: '2025-01-01T00:00:00.000Z' }], publishedAt: '2025-06-01T00:00:00.000Z', result: 'expired-key' },
-    { name: 'a key that expired after the publish', signatures: [{ keyid: key.keyid, sig: good }], keys: [{ ...key, expires: '2025-01-01T00:00:00.000Z' }], publishedAt: '2024-06-01T00:00:00.000Z', result: 'verified' },
-    { name: 'a malformed published key', signatures: [{ keyid: key.keyid, sig: good }], keys: [{ ...key, key: 'AAAA' }], result: 'invalid' },
+    {
+      name: 'an unknown key id',
+      signatures: [{ keyid: 'SHA256:other', sig: good }],
+      result: 'unknown-key',
+      message: /signed with key SHA256:other, which the registry does not publish/,
+    },
+    {
+      name: 'one good and one unknown',
+      signatures: [
+        { keyid: key.keyid, sig: good },
+        { keyid: 'SHA256:other', sig: good },
+      ],
+      result: 'unknown-key',
+    },
+    {
+      name: 'a key that expired before the publish',
+      signatures: [{ keyid: key.keyid, sig: good }],
+      keys: [{ ...key, expires: '2025-01-01T00:00:00.000Z' }],
+      publishedAt: '2025-06-01T00:00:00.000Z',
+      result: 'expired-key',
+    },
+    {
+      name: 'a key that expired after the publish',
+      signatures: [{ keyid: key.keyid, sig: good }],
+      keys: [{ ...key, expires: '2025-01-01T00:00:00.000Z' }],
+      publishedAt: '2024-06-01T00:00:00.000Z',
+      result: 'verified',
+    },
+    {
+      name: 'a malformed published key',
+      signatures: [{ keyid: key.keyid, sig: good }],
+      keys: [{ ...key, key: 'AAAA' }],
+      result: 'invalid',
+    },
   ];
   for (const entry of cases) {
     it(`${entry.name}: ${entry.result}`, () => {
@@ -47,11 +94,14 @@ describe('registry signatures: verification', () => {
 
   it('provenance decides what is refused: off nothing, warn what fails, require also what is unsigned', () => {
     const results: SignatureResult[] = ['verified', 'unsigned', 'invalid', 'unknown-key', 'expired-key', 'unverified'];
-    const refused = (mode: 'off' | 'warn' | 'require') => results.filter((result) => signatureRefusal(mode, { result, message: result }) !== undefined);
+    const refused = (mode: 'off' | 'warn' | 'require') =>
+      results.filter((result) => signatureRefusal(mode, { result, message: result }) !== undefined);
     expect(refused('off')).to.deep.equal([]);
     expect(refused('warn')).to.deep.equal(['invalid', 'unknown-key', 'expired-key']);
     expect(refused('require')).to.deep.equal(['unsigned', 'invalid', 'unknown-key', 'expired-key']);
-    expect(signatureRefusal('require', { result: 'unsigned', message: 'demo@1.0.0 carries no registry signature' })).to.equal('demo@1.0.0 carries no registry signature (provenance: require)');
+    expect(signatureRefusal('require', { result: 'unsigned', message: 'demo@1.0.0 carries no registry signature' })).to.equal(
+      'demo@1.0.0 carries no registry signature (provenance: require)',
+    );
   });
 });
 
@@ -73,13 +123,18 @@ describe('registry signatures: the check (workers, fixture registry)', function 
 
   async function checkAndSettle(): Promise<void> {
     await client.check('demo', { reason: 'test' });
-    await waitUntil('the pipeline to settle', async () => {
-      for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-        const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((count) => count > 0)) return false;
-      }
-      return true;
-    }, 45_000, 100);
+    await waitUntil(
+      'the pipeline to settle',
+      async () => {
+        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
+          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          if (Object.values(counts).some((count) => count > 0)) return false;
+        }
+        return true;
+      },
+      45_000,
+      100,
+    );
   }
 
   async function publish(version: string, signature: SignatureMode = 'valid'): Promise<void> {
@@ -104,7 +159,17 @@ describe('registry signatures: the check (workers, fixture registry)', function 
 
   it('serves the fixture key the way npm publishes keys', async () => {
     const answer = await fetch(`${registry.url}-/npm/v1/keys`);
-    expect(await answer.json()).to.deep.equal({ keys: [{ expires: null, keyid: FIXTURE_SIGNING_KEY.keyid, keytype: 'ecdsa-sha2-nistp256', scheme: 'ecdsa-sha2-nistp256', key: FIXTURE_SIGNING_KEY.key }] });
+    expect(await answer.json()).to.deep.equal({
+      keys: [
+        {
+          expires: null,
+          keyid: FIXTURE_SIGNING_KEY.keyid,
+          keytype: 'ecdsa-sha2-nistp256',
+          scheme: 'ecdsa-sha2-nistp256',
+          key: FIXTURE_SIGNING_KEY.key,
+        },
+      ],
+    });
   });
 
   for (const bad of ['bad', 'unknown-key'] as const) {
@@ -118,7 +183,11 @@ describe('registry signatures: the check (workers, fixture registry)', function 
       const state = await context.state.get('demo');
       expect(state).to.include({ current: '1.0.0', state: 'failed' });
       expect(state.failedVersions).to.deep.equal(['1.1.0']);
-      expect(state.lastError).to.match(bad === 'bad' ? /demo-mcp@1\.1\.0: its registry signature \(key SHA256:.*\) does not match/ : /demo-mcp@1\.1\.0 is signed with key SHA256:.*, which the registry does not publish/);
+      expect(state.lastError).to.match(
+        bad === 'bad'
+          ? /demo-mcp@1\.1\.0: its registry signature \(key SHA256:.*\) does not match/
+          : /demo-mcp@1\.1\.0 is signed with key SHA256:.*, which the registry does not publish/,
+      );
       const failed = await context.events.list({ server: 'demo', type: 'update.failed', limit: 10 });
       expect(failed).to.have.length(1);
       expect(failed[0]!.reason).to.match(/demo-mcp@1\.1\.0/);
@@ -153,7 +222,7 @@ describe('registry signatures: the check (workers, fixture registry)', function 
     expect(state.current).to.equal('1.2.0');
   });
 
-  it('without the registry\'s keys: warn goes on unverified, require fails the check (retried, not the version\'s fault)', async () => {
+  it("without the registry's keys: warn goes on unverified, require fails the check (retried, not the version's fault)", async () => {
     await publish('1.0.0');
     registry.injectFault({ match: /^\/-\/npm\/v1\/keys$/, kind: 'status', status: 503 });
     await setUp('warn');

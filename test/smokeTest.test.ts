@@ -73,14 +73,25 @@ describe('runSmokeTest', function () {
     const dir = path.join(tmp, 'surface');
     await fs.mkdir(dir, { recursive: true });
     await fs.copyFile(path.join(fixturePackageDir('mcp-surface'), 'server.js'), path.join(dir, 'server.js'));
-    await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'mcp-surface', version: '1.0.0', type: 'module', fixtureSurface: surface }));
+    await fs.writeFile(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'mcp-surface', version: '1.0.0', type: 'module', fixtureSurface: surface }),
+    );
     return { command: process.execPath, args: [path.join(dir, 'server.js')], timeoutMs: 5_000, label: 'mcp-surface 1.0.0', sandbox: false };
   }
 
   it('records the whole MCP surface when asked: tools, prompts, resources, templates, instructions', async () => {
     const options = await surfaceServer({
       instructions: 'Be brief.',
-      tools: [{ name: 'echo', description: 'Echoes.', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true }, _meta: { ignored: true } }],
+      tools: [
+        {
+          name: 'echo',
+          description: 'Echoes.',
+          inputSchema: { type: 'object' },
+          annotations: { readOnlyHint: true },
+          _meta: { ignored: true },
+        },
+      ],
       prompts: [{ name: 'review', description: 'Reviews.', arguments: [{ name: 'code', required: true }] }],
       resources: [{ uri: 'file:///notes', name: 'notes' }],
       resourceTemplates: [{ uriTemplate: 'file:///{path}', name: 'files' }],
@@ -88,15 +99,27 @@ describe('runSmokeTest', function () {
     const record = await runSmokeTest({ ...options, surface: true });
     expect(record).to.include({ ok: true, toolCount: 1 });
     expect(record.surface!.items.map((item) => `${item.kind}:${item.key}`)).to.deep.equal([
-      'tool:echo', 'prompt:review', 'resource:file:///notes', 'resourceTemplate:file:///{path}', 'instructions:instructions',
+      'tool:echo',
+      'prompt:review',
+      'resource:file:///notes',
+      'resourceTemplate:file:///{path}',
+      'instructions:instructions',
     ]);
-    expect(record.surface!.items[0]!.value).to.deep.equal({ name: 'echo', description: 'Echoes.', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } });
+    expect(record.surface!.items[0]!.value).to.deep.equal({
+      name: 'echo',
+      description: 'Echoes.',
+      inputSchema: { type: 'object' },
+      annotations: { readOnlyHint: true },
+    });
     expect(record.surface!.hash).to.match(/^[0-9a-f]{64}$/);
     expect((await runSmokeTest(options)).surface).to.equal(undefined);
   });
 
   it('takes a list method the server does not implement (resources without templates) as an empty list', async () => {
-    const record = await runSmokeTest({ ...await surfaceServer({ tools: [], resources: [{ uri: 'file:///a', name: 'a' }] }), surface: true });
+    const record = await runSmokeTest({
+      ...(await surfaceServer({ tools: [], resources: [{ uri: 'file:///a', name: 'a' }] })),
+      surface: true,
+    });
     expect(record.surface!.items.map((item) => item.kind)).to.deep.equal(['resource']);
   });
 
@@ -132,15 +155,24 @@ describe('runSmokeTest', function () {
 
   it('kills a server that ignores SIGTERM after the deadline', async () => {
     const script = path.join(tmp, 'stubborn.mjs');
-    await fs.writeFile(script, [
-      "import { appendFileSync } from 'node:fs';",
-      'appendFileSync(process.env.FIXTURE_MCP_LOG, `start pid=${process.pid}\\n`);',
-      "process.on('SIGTERM', () => {});",
-      "process.stdin.on('end', () => {});",
-      'process.stdin.resume();',
-      'setInterval(() => {}, 1000);',
-    ].join('\n'));
-    const error = await expectFailure({ command: process.execPath, args: [script], env: { FIXTURE_MCP_LOG: logFile }, timeoutMs: 1_000, sandbox: false });
+    await fs.writeFile(
+      script,
+      [
+        "import { appendFileSync } from 'node:fs';",
+        'appendFileSync(process.env.FIXTURE_MCP_LOG, `start pid=${process.pid}\\n`);',
+        "process.on('SIGTERM', () => {});",
+        "process.stdin.on('end', () => {});",
+        'process.stdin.resume();',
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const error = await expectFailure({
+      command: process.execPath,
+      args: [script],
+      env: { FIXTURE_MCP_LOG: logFile },
+      timeoutMs: 1_000,
+      sandbox: false,
+    });
     expect(error.message).to.include('no answer to initialize within 1s');
     expect(await loggedPids(logFile)).to.have.length(1);
   });

@@ -51,7 +51,8 @@ describe('stage: pure decisions', () => {
       ['#!/bin/sh', false],
       ['#!/usr/bin/env python3', false],
     ];
-    for (const [line, expected] of cases) it(`${expected ? 'node' : 'itself'}: ${line}`, () => expect(runsWithNode(line)).to.equal(expected));
+    for (const [line, expected] of cases)
+      it(`${expected ? 'node' : 'itself'}: ${line}`, () => expect(runsWithNode(line)).to.equal(expected));
   });
 
   it('runScriptText quotes paths and execs node, the bin itself or the configured command, inside the package', () => {
@@ -60,7 +61,9 @@ describe('stage: pure decisions', () => {
     expect(node).to.include('here="$(cd "$(dirname "$0")/.." && pwd -P)"');
     expect(node).to.include(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo '/opt/node/bin/node')}"`);
     expect(node).to.include(`exec "$NODE" "$here"/'node_modules/@s/pkg/it'\\''s/server.js' "$@"`);
-    expect(runScriptText({ kind: 'exec', dir: 'node_modules/pkg', bin: 'bin/run' }, 'x')).to.include(`exec "$here"/'node_modules/pkg/bin/run' "$@"`);
+    expect(runScriptText({ kind: 'exec', dir: 'node_modules/pkg', bin: 'bin/run' }, 'x')).to.include(
+      `exec "$here"/'node_modules/pkg/bin/run' "$@"`,
+    );
     const command = runScriptText({ kind: 'command', dir: 'node_modules/pkg', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
     expect(command).to.include(`cd "$here"/'node_modules/pkg' || exit 127`);
     expect(command).to.include(`exec 'node' 'dist/index.js' '--stdio' "$@"`);
@@ -69,27 +72,51 @@ describe('stage: pure decisions', () => {
   it('npm resolves a lock first (no git, URL, folder or foreign file), --before only with a minimum release age, then installs it with ci', () => {
     const before = new Date('2026-01-02T03:04:05.000Z');
     const common = [
-      '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier',
-      '--fetch-retries=1', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000', '--registry=http://127.0.0.1:1/', '--cache=/c',
+      '--omit=dev',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      '--no-update-notifier',
+      '--fetch-retries=1',
+      '--fetch-retry-mintimeout=1000',
+      '--fetch-retry-maxtimeout=5000',
+      '--registry=http://127.0.0.1:1/',
+      '--cache=/c',
     ];
     expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal([
-      'install', '--package-lock-only', ...common, '--allow-git=none', '--allow-remote=none', '--allow-directory=none',
+      'install',
+      '--package-lock-only',
+      ...common,
+      '--allow-git=none',
+      '--allow-remote=none',
+      '--allow-directory=none',
     ]);
     expect(npmResolveArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c', before })).to.include('--before=2026-01-02T03:04:05.000Z');
     expect(npmCiArgs({ registry: 'http://127.0.0.1:1/', cacheDir: '/c' })).to.deep.equal(['ci', ...common]);
   });
 
   it('npmEnvironment drops npm_* variables and our secrets, and passes the registry token by name', () => {
-    const env = npmEnvironment({
-      PATH: '/bin', HOME: '/home/x', npm_config_registry: 'http://elsewhere/', NPM_CONFIG_CACHE: '/tmp/x',
-      npm_lifecycle_event: 'start', API_TOKEN: 'secret-api', REGISTRY_TOKEN: 'secret-registry', HTTPS_PROXY: 'http://proxy:3128',
-    }, 'tok-123456');
+    const env = npmEnvironment(
+      {
+        PATH: '/bin',
+        HOME: '/home/x',
+        npm_config_registry: 'http://elsewhere/',
+        NPM_CONFIG_CACHE: '/tmp/x',
+        npm_lifecycle_event: 'start',
+        API_TOKEN: 'secret-api',
+        REGISTRY_TOKEN: 'secret-registry',
+        HTTPS_PROXY: 'http://proxy:3128',
+      },
+      'tok-123456',
+    );
     expect(env).to.deep.equal({ PATH: '/bin', HOME: '/home/x', HTTPS_PROXY: 'http://proxy:3128', [REGISTRY_TOKEN_ENV]: 'tok-123456' });
   });
 
   it('npmrcAuthLine scopes the token to the registry and references it by name', () => {
     expect(npmrcAuthLine('http://127.0.0.1:4873/')).to.equal('//127.0.0.1:4873/:_authToken=${MCP_UPDATER_REGISTRY_TOKEN}');
-    expect(npmrcAuthLine('https://registry.example.com/npm/private')).to.equal('//registry.example.com/npm/private/:_authToken=${MCP_UPDATER_REGISTRY_TOKEN}');
+    expect(npmrcAuthLine('https://registry.example.com/npm/private')).to.equal(
+      '//registry.example.com/npm/private/:_authToken=${MCP_UPDATER_REGISTRY_TOKEN}',
+    );
   });
 });
 
@@ -161,7 +188,10 @@ servers:
   }
 
   async function exists(file: string): Promise<boolean> {
-    return fs.lstat(file).then(() => true, () => false);
+    return fs.lstat(file).then(
+      () => true,
+      () => false,
+    );
   }
 
   async function stagingLeftovers(server: string): Promise<string[]> {
@@ -204,10 +234,18 @@ servers:
 
     const record = JSON.parse(await fs.readFile(context.layout.versionRecordFile(dir), 'utf8')) as VersionRecord;
     expect(record).to.include({
-      server: 'healthy', package: 'mcp-healthy', version: '1.0.0', integrity: data.integrity, bin: 'server.js', packageDir: 'node_modules/mcp-healthy',
+      server: 'healthy',
+      package: 'mcp-healthy',
+      version: '1.0.0',
+      integrity: data.integrity,
+      bin: 'server.js',
+      packageDir: 'node_modules/mcp-healthy',
     });
     // The package is the one dependency of a generated project, as npx installs it.
-    const wrapper = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as { private: boolean; dependencies: Record<string, string> };
+    const wrapper = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as {
+      private: boolean;
+      dependencies: Record<string, string>;
+    };
     expect(wrapper.private).to.equal(true);
     expect(wrapper.dependencies['mcp-healthy']).to.equal(`file:${context.layout.backupFile(data.integrity)}`);
     expect(await exists(path.join(dir, 'node_modules', 'mcp-healthy', 'server.js'))).to.equal(true);
@@ -283,14 +321,19 @@ servers:
   it('extracts directory entries, inside symlinks and hard links exactly (strict node-tar)', async () => {
     const server = await fs.readFile(path.join(fixturePackageDir('mcp-healthy'), 'server.js'));
     const manifest = { name: 'mcp-healthy', version: '1.0.2', type: 'module', bin: { 'mcp-healthy': 'copy.js' } };
-    const data = await backup('healthy', 'mcp-healthy', '1.0.2', await packEntries([
-      { path: 'package/', type: 'directory' },
-      { path: 'package/package.json', body: JSON.stringify(manifest) },
-      { path: 'package/lib/', type: 'directory', mode: 0o700 },
-      { path: 'package/lib/server.js', body: server, mode: 0o600 },
-      { path: 'package/server.js', type: 'symlink', linkpath: 'lib/server.js' },
-      { path: 'package/copy.js', type: 'hardlink', linkpath: 'package/lib/server.js' },
-    ]));
+    const data = await backup(
+      'healthy',
+      'mcp-healthy',
+      '1.0.2',
+      await packEntries([
+        { path: 'package/', type: 'directory' },
+        { path: 'package/package.json', body: JSON.stringify(manifest) },
+        { path: 'package/lib/', type: 'directory', mode: 0o700 },
+        { path: 'package/lib/server.js', body: server, mode: 0o600 },
+        { path: 'package/server.js', type: 'symlink', linkpath: 'lib/server.js' },
+        { path: 'package/copy.js', type: 'hardlink', linkpath: 'package/lib/server.js' },
+      ]),
+    );
     const result = await stage(data);
     expect(result.toolCount).to.equal(2);
     const dir = path.join(context.layout.versionDir('healthy', '1.0.2'), 'node_modules', 'mcp-healthy');
@@ -335,7 +378,7 @@ servers:
 
   it('refuses a package without a bin when no smoke-test command is set', async () => {
     const data = await backupFixture('lib', 'plain-lib', 'plain-lib', '1.0.0');
-    const error = await stageFails(data) as Error & { code?: string };
+    const error = (await stageFails(data)) as Error & { code?: string };
     expect(error.code).to.equal('ENOBIN');
     expect(error.message).to.include('set smokeTest.command or bin for lib');
   });
@@ -347,25 +390,48 @@ servers:
     });
     const escapee = `mcpu-escape-${marker}`;
     const cases: Array<[string, string, RawTarEntry[]]> = [
-      ['a ../ path', 'EPATHTRAVERSAL', [{ path: `package/../../../../../../../../tmp/${escapee}`, body: 'owned' }, { path: `package/../../${escapee}`, body: 'owned' }]],
+      [
+        'a ../ path',
+        'EPATHTRAVERSAL',
+        [
+          { path: `package/../../../../../../../../tmp/${escapee}`, body: 'owned' },
+          { path: `package/../../${escapee}`, body: 'owned' },
+        ],
+      ],
       ['an absolute path', 'EABSPATH', [{ path: `/tmp/${escapee}`, body: 'owned' }]],
-      ['a symlink pointing outside', 'ELINKESCAPE', [
-        { path: 'package/out', type: 'symlink', linkpath: '../../../../../../../../../../tmp' },
-        { path: `package/out/${escapee}`, body: 'owned' },
-      ]],
+      [
+        'a symlink pointing outside',
+        'ELINKESCAPE',
+        [
+          { path: 'package/out', type: 'symlink', linkpath: '../../../../../../../../../../tmp' },
+          { path: `package/out/${escapee}`, body: 'owned' },
+        ],
+      ],
       ['an absolute symlink', 'ELINKESCAPE', [{ path: 'package/out', type: 'symlink', linkpath: '/tmp' }]],
       ['a hard link to a file outside', 'ELINKESCAPE', [{ path: 'package/passwd', type: 'hardlink', linkpath: '/etc/passwd' }]],
-      ['a hard link climbing out', 'ELINKESCAPE', [{ path: 'package/passwd', type: 'hardlink', linkpath: 'package/../../../../../../etc/passwd' }]],
-      ['a file written through an inside symlink', 'ELINKTHROUGH', [
-        { path: 'package/lib', type: 'symlink', linkpath: 'real' },
-        { path: 'package/lib/x.js', body: 'x' },
-      ]],
+      [
+        'a hard link climbing out',
+        'ELINKESCAPE',
+        [{ path: 'package/passwd', type: 'hardlink', linkpath: 'package/../../../../../../etc/passwd' }],
+      ],
+      [
+        'a file written through an inside symlink',
+        'ELINKTHROUGH',
+        [
+          { path: 'package/lib', type: 'symlink', linkpath: 'real' },
+          { path: 'package/lib/x.js', body: 'x' },
+        ],
+      ],
       ['a FIFO', 'EDEVICE', [{ path: 'package/pipe', type: 'fifo' }]],
       ['a character device', 'EDEVICE', [{ path: 'package/null', type: 'chardev' }]],
       ['a file outside the package folder', 'EOUTSIDEROOT', [{ path: escapee, body: 'owned' }]],
       ['too many files', 'ETOOMANYFILES', Array.from({ length: 25 }, (_, i) => ({ path: `package/f${i}.js`, body: '1' }))],
       ['an oversized file', 'ETOOBIG', [{ path: 'package/big.bin', body: Buffer.alloc(300 * 1024) }]],
-      ['files adding up over the package size', 'EPACKAGETOOBIG', Array.from({ length: 5 }, (_, i) => ({ path: `package/part${i}.bin`, body: Buffer.alloc(250 * 1024) }))],
+      [
+        'files adding up over the package size',
+        'EPACKAGETOOBIG',
+        Array.from({ length: 5 }, (_, i) => ({ path: `package/part${i}.bin`, body: Buffer.alloc(250 * 1024) })),
+      ],
       ['a set-user-id file', 'ESETID', [{ path: 'package/suid', body: '#!/bin/sh\n', mode: 0o4755 }]],
     ];
     let index = 0;
@@ -379,8 +445,16 @@ servers:
         expect(error.message).to.include('was not extracted');
         await expectCleanFailure(data, code);
         // Nothing may appear where the hostile paths point, nor anywhere up the test's tree.
-        const places = new Set(['/tmp', os.tmpdir(), env.root, path.dirname(env.root), context.layout.stagingRoot,
-          path.dirname(context.layout.stagingRoot), context.layout.root, context.layout.serverDir('bad')]);
+        const places = new Set([
+          '/tmp',
+          os.tmpdir(),
+          env.root,
+          path.dirname(env.root),
+          context.layout.stagingRoot,
+          path.dirname(context.layout.stagingRoot),
+          context.layout.root,
+          context.layout.serverDir('bad'),
+        ]);
         for (const place of places) expect(await exists(path.join(place, escapee)), `${place}/${escapee}`).to.equal(false);
       });
     }
@@ -410,7 +484,12 @@ servers:
 
   describe('dependencies', () => {
     before(async () => {
-      await registry.publish({ name: 'fixture-dep', version: '1.0.0', fromDir: fixturePackageDir('plain-lib'), publishedAt: new Date(Date.now() - 30 * DAY) });
+      await registry.publish({
+        name: 'fixture-dep',
+        version: '1.0.0',
+        fromDir: fixturePackageDir('plain-lib'),
+        publishedAt: new Date(Date.now() - 30 * DAY),
+      });
     });
 
     it('installs dependencies from the registry into node_modules, without leaving a .npmrc', async () => {
@@ -418,7 +497,9 @@ servers:
       const result = await stage(data);
       expect(result.toolCount).to.equal(2);
       const dir = context.layout.versionDir('deps', '1.0.0');
-      const dep = JSON.parse(await fs.readFile(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'), 'utf8')) as { version: string };
+      const dep = JSON.parse(await fs.readFile(path.join(dir, 'node_modules', 'fixture-dep', 'package.json'), 'utf8')) as {
+        version: string;
+      };
       expect(dep.version).to.equal('1.0.0');
       expect(await exists(path.join(dir, '.npmrc'))).to.equal(false);
       expect(await exists(path.join(dir, 'package-lock.json'))).to.equal(true);
@@ -446,7 +527,9 @@ servers:
       try {
         const tokenContext = await tokenEnv.context();
         const tarball = await packDirectory(fixturePackageDir('mcp-healthy'), {
-          name: 'mcp-with-dep', version: '1.0.0', packageJson: { dependencies: { 'fixture-dep': '1.0.0' } },
+          name: 'mcp-with-dep',
+          version: '1.0.0',
+          packageJson: { dependencies: { 'fixture-dep': '1.0.0' } },
         });
         const { integrity } = integrityOf(tarball);
         const file = tokenContext.layout.backupFile(integrity);

@@ -6,7 +6,14 @@ import { expect } from 'chai';
 import { strongestIntegrity } from '../shared/integrity.js';
 import { versionsRolledAwayFrom } from '../shared/state.js';
 import {
-  allowedTransitions, isBusy, nextState, SERVER_STATES, STATE_TABLE, stateAfterFailure, type ServerStateName, type StepEvent,
+  allowedTransitions,
+  isBusy,
+  nextState,
+  SERVER_STATES,
+  STATE_TABLE,
+  stateAfterFailure,
+  type ServerStateName,
+  type StepEvent,
 } from '../shared/stateMachine.js';
 
 describe('state machine', () => {
@@ -64,7 +71,12 @@ describe('state machine', () => {
     for (const state of SERVER_STATES) {
       const seen = new Set<ServerStateName>([state]);
       const queue = [state];
-      while (queue.length > 0) for (const next of transitions.get(queue.shift()!)!) if (!seen.has(next)) { seen.add(next); queue.push(next); }
+      while (queue.length > 0)
+        for (const next of transitions.get(queue.shift()!)!)
+          if (!seen.has(next)) {
+            seen.add(next);
+            queue.push(next);
+          }
       expect(seen.has('idle'), `${state} reaches idle`).to.equal(true);
     }
   });
@@ -106,13 +118,34 @@ describe('strongestIntegrity', () => {
 });
 
 describe('versionsRolledAwayFrom (rebuilt failed list)', () => {
-  const entry = (action: 'install' | 'activate' | 'approve' | 'rollback' | 'auto-rollback', to: string, from?: string) =>
-    ({ action, to, ...(from ? { from } : {}), at: '2026-01-01T00:00:00.000Z' });
+  const entry = (action: 'install' | 'activate' | 'approve' | 'rollback' | 'auto-rollback', to: string, from?: string) => ({
+    action,
+    to,
+    ...(from ? { from } : {}),
+    at: '2026-01-01T00:00:00.000Z',
+  });
   const cases = [
     { name: 'installs and updates hold nothing', entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0')], held: [] },
-    { name: 'a rollback holds the version rolled away from', entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0'), entry('rollback', '1.0.0', '1.1.0')], held: ['1.1.0'] },
-    { name: 'an automatic rollback holds the failed version', entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0'), entry('auto-rollback', '1.0.0', '1.1.0')], held: ['1.1.0'] },
-    { name: 'activating the version again lifts the hold', entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0'), entry('rollback', '1.0.0', '1.1.0'), entry('approve', '1.1.0', '1.0.0')], held: [] },
+    {
+      name: 'a rollback holds the version rolled away from',
+      entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0'), entry('rollback', '1.0.0', '1.1.0')],
+      held: ['1.1.0'],
+    },
+    {
+      name: 'an automatic rollback holds the failed version',
+      entries: [entry('install', '1.0.0'), entry('activate', '1.1.0', '1.0.0'), entry('auto-rollback', '1.0.0', '1.1.0')],
+      held: ['1.1.0'],
+    },
+    {
+      name: 'activating the version again lifts the hold',
+      entries: [
+        entry('install', '1.0.0'),
+        entry('activate', '1.1.0', '1.0.0'),
+        entry('rollback', '1.0.0', '1.1.0'),
+        entry('approve', '1.1.0', '1.0.0'),
+      ],
+      held: [],
+    },
   ];
   for (const testCase of cases) {
     it(testCase.name, () => {

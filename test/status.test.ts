@@ -43,7 +43,13 @@ async function dashboard(config: Config, options: { connect?: boolean; rateLimit
     await producer.ready();
   }
   const app = createDashboardApp({
-    config, inventory, redis, producer, processMetrics: false, serverCacheMs: 0, queueCountCacheMs: 0,
+    config,
+    inventory,
+    redis,
+    producer,
+    processMetrics: false,
+    serverCacheMs: 0,
+    queueCountCacheMs: 0,
     rateLimits: { read: 10_000, mutation: 10_000, login: 10_000, ...options.rateLimits },
   });
   return {
@@ -83,9 +89,23 @@ describe('GET /status and the status page queue summary', function () {
     expect(res.headers['content-type']).to.match(/application\/json/);
     expect(res.headers['cache-control']).to.equal('no-store');
     const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    const body = res.body as Record<string, unknown> & { servers: { total: number; byState: Record<string, number> }; queues: Record<string, unknown> };
-    expect(Object.keys(body)).to.deep.equal(['status', 'version', 'startedAt', 'uptimeSeconds', 'smokeTests', 'redis', 'queues', 'servers']);
-    expect((body.smokeTests as { summary: string }).summary).to.be.a('string').and.to.match(/sandbox/);
+    const body = res.body as Record<string, unknown> & {
+      servers: { total: number; byState: Record<string, number> };
+      queues: Record<string, unknown>;
+    };
+    expect(Object.keys(body)).to.deep.equal([
+      'status',
+      'version',
+      'startedAt',
+      'uptimeSeconds',
+      'smokeTests',
+      'redis',
+      'queues',
+      'servers',
+    ]);
+    expect((body.smokeTests as { summary: string }).summary)
+      .to.be.a('string')
+      .and.to.match(/sandbox/);
     expect(body).to.include({ status: 'ok', version: manifest.version });
     expect(body.uptimeSeconds).to.be.a('number').and.to.be.at.least(0);
     expect(Date.parse(body.startedAt as string)).to.be.at.most(Date.now());

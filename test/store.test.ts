@@ -13,7 +13,11 @@ import { pruneStore, storeEntry, storeRoot, storeTree, treeUsage } from '../shar
 
 const SDK = 'export const sdk = "the same in every version";\n'.repeat(200);
 
-interface TreeFile { path: string; body: string; mode?: number }
+interface TreeFile {
+  path: string;
+  body: string;
+  mode?: number;
+}
 
 async function writeTree(dir: string, files: TreeFile[]): Promise<void> {
   for (const file of files) {
@@ -71,9 +75,13 @@ describe('shared store on disk', () => {
     expect(second).to.deep.include({ files: 5, added: 2, shared: 3, unchanged: 0 });
     expect(second.bytesSaved).to.equal(Buffer.byteLength(SDK) + '{"name":"sdk","version":"1.0.0"}'.length + '#!/usr/bin/env node\n'.length);
     for (const file of ['node_modules/sdk/index.js', 'node_modules/sdk/package.json', 'node_modules/sdk/bin/cli.js']) {
-      expect(await inode(path.join(versionDir('memory', '1.1.0'), file)), file).to.equal(await inode(path.join(versionDir('memory', '1.0.0'), file)));
+      expect(await inode(path.join(versionDir('memory', '1.1.0'), file)), file).to.equal(
+        await inode(path.join(versionDir('memory', '1.0.0'), file)),
+      );
     }
-    expect(await inode(path.join(versionDir('memory', '1.1.0'), 'index.js'))).to.not.equal(await inode(path.join(versionDir('memory', '1.0.0'), 'index.js')));
+    expect(await inode(path.join(versionDir('memory', '1.1.0'), 'index.js'))).to.not.equal(
+      await inode(path.join(versionDir('memory', '1.0.0'), 'index.js')),
+    );
     expect(await fs.readFile(path.join(versionDir('memory', '1.1.0'), 'node_modules/sdk/index.js'), 'utf8')).to.equal(SDK);
     expect(await fs.readFile(path.join(versionDir('memory', '1.1.0'), 'index.js'), 'utf8')).to.include('memory@1.1.0');
     expect((await fs.stat(path.join(versionDir('memory', '1.0.0'), 'package.json'))).mode & 0o777).to.equal(0o444);
@@ -84,7 +92,10 @@ describe('shared store on disk', () => {
 
   it('shares files across servers and names entries by sha256 and the exec bit', async () => {
     const body = 'same bytes\n';
-    await writeTree(versionDir('a', '1.0.0'), [{ path: 'plain.txt', body }, { path: 'tool', body, mode: 0o755 }]);
+    await writeTree(versionDir('a', '1.0.0'), [
+      { path: 'plain.txt', body },
+      { path: 'tool', body, mode: 0o755 },
+    ]);
     await writeTree(versionDir('b', '2.0.0'), [{ path: 'copy.txt', body, mode: 0o600 }]);
     await storeTree(versionDir('a', '1.0.0'), store);
     await storeTree(versionDir('b', '2.0.0'), store);
@@ -112,7 +123,11 @@ describe('shared store on disk', () => {
   it('leaves the version record and run script alone: they name their version', async () => {
     const one = versionDir('meta', '1.0.0');
     const two = versionDir('meta', '1.1.0');
-    for (const dir of [one, two]) await writeTree(dir, [{ path: '.mcp-updater/run', body: '#!/bin/sh\n', mode: 0o755 }, { path: 'index.js', body: 'same\n' }]);
+    for (const dir of [one, two])
+      await writeTree(dir, [
+        { path: '.mcp-updater/run', body: '#!/bin/sh\n', mode: 0o755 },
+        { path: 'index.js', body: 'same\n' },
+      ]);
     const report = await storeTree(two, store);
     await storeTree(one, store);
     expect(report.files).to.equal(1);
@@ -190,6 +205,12 @@ describe('shared store on disk', () => {
   });
 
   it('reports nothing for a tree that does not exist', async () => {
-    expect(await treeUsage(path.join(root, 'nothing-here'))).to.deep.equal({ files: 0, logicalBytes: 0, bytes: 0, allocatedBytes: 0, exclusiveBytes: 0 });
+    expect(await treeUsage(path.join(root, 'nothing-here'))).to.deep.equal({
+      files: 0,
+      logicalBytes: 0,
+      bytes: 0,
+      allocatedBytes: 0,
+      exclusiveBytes: 0,
+    });
   });
 });

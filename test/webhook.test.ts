@@ -67,8 +67,13 @@ class Receiver {
 }
 
 const EVENT = {
-  type: 'update.activated', server: 'memory', version: '1.2.0', from: '1.1.0', at: '2026-03-01T10:00:00.000Z',
-  reason: 'scheduled check', jobId: 'memory@1.2.0',
+  type: 'update.activated',
+  server: 'memory',
+  version: '1.2.0',
+  from: '1.1.0',
+  at: '2026-03-01T10:00:00.000Z',
+  reason: 'scheduled check',
+  jobId: 'memory@1.2.0',
 };
 
 function job(url: string, attemptsMade = 0, event: Record<string, unknown> = EVENT): JobLike<WebhookJobData> {
@@ -182,7 +187,13 @@ describe('webhook delivery', function () {
     const worker = createWebhookWorker(context);
     try {
       const events = new EventLog(context.redis, context.config, context.queues.webhook);
-      await events.publish({ type: 'update.failed', server: 'memory', version: '1.3.0', reason: 'smoke test failed', jobId: 'memory@1.3.0' });
+      await events.publish({
+        type: 'update.failed',
+        server: 'memory',
+        version: '1.3.0',
+        reason: 'smoke test failed',
+        jobId: 'memory@1.3.0',
+      });
       const deadline = Date.now() + 15_000;
       while (receiver.received.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(receiver.received).to.have.length(2);

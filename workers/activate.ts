@@ -77,7 +77,7 @@ async function activateVersion(
   signal.throwIfAborted();
   await layout.ensureLauncher(server);
   // `previous` before this activation; a resumed run already moved it, so it looks one entry back.
-  const previousBefore = resumed ? history?.entries.at(-2)?.from : facts.previous ?? facts.historyPrevious;
+  const previousBefore = resumed ? history?.entries.at(-2)?.from : (facts.previous ?? facts.historyPrevious);
   const previous = from ?? previousBefore;
   const data = await preserveData(context, job, { target, from, package: record?.package ?? settings.package });
   if (plan.kind === 'switch') {
@@ -101,9 +101,15 @@ async function activateVersion(
     previous: previous ?? null,
     package: record?.package ?? settings.package,
   });
-  log.info(`${action} ${server}: ${from ?? '(none)'} -> ${target}${restaged ? ' (re-staged from backup)' : ''}${resumed ? ' (finishing an interrupted run of this job)' : ''}`, {
-    server, version: target, from, jobId: job.id,
-  });
+  log.info(
+    `${action} ${server}: ${from ?? '(none)'} -> ${target}${restaged ? ' (re-staged from backup)' : ''}${resumed ? ' (finishing an interrupted run of this job)' : ''}`,
+    {
+      server,
+      version: target,
+      from,
+      jobId: job.id,
+    },
+  );
 
   let smokeTest: SmokeTestRecord | undefined;
   try {
@@ -125,9 +131,17 @@ async function activateVersion(
   if (hold !== holdBefore) await store.setHold(server, hold);
   const actor = job.data.requestedBy;
   await context.events.publish({
-    type: 'update.activated', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
+    type: 'update.activated',
+    server,
+    version: target,
+    from,
+    jobId: job.id,
+    reason: job.data.reason,
+    actor,
     details: {
-      action, restaged, ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}),
+      action,
+      restaged,
+      ...(smokeTest ? { toolCount: smokeTest.toolCount } : {}),
       ...(data.moved.length + data.linked.length > 0 ? { data: { moved: data.moved, linked: data.linked } } : {}),
     },
   });
@@ -136,7 +150,13 @@ async function activateVersion(
     // hold, to anything up to it). A forced check or an approve of that version lifts this.
     if (from) await store.markFailedVersion(server, from);
     await context.events.publish({
-      type: 'update.rolled-back', server, version: target, from, jobId: job.id, reason: job.data.reason, actor,
+      type: 'update.rolled-back',
+      server,
+      version: target,
+      from,
+      jobId: job.id,
+      reason: job.data.reason,
+      actor,
       ...(hold ? { details: { hold } } : {}),
     });
     await context.metrics.increment('rollbacks_total', [server]);
@@ -152,7 +172,9 @@ async function activateVersion(
  * version it moves to. Reported once, when something was moved or could not be linked.
  */
 async function preserveData(
-  context: WorkerContext, job: JobLike<ActivateJobData>, switchTo: { target: string; from?: string; package: string },
+  context: WorkerContext,
+  job: JobLike<ActivateJobData>,
+  switchTo: { target: string; from?: string; package: string },
 ): Promise<DataCarry> {
   const { server } = job.data;
   const { target, from } = switchTo;
@@ -160,12 +182,19 @@ async function preserveData(
   if (data.moved.length === 0 && data.conflicts.length === 0) return data;
   const dataDir = context.layout.dataDir(server);
   const reason = [
-    ...(data.moved.length > 0 ? [dataPreservedMessage({ server, package: switchTo.package, version: from!, dataDir, files: data.moved, when: 'activation' })] : []),
+    ...(data.moved.length > 0
+      ? [dataPreservedMessage({ server, package: switchTo.package, version: from!, dataDir, files: data.moved, when: 'activation' })]
+      : []),
     ...data.conflicts.map((conflict) => conflict.message),
   ].join('; ');
   context.log.automation.warn(reason, { server, version: target, from, jobId: job.id });
   await context.events.publish({
-    type: 'update.data-preserved', server, version: target, from, jobId: job.id, reason,
+    type: 'update.data-preserved',
+    server,
+    version: target,
+    from,
+    jobId: job.id,
+    reason,
     details: { dataDir, moved: data.moved, linked: data.linked, conflicts: data.conflicts.map((conflict) => conflict.path) },
   });
   return data;
@@ -201,7 +230,10 @@ async function ensureVersionDir(
   }
   const backup = layout.backupFile(integrity);
   if (!(await exists(backup))) {
-    throw new NotFoundError(`${server}@${version} is not installed and its backup ${backup} is gone`, { hint, details: { server, version } });
+    throw new NotFoundError(`${server}@${version} is not installed and its backup ${backup} is gone`, {
+      hint,
+      details: { server, version },
+    });
   }
   context.log.automation.info(`re-staging ${server}@${version} from its backup ${backup}`, { server, version, jobId: job.id });
   const { record } = await stageVersion(context, {
@@ -224,8 +256,7 @@ async function recordSwitch(
 ): Promise<void> {
   const server = settings.name;
   await context.state.appendHistory(server, entry);
-  const history = await context.layout.readHistory(server)
-    ?? { server, package: settings.package, integrities: {}, entries: [] };
+  const history = (await context.layout.readHistory(server)) ?? { server, package: settings.package, integrities: {}, entries: [] };
   const integrities = { ...history.integrities };
   if (pointers.integrity) integrities[entry.to] = pointers.integrity;
   const { current: _current, previous: _previous, ...rest } = history;
@@ -239,7 +270,11 @@ async function recordSwitch(
 }
 
 /** MCP handshake through bin/<server>, exactly as a client starts it. */
-async function postActivationCheck(context: WorkerContext, settings: ServerSettings, version: string): Promise<SmokeTestRecord | undefined> {
+async function postActivationCheck(
+  context: WorkerContext,
+  settings: ServerSettings,
+  version: string,
+): Promise<SmokeTestRecord | undefined> {
   if (!settings.smokeTest.enabled) return undefined;
   const server = settings.name;
   return runSmokeTest({
@@ -276,15 +311,20 @@ async function undoActivation(
     await layout.switchCurrent(server, from);
     const reason = `post-activation check of ${target} failed: ${cause}`;
     const integrity = (await layout.readHistory(server))?.integrities?.[from];
-    await recordSwitch(context, settings, {
-      action: 'auto-rollback',
-      from: target,
-      to: from,
-      at: context.now().toISOString(),
-      ...(job.id ? { jobId: job.id } : {}),
-      ...(integrity ? { integrity } : {}),
-      reason,
-    }, { current: from, previous: previousBefore });
+    await recordSwitch(
+      context,
+      settings,
+      {
+        action: 'auto-rollback',
+        from: target,
+        to: from,
+        at: context.now().toISOString(),
+        ...(job.id ? { jobId: job.id } : {}),
+        ...(integrity ? { integrity } : {}),
+        reason,
+      },
+      { current: from, previous: previousBefore },
+    );
     const lastError = `${target} failed its post-activation check and was rolled back to ${from}: ${cause}`;
     await store.update(server, { current: from, previous: previousBefore ?? null, ...staged });
     await context.events.publish({ type: 'update.rolled-back', server, version: from, from: target, jobId: job.id, reason });

@@ -32,7 +32,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const { server, force } = job.data;
   const settings = serverSettings(context, server);
   const before = await context.state.get(server);
-  const current = before.current ?? await context.layout.currentVersion(server);
+  const current = before.current ?? (await context.layout.currentVersion(server));
   const starting = nextState(before.state, { step: 'check', event: 'start' });
   // "checking" is written while the registry answers: one round trip less on every check.
   const [decide] = await Promise.all([
@@ -40,7 +40,12 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     starting ? context.state.update(server, { state: starting, package: settings.package }) : undefined,
   ]);
   const now = context.now();
-  const decision: CandidateDecision = await decide({ current, now, exclude: force ? [] : before.failedVersions, hold: force ? undefined : before.hold });
+  const decision: CandidateDecision = await decide({
+    current,
+    now,
+    exclude: force ? [] : before.failedVersions,
+    hold: force ? undefined : before.hold,
+  });
   const checkedAt = now.toISOString();
   const refused = await refuseUnusableVersions(context, job, decision, before.failedVersions);
   if (decision.error) {
@@ -50,7 +55,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     // Nothing usable to move to: the check fails, naming every refused version.
     throw new MCPError('EBADVERSION', refused.map((entry) => entry.message).join('; '), {
       retryable: false,
-      hint: 'the registry\'s data for these versions is unusable; they are skipped from now on (a forced check tries them again)',
+      hint: "the registry's data for these versions is unusable; they are skipped from now on (a forced check tries them again)",
     });
   }
 
@@ -83,8 +88,18 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   if (chain.started) {
     if (force) await context.state.clearFailedVersion(server, candidate);
     await context.events.publish({
-      type: 'update.available', server, version: candidate, from: current, jobId: job.id, reason: job.data.reason,
-      details: { latest: decision.latest, policy: settings.policy, chain: chain.id, ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi', file: decision.usable?.file } : {}) },
+      type: 'update.available',
+      server,
+      version: candidate,
+      from: current,
+      jobId: job.id,
+      reason: job.data.reason,
+      details: {
+        latest: decision.latest,
+        policy: settings.policy,
+        chain: chain.id,
+        ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi', file: decision.usable?.file } : {}),
+      },
     });
     const usable = decision.usable!;
     await enqueue(context.queues, 'download', {
@@ -109,7 +124,12 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
  * (failed after its attempts on a transient cause, or completed without the version staying
  * current) gets a fresh one. A forced check always starts a fresh chain.
  */
-async function chainFor(context: WorkerContext, server: string, version: string, force: boolean): Promise<{ id: string; started: boolean }> {
+async function chainFor(
+  context: WorkerContext,
+  server: string,
+  version: string,
+  force: boolean,
+): Promise<{ id: string; started: boolean }> {
   const plain = chainId(server, version);
   if (force) return { id: chainId(server, version, true), started: true };
   const state = await context.state.get(server);
@@ -131,7 +151,12 @@ async function npmDecider(context: WorkerContext, settings: ServerSettings): Pro
   const signatures = await checkSignatures(context, settings, packument);
   return async ({ current, now, exclude, hold }) => {
     const decision = chooseCandidate({
-      packument, current, settings, now, exclude, hold,
+      packument,
+      current,
+      settings,
+      now,
+      exclude,
+      hold,
       tarballProblem: (url) => tarballProblem(context, url),
       versionProblem: (version) => signatures.problem(version),
     });
@@ -168,7 +193,14 @@ async function refuseUnusableVersions(
     context.log.automation.warn(`${server}: refused ${version}: ${message}`, { server, version, jobId: job.id });
     if (!decision.candidate) continue;
     await context.state.update(server, { lastError: message });
-    await context.events.publish({ type: 'update.failed', server, version, jobId: job.id, reason: message, details: { step: 'check', kind: 'unusable-version' } });
+    await context.events.publish({
+      type: 'update.failed',
+      server,
+      version,
+      jobId: job.id,
+      reason: message,
+      details: { step: 'check', kind: 'unusable-version' },
+    });
     await context.metrics.increment('updates_total', [server, 'failed']);
   }
   return refused;

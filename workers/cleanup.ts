@@ -18,7 +18,6 @@ import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
-
 export function createCleanupWorker(context: WorkerContext) {
   return createPipelineWorker('cleanup', context, execCleanupJob, { lockDurationMs: 120_000 });
 }
@@ -77,9 +76,17 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
   // Shared files (shared/store.ts) whose last version went just now.
   await pruneStore(storeRoot(context.layout.root));
 
-  log.info(`cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`, {
-    jobId: job.id, removedVersions, removedStaging, removedBackups, skipped, bytesFreed,
-  });
+  log.info(
+    `cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`,
+    {
+      jobId: job.id,
+      removedVersions,
+      removedStaging,
+      removedBackups,
+      skipped,
+      bytesFreed,
+    },
+  );
   await context.events.publish({
     type: 'cleanup.done',
     server: scope ?? '*',
@@ -92,7 +99,12 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
 }
 
 /** Files the server wrote into a version about to be deleted go to its data directory first. */
-async function preserveDataBeforeDelete(context: WorkerContext, job: JobLike<CleanupJobData>, server: string, version: string): Promise<void> {
+async function preserveDataBeforeDelete(
+  context: WorkerContext,
+  job: JobLike<CleanupJobData>,
+  server: string,
+  version: string,
+): Promise<void> {
   const { moved, conflicts } = await moveServerData(context.layout, server, version, { leaveLinks: false, now: context.now() });
   if (moved.length === 0) return;
   const dataDir = context.layout.dataDir(server);
@@ -103,7 +115,11 @@ async function preserveDataBeforeDelete(context: WorkerContext, job: JobLike<Cle
   ].join('; ');
   context.log.cleanup.warn(reason, { server, version, jobId: job.id });
   await context.events.publish({
-    type: 'update.data-preserved', server, version, jobId: job.id, reason,
+    type: 'update.data-preserved',
+    server,
+    version,
+    jobId: job.id,
+    reason,
     details: { dataDir, moved, conflicts: conflicts.map((conflict) => conflict.path), step: 'cleanup' },
   });
 }
@@ -150,7 +166,7 @@ async function serverFacts(context: WorkerContext, server: string, keep: number)
   const { layout } = context;
   const state = await context.state.get(server);
   const history = await layout.readHistory(server);
-  const current = await layout.currentVersion(server) ?? state.current;
+  const current = (await layout.currentVersion(server)) ?? state.current;
   const installed: RetentionServer['installed'] = [];
   for (const version of await layout.installedVersions(server)) {
     const record = await layout.readVersionRecord(server, version).catch(() => undefined);
@@ -196,7 +212,14 @@ async function knownIntegrities(layout: InstallLayout, server: string, history: 
 async function liveProtectedVersions(context: WorkerContext, server: string): Promise<Set<string>> {
   const state = await context.state.get(server);
   const history = await context.layout.readHistory(server);
-  const versions = [await context.layout.currentVersion(server), state.current, state.previous, state.staged, history?.current, history?.previous];
+  const versions = [
+    await context.layout.currentVersion(server),
+    state.current,
+    state.previous,
+    state.staged,
+    history?.current,
+    history?.previous,
+  ];
   return new Set(versions.filter((version): version is string => Boolean(version)));
 }
 

@@ -37,7 +37,7 @@ export interface WorkerContextOptions {
 }
 
 export async function createWorkerContext(config: Config, options: WorkerContextOptions = {}): Promise<WorkerContext> {
-  const inventory = options.inventory ?? await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
+  const inventory = options.inventory ?? (await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config)));
   const redis = createRedis(config, 'worker');
   const queues = createQueues(config, redis);
   return {

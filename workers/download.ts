@@ -26,15 +26,29 @@ export async function execDownloadJob(job: JobLike<DownloadJobData>, context: Wo
     bytes = (await fs.stat(file)).size;
   } catch {
     cached = false;
-    bytes = job.data.ecosystem === 'pypi'
-      ? (await (await pypiIndexFor(context.config)).download(job.data.tarball, integrity, file, `${job.data.file ?? 'the file'} of ${job.data.package} ${version}`)).bytes
-      : (await context.registry.downloadTarball(job.data, file)).bytes;
+    bytes =
+      job.data.ecosystem === 'pypi'
+        ? (
+            await (
+              await pypiIndexFor(context.config)
+            ).download(job.data.tarball, integrity, file, `${job.data.file ?? 'the file'} of ${job.data.package} ${version}`)
+          ).bytes
+        : (await context.registry.downloadTarball(job.data, file)).bytes;
   }
   await context.events.publish({
-    type: 'update.downloaded', server, version, jobId: job.id, reason: job.data.reason, details: { bytes, cached },
+    type: 'update.downloaded',
+    server,
+    version,
+    jobId: job.id,
+    reason: job.data.reason,
+    details: { bytes, cached },
   });
   await enqueue(context.queues, 'stage', {
-    server, chain, package: job.data.package, version, integrity,
+    server,
+    chain,
+    package: job.data.package,
+    version,
+    integrity,
     ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
     ...(job.data.reason ? { reason: job.data.reason } : {}),
     ...(job.data.force ? { force: true } : {}),

@@ -73,7 +73,11 @@ export async function recordFailure(context: WorkerContext, job: FailedJob, erro
     });
     const from = (error as { details?: { from?: unknown } }).details?.from;
     await context.events.publish({
-      type: 'update.failed', server, version, jobId: job.id, reason,
+      type: 'update.failed',
+      server,
+      version,
+      jobId: job.id,
+      reason,
       ...(typeof from === 'string' ? { from } : {}),
       actor: fieldOf(job.data, 'requestedBy'),
       details: { step: job.queue, kind },
@@ -81,6 +85,9 @@ export async function recordFailure(context: WorkerContext, job: FailedJob, erro
     if (step === 'check') await context.metrics.checked(server, 'error', context.now());
     else await context.metrics.increment('updates_total', [server, 'failed']);
   } catch (recordError) {
-    logger.error(`${job.queue} job ${job.id}: recording its failure failed: ${describeError(recordError)}`, { queue: job.queue, jobId: job.id });
+    logger.error(`${job.queue} job ${job.id}: recording its failure failed: ${describeError(recordError)}`, {
+      queue: job.queue,
+      jobId: job.id,
+    });
   }
 }

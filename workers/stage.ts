@@ -33,8 +33,18 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
   const smokeTest = staged.record.smokeTest;
   const { current } = await context.state.get(server);
   await context.events.publish({
-    type: 'update.staged', server, version, from: current, jobId: job.id, reason: job.data.reason,
-    details: { toolCount: smokeTest?.toolCount, serverName: smokeTest?.serverName, smokeTestSkipped: smokeTest?.skipped, reused: staged.reused },
+    type: 'update.staged',
+    server,
+    version,
+    from: current,
+    jobId: job.id,
+    reason: job.data.reason,
+    details: {
+      toolCount: smokeTest?.toolCount,
+      serverName: smokeTest?.serverName,
+      smokeTestSkipped: smokeTest?.skipped,
+      reused: staged.reused,
+    },
   });
   const gate = await surfaceGate(context, settings, { server, version, jobId: job.id, reason: job.data.reason });
   const next = settings.activation === 'auto' && gate.action === 'auto' ? 'activate' : 'awaiting-approval';
@@ -43,15 +53,28 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
   if (next === 'activate') {
     await context.state.update(server, { lastError: null, gate: null });
     await enqueue(context.queues, 'activate', {
-      server, chain, action: 'activate', version,
+      server,
+      chain,
+      action: 'activate',
+      version,
       ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
       ...(job.data.reason ? { reason: job.data.reason } : {}),
       ...(job.data.force ? { force: true } : {}),
     });
   } else {
-    await context.state.update(server, { state: nextState('staging', { step: 'stage', event: 'done', next }), staged: version, gate: gate.reason ?? null, lastError: null });
+    await context.state.update(server, {
+      state: nextState('staging', { step: 'stage', event: 'done', next }),
+      staged: version,
+      gate: gate.reason ?? null,
+      lastError: null,
+    });
     await context.events.publish({
-      type: 'update.awaiting-approval', server, version, from: current, jobId: job.id, reason: gate.reason ?? job.data.reason,
+      type: 'update.awaiting-approval',
+      server,
+      version,
+      from: current,
+      jobId: job.id,
+      reason: gate.reason ?? job.data.reason,
       ...(gate.reason ? { details: { gate: gate.reason, surfaceHash: staged.record.smokeTest?.surfaceHash } } : {}),
     });
   }

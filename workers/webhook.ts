@@ -56,7 +56,10 @@ export async function execWebhookJob(job: JobLike<WebhookJobData>, context: Work
   try {
     response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (error) {
-    throw new MCPError('EWEBHOOK', `webhook ${redactWebhookUrl(url)} unreachable (${redactString((error as Error).message)})`, { retryable: true, cause: error });
+    throw new MCPError('EWEBHOOK', `webhook ${redactWebhookUrl(url)} unreachable (${redactString((error as Error).message)})`, {
+      retryable: true,
+      cause: error,
+    });
   }
   await response.body?.cancel();
   if (!response.ok) {

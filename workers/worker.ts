@@ -67,7 +67,10 @@ export async function runProcessor<Q extends QueueName>(
       throw markRecorded(withCodeInMessage(jobError));
     }
     logger.warn(`${queue} job ${job.id} will be retried: ${describeError(error)}`, {
-      queue, jobId: job.id, server: (data as { server?: string }).server, attempt: (job.attemptsMade ?? 0) + 1,
+      queue,
+      jobId: job.id,
+      server: (data as { server?: string }).server,
+      attempt: (job.attemptsMade ?? 0) + 1,
     });
     throw withCodeInMessage(jobError);
   }

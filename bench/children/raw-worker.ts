@@ -25,11 +25,19 @@ let completed = 0;
 
 const workers = names.map((name, index) => {
   const next = queues[index + 1];
-  const worker = new Worker(name, next ? async (job) => { await next.add(job.name, job.data); } : async () => undefined, {
-    connection: createRedis(config, 'worker'),
-    prefix,
-    concurrency,
-  });
+  const worker = new Worker(
+    name,
+    next
+      ? async (job) => {
+          await next.add(job.name, job.data);
+        }
+      : async () => undefined,
+    {
+      connection: createRedis(config, 'worker'),
+      prefix,
+      concurrency,
+    },
+  );
   worker.on('error', () => undefined);
   return worker;
 });

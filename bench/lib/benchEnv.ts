@@ -54,7 +54,9 @@ export class BenchEnv {
     return benchEnv;
   }
 
-  get inventoryFile(): string { return this.env.MCP_SERVERS_CONFIG!; }
+  get inventoryFile(): string {
+    return this.env.MCP_SERVERS_CONFIG!;
+  }
 
   async writeInventory(yaml: string): Promise<void> {
     await fs.writeFile(this.inventoryFile, yaml);

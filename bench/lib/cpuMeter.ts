@@ -50,7 +50,10 @@ async function redisSeconds(redis: Redis): Promise<number> {
 export class CpuMeter {
   private start?: Snapshot;
 
-  constructor(private readonly redis: Redis, private readonly workerPid: number) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly workerPid: number,
+  ) {}
 
   private async snapshot(): Promise<Snapshot> {
     const usage = process.cpuUsage();

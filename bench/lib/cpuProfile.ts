@@ -77,17 +77,25 @@ export async function summarizeProfile(file: string, window?: { fromUs: number; 
   let idle = 0;
   for (const [id, hits] of hitsByNode) {
     const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
-    if (functionName === '(idle)') { idle += hits; continue; }
+    if (functionName === '(idle)') {
+      idle += hits;
+      continue;
+    }
     const name = url ? `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}` : `${functionName}`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + hits);
     const owner = ownerOf(url, functionName);
     byPackage.set(owner, (byPackage.get(owner) ?? 0) + hits);
   }
   const busy = inWindow - idle;
-  const entries = (map: Map<string, number>) => [...map.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([name, hits]) => ({ name, selfMs: Math.round(hits * msPerSample), percent: busy > 0 ? Math.round((hits / busy) * 1000) / 10 : 0 }));
+  const entries = (map: Map<string, number>) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, hits]) => ({
+        name,
+        selfMs: Math.round(hits * msPerSample),
+        percent: busy > 0 ? Math.round((hits / busy) * 1000) / 10 : 0,
+      }));
   return {
     windowMs: Math.round(msPerSample * inWindow),
     busyPercent: inWindow > 0 ? Math.round((busy / inWindow) * 1000) / 10 : 0,

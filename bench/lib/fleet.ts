@@ -65,12 +65,14 @@ export async function publishFleet(
 ): Promise<void> {
   const batch = 200;
   for (let start = 0; start < servers.length; start += batch) {
-    await Promise.all(servers.slice(start, start + batch).map(async (server) => {
-      const tarball = fromFixture
-        ? await packDirectory(fixturePackageDir(fromFixture), { name: server.package, version })
-        : await tinyTarball(server.package, version);
-      await registry.publish({ name: server.package, version, tarball, publishedAt: PUBLISHED_LONG_AGO });
-    }));
+    await Promise.all(
+      servers.slice(start, start + batch).map(async (server) => {
+        const tarball = fromFixture
+          ? await packDirectory(fixturePackageDir(fromFixture), { name: server.package, version })
+          : await tinyTarball(server.package, version);
+        await registry.publish({ name: server.package, version, tarball, publishedAt: PUBLISHED_LONG_AGO });
+      }),
+    );
   }
 }
 
@@ -79,7 +81,8 @@ export async function seedCurrent(env: BenchEnv, servers: FleetServer[], current
   const store = new StateStore(env.redis, env.config);
   const batch = 1_000;
   for (let start = 0; start < servers.length; start += batch) {
-    await Promise.all(servers.slice(start, start + batch).map((server) =>
-      store.update(server.name, { current, package: server.package, state: 'idle' })));
+    await Promise.all(
+      servers.slice(start, start + batch).map((server) => store.update(server.name, { current, package: server.package, state: 'idle' })),
+    );
   }
 }

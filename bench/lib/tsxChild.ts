@@ -37,7 +37,9 @@ export class TsxChild {
     });
   }
 
-  get pid(): number { return this.process.pid!; }
+  get pid(): number {
+    return this.process.pid!;
+  }
 
   /** The next message of `type` (messages are kept, so one sent before the call is found). */
   async next(type: string, timeoutMs: number): Promise<ChildMessage> {
@@ -46,18 +48,25 @@ export class TsxChild {
       const index = this.messages.findIndex((message) => message.type === type);
       if (index >= 0) return this.messages.splice(index, 1)[0]!;
       if (this.process.exitCode !== null || this.process.signalCode !== null) {
-        throw new Error(`child ${this.process.spawnargs.join(' ')} exited (${this.process.exitCode ?? this.process.signalCode}) before "${type}":\n${this.stderr}`);
+        throw new Error(
+          `child ${this.process.spawnargs.join(' ')} exited (${this.process.exitCode ?? this.process.signalCode}) before "${type}":\n${this.stderr}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`child did not send "${type}" within ${timeoutMs} ms:\n${this.stderr}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
   }
 
-  send(message: ChildMessage): void { this.process.send(message); }
+  send(message: ChildMessage): void {
+    this.process.send(message);
+  }
 
   /** Ask it to stop (message `stop`), then SIGKILL after `timeoutMs`. */
   async stop(timeoutMs = 10_000): Promise<void> {

@@ -68,11 +68,17 @@ export class WorkerProcess {
     this.sampler = setInterval(() => this.sample(), 100);
   }
 
-  get pid(): number { return this.child.pid!; }
+  get pid(): number {
+    return this.child.pid!;
+  }
 
-  get output(): string { return this.stderr; }
+  get output(): string {
+    return this.stderr;
+  }
 
-  get running(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
 
   private sample(): void {
     const memory = readProcMemory(this.pid);

@@ -21,7 +21,10 @@ export class WorkerSession {
   readonly queues: QueueSet;
   readonly metrics: MetricsRecorder;
 
-  private constructor(readonly env: BenchEnv, options: SessionOptions) {
+  private constructor(
+    readonly env: BenchEnv,
+    options: SessionOptions,
+  ) {
     this.worker = new WorkerProcess({ env: env.env, cpuProfileDir: options.cpuProfileDir });
     this.client = ProducerClient.connect(env.config);
     this.queues = createQueues(env.config, env.redis);
@@ -32,11 +35,16 @@ export class WorkerSession {
   static async start(env: BenchEnv, options: SessionOptions = {}): Promise<WorkerSession> {
     const session = new WorkerSession(env, options);
     await session.client.ready();
-    await pollUntil('the worker process to start', async () => {
-      const counts = await Promise.all((['check', 'download', 'stage', 'activate'] as const)
-        .map((name) => session.queues[name].getWorkersCount()));
-      return counts.every((count) => count > 0);
-    }, { timeoutMs: 60_000, intervalMs: 100, stuck: session.stuck });
+    await pollUntil(
+      'the worker process to start',
+      async () => {
+        const counts = await Promise.all(
+          (['check', 'download', 'stage', 'activate'] as const).map((name) => session.queues[name].getWorkersCount()),
+        );
+        return counts.every((count) => count > 0);
+      },
+      { timeoutMs: 60_000, intervalMs: 100, stuck: session.stuck },
+    );
     return session;
   }
 

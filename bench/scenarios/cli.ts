@@ -32,14 +32,23 @@ export interface CliResults {
 
 const PRELOAD = pathToFileURL(path.join(PROJECT_ROOT, 'bench', 'lib', 'reportPeakRss.mjs')).href;
 
-async function runOnce(entry: string[], args: string[], env: Record<string, string>, rssFile: string): Promise<{ ms: number; rss: number }> {
+async function runOnce(
+  entry: string[],
+  args: string[],
+  env: Record<string, string>,
+  rssFile: string,
+): Promise<{ ms: number; rss: number }> {
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', PRELOAD, ...entry, ...args], {
-      cwd: PROJECT_ROOT, env: { ...cleanEnv(env), BENCH_PEAK_RSS_FILE: rssFile }, stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: PROJECT_ROOT,
+      env: { ...cleanEnv(env), BENCH_PEAK_RSS_FILE: rssFile },
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mcp-updater ${args.join(' ')} exited ${code}: ${stderr}`))));
   });

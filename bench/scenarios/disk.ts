@@ -39,17 +39,23 @@ const LONG_AGO = new Date(Date.now() - 30 * 86_400_000);
 
 /** A dependency of `files` modules of about 24 KB each; `changed` of them differ in this release. */
 function library(name: string, version: string, files: number, changed: number): Promise<Buffer> {
-  const entries = [{ path: 'package/package.json', body: `${JSON.stringify({ name, version, main: 'dist/file-00.js', license: 'MIT' }, null, 2)}\n` }];
+  const entries = [
+    { path: 'package/package.json', body: `${JSON.stringify({ name, version, main: 'dist/file-00.js', license: 'MIT' }, null, 2)}\n` },
+  ];
   for (let index = 0; index < files; index += 1) {
     const release = index < changed ? version : 'stable';
-    const lines = Array.from({ length: 600 }, (_, line) => `export const ${name.replace(/\W/g, '_')}_${index}_${line} = ${JSON.stringify(`${release}:${line * (index + 1)}`)};`);
+    const lines = Array.from(
+      { length: 600 },
+      (_, line) => `export const ${name.replace(/\W/g, '_')}_${index}_${line} = ${JSON.stringify(`${release}:${line * (index + 1)}`)};`,
+    );
     entries.push({ path: `package/dist/file-${String(index).padStart(2, '0')}.js`, body: `${lines.join('\n')}\n` });
   }
   return packEntries(entries);
 }
 
 async function publishDependencies(registry: FixtureRegistry): Promise<void> {
-  const publish = async (name: string, version: string, tarball: Buffer) => registry.publish({ name, version, tarball, publishedAt: LONG_AGO });
+  const publish = async (name: string, version: string, tarball: Buffer) =>
+    registry.publish({ name, version, tarball, publishedAt: LONG_AGO });
   await publish('disk-sdk', '1.0.0', await library('disk-sdk', '1.0.0', 40, 40));
   await publish('disk-sdk', '1.1.0', await library('disk-sdk', '1.1.0', 40, 4));
   await publish('disk-schema', '1.0.0', await library('disk-schema', '1.0.0', 15, 15));
@@ -57,20 +63,34 @@ async function publishDependencies(registry: FixtureRegistry): Promise<void> {
 
 /** The fixture MCP server, depending on the SDK release of its time. */
 async function publishServers(registry: FixtureRegistry, servers: FleetServer[], version: string, sdk: string): Promise<void> {
-  await Promise.all(servers.map((server) => registry.publish({
-    name: server.package, version, fromDir: fixturePackageDir('mcp-healthy'), publishedAt: LONG_AGO,
-    packageJson: { dependencies: { 'disk-sdk': sdk, 'disk-schema': '1.0.0' } },
-  })));
+  await Promise.all(
+    servers.map((server) =>
+      registry.publish({
+        name: server.package,
+        version,
+        fromDir: fixturePackageDir('mcp-healthy'),
+        publishedAt: LONG_AGO,
+        packageJson: { dependencies: { 'disk-sdk': sdk, 'disk-schema': '1.0.0' } },
+      }),
+    ),
+  );
 }
 
 async function updateAll(session: WorkerSession, servers: FleetServer[], version: string): Promise<void> {
   await session.resetCounters();
-  await session.client.checkAll(servers.map((server) => server.name), { reason: 'bench' });
+  await session.client.checkAll(
+    servers.map((server) => server.name),
+    { reason: 'bench' },
+  );
   let counts: Record<string, number> = {};
-  await pollUntil(`the fleet to activate ${version}`, async () => {
-    counts = await session.countsByResult('updates_total');
-    return (counts.activated ?? 0) + (counts.failed ?? 0) >= servers.length;
-  }, { timeoutMs: 600_000, intervalMs: 100, stuck: session.stuck });
+  await pollUntil(
+    `the fleet to activate ${version}`,
+    async () => {
+      counts = await session.countsByResult('updates_total');
+      return (counts.activated ?? 0) + (counts.failed ?? 0) >= servers.length;
+    },
+    { timeoutMs: 600_000, intervalMs: 100, stuck: session.stuck },
+  );
   if (counts.failed) throw new Error(`${counts.failed} of ${servers.length} servers failed to activate ${version}`);
 }
 

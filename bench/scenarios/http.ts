@@ -46,8 +46,12 @@ async function autocannon(url: string, seconds: number, connections: number): Pr
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${stderr}`));
@@ -79,16 +83,28 @@ async function endpoint(base: string, urlPath: string, seconds: number, connecti
 async function seedStates(env: BenchEnv, servers: ReturnType<typeof fleet>): Promise<void> {
   const store = new StateStore(env.redis, env.config);
   const at = new Date().toISOString();
-  await Promise.all(servers.map((server, index) => {
-    const update = index % 10 === 0;
-    return store.update(server.name, {
-      package: server.package, current: '1.0.0', latest: update ? '1.1.0' : '1.0.0', candidate: update ? '1.1.0' : '1.0.0',
-      state: 'idle', lastCheck: at, lastCheckResult: update ? 'update 1.0.0 -> 1.1.0' : 'up to date',
-    });
-  }));
+  await Promise.all(
+    servers.map((server, index) => {
+      const update = index % 10 === 0;
+      return store.update(server.name, {
+        package: server.package,
+        current: '1.0.0',
+        latest: update ? '1.1.0' : '1.0.0',
+        candidate: update ? '1.1.0' : '1.0.0',
+        state: 'idle',
+        lastCheck: at,
+        lastCheckResult: update ? 'update 1.0.0 -> 1.1.0' : 'up to date',
+      });
+    }),
+  );
 }
 
-export async function httpScenario(options: { registryUrl: string; servers: number; seconds: number; connections?: number }): Promise<HttpResults> {
+export async function httpScenario(options: {
+  registryUrl: string;
+  servers: number;
+  seconds: number;
+  connections?: number;
+}): Promise<HttpResults> {
   const connections = options.connections ?? 10;
   const env = await BenchEnv.create('http', { registryUrl: options.registryUrl, env: { PORT: '0', HOST: '127.0.0.1' } });
   let dashboard: TsxChild | undefined;
@@ -97,7 +113,7 @@ export async function httpScenario(options: { registryUrl: string; servers: numb
     await env.writeInventory(inventoryYaml(servers, { smokeTest: false }));
     await seedStates(env, servers);
     dashboard = new TsxChild('dashboard.ts', env.env);
-    const { url } = await dashboard.next('ready', 60_000) as unknown as { url: string };
+    const { url } = (await dashboard.next('ready', 60_000)) as unknown as { url: string };
     const health = await endpoint(url, '/health', options.seconds, connections);
     const list = await endpoint(url, '/api/v1/servers', options.seconds, connections);
     return { servers: servers.length, health, servers_list: list };

@@ -52,10 +52,14 @@ export async function idleScenario(options: { registry: FixtureRegistry; idleSec
     running = new WorkerProcess({ env: env.env, role: 'all' });
     const all = running;
     // The scheduler's first checks install every server.
-    await pollUntil('the all-in-one service to install 3 servers', async () => {
-      const states = await state.getMany(servers.map((server) => server.name));
-      return states.every((one) => one.current === '1.0.0' && one.state === 'idle');
-    }, { timeoutMs: 300_000, intervalMs: 250, stuck: () => (all.running ? undefined : `it exited:\n${all.output}`) });
+    await pollUntil(
+      'the all-in-one service to install 3 servers',
+      async () => {
+        const states = await state.getMany(servers.map((server) => server.name));
+        return states.every((one) => one.current === '1.0.0' && one.state === 'idle');
+      },
+      { timeoutMs: 300_000, intervalMs: 250, stuck: () => (all.running ? undefined : `it exited:\n${all.output}`) },
+    );
     const installSeconds = Math.round((performance.now() - started) / 100) / 10;
     const allInOne = { ...(await idleWindow(all, options.idleSeconds)), installSeconds };
     await all.stop();
@@ -63,7 +67,9 @@ export async function idleScenario(options: { registry: FixtureRegistry; idleSec
     running = new WorkerProcess({ env: env.env, role: 'worker' });
     const worker = running;
     await pollUntil('the worker to listen', async () => (await queues.check.getWorkersCount()) > 0, {
-      timeoutMs: 60_000, intervalMs: 100, stuck: () => (worker.running ? undefined : `it exited:\n${worker.output}`),
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      stuck: () => (worker.running ? undefined : `it exited:\n${worker.output}`),
     });
     return { servers: servers.length, idleSeconds: options.idleSeconds, allInOne, worker: await idleWindow(worker, options.idleSeconds) };
   } finally {

@@ -41,14 +41,28 @@ function npmFreeEnv(): NodeJS.ProcessEnv {
 async function npmInstall(args: { dir: string; spec: string; registry: string; cache: string; userconfig: string }): Promise<void> {
   await fs.mkdir(args.dir, { recursive: true });
   const argv = [
-    'install', '--prefix', args.dir, args.spec,
-    '--registry', args.registry, '--no-audit', '--no-fund', '--no-update-notifier',
-    '--cache', args.cache, '--userconfig', args.userconfig, '--loglevel', 'error',
+    'install',
+    '--prefix',
+    args.dir,
+    args.spec,
+    '--registry',
+    args.registry,
+    '--no-audit',
+    '--no-fund',
+    '--no-update-notifier',
+    '--cache',
+    args.cache,
+    '--userconfig',
+    args.userconfig,
+    '--loglevel',
+    'error',
   ];
   await new Promise<void>((resolve, reject) => {
     const child = spawn('npm', argv, { env: npmFreeEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm ${argv.join(' ')} exited ${code}: ${stderr}`))));
   });
@@ -71,22 +85,37 @@ async function npmLoop(registry: FixtureRegistry, servers: FleetServer[]): Promi
       durations.push(performance.now() - one);
     }
     const seconds = (performance.now() - started) / 1000;
-    return { seconds: round(seconds, 2), perInstallMs: { p50: round(percentile(durations, 50), 0), p95: round(percentile(durations, 95), 0) } };
+    return {
+      seconds: round(seconds, 2),
+      perInstallMs: { p50: round(percentile(durations, 50), 0), p95: round(percentile(durations, 95), 0) },
+    };
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
 }
 
-export async function peerScenario(options: { registry: FixtureRegistry; servers: number; env?: Record<string, string> }): Promise<PeerResults> {
+export async function peerScenario(options: {
+  registry: FixtureRegistry;
+  servers: number;
+  env?: Record<string, string>;
+}): Promise<PeerResults> {
   const fixture = 'mcp-healthy';
-  const run = (packagePrefix: string, smokeTest: boolean): Promise<PipelineResults> => pipelineScenario({
-    registry: options.registry, servers: options.servers, packagePrefix, fixture, smokeTest, env: options.env,
-  });
+  const run = (packagePrefix: string, smokeTest: boolean): Promise<PipelineResults> =>
+    pipelineScenario({
+      registry: options.registry,
+      servers: options.servers,
+      packagePrefix,
+      fixture,
+      smokeTest,
+      env: options.env,
+    });
   const ours = await run('peer-mcp', true);
   const oursNoSmokeTest = await run('peer-mcp-nosmoke', false);
   const npm = await npmLoop(options.registry, fleet(options.servers, 'peer-mcp'));
   const summary = (result: PipelineResults): OurRun => ({
-    seconds: result.update.seconds, updatesPerSecond: result.update.updatesPerSecond, failed: result.update.failed,
+    seconds: result.update.seconds,
+    updatesPerSecond: result.update.updatesPerSecond,
+    failed: result.update.failed,
   });
   return {
     servers: options.servers,

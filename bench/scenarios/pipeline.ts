@@ -54,7 +54,11 @@ async function outcome(session: WorkerSession): Promise<{ activated: number; fai
 }
 
 /** processedOn → finishedOn (ms) of the jobs of `queue` that completed since `sinceMs` (epoch). */
-async function jobDurations(session: WorkerSession, queue: 'check' | 'download' | 'stage' | 'activate', sinceMs: number): Promise<number[]> {
+async function jobDurations(
+  session: WorkerSession,
+  queue: 'check' | 'download' | 'stage' | 'activate',
+  sinceMs: number,
+): Promise<number[]> {
   const jobs = await session.queues[queue].getJobs(['completed'], 0, -1);
   return jobs
     .filter((job) => job.processedOn && job.finishedOn && job.finishedOn >= sinceMs)
@@ -67,12 +71,19 @@ async function phase(session: WorkerSession, servers: FleetServer[], version: st
   await cpu.begin();
   const startedAt = Date.now();
   const started = performance.now();
-  await session.client.checkAll(servers.map((server) => server.name), { reason: 'bench' });
+  await session.client.checkAll(
+    servers.map((server) => server.name),
+    { reason: 'bench' },
+  );
   let last = { activated: 0, failed: 0 };
-  await pollUntil(`the pipeline to activate ${version} on ${servers.length} servers`, async () => {
-    last = await outcome(session);
-    return last.activated + last.failed >= servers.length;
-  }, { timeoutMs, intervalMs: 25, stuck: session.stuck });
+  await pollUntil(
+    `the pipeline to activate ${version} on ${servers.length} servers`,
+    async () => {
+      last = await outcome(session);
+      return last.activated + last.failed >= servers.length;
+    },
+    { timeoutMs, intervalMs: 25, stuck: session.stuck },
+  );
   const seconds = (performance.now() - started) / 1000;
   const cpuUse = await cpu.end(servers.length);
   const stage = await jobDurations(session, 'stage', startedAt);

@@ -26,7 +26,10 @@ export interface RawResults {
 async function runRaw(mode: 'single' | 'chain', count: number, concurrency: number, registryUrl: string): Promise<RawResult> {
   const env = await BenchEnv.create(`raw-${mode}`, { registryUrl });
   const child = new TsxChild('raw-worker.ts', {
-    ...env.env, BENCH_MODE: mode, BENCH_COUNT: String(count), BENCH_CONCURRENCY: String(concurrency),
+    ...env.env,
+    BENCH_MODE: mode,
+    BENCH_COUNT: String(count),
+    BENCH_CONCURRENCY: String(concurrency),
   });
   const queue = new Queue('raw-a', { connection: env.redis, prefix: env.prefix, defaultJobOptions: defaultJobOptions(3) });
   try {

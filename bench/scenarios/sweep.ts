@@ -42,7 +42,9 @@ async function sweep(session: WorkerSession, names: string[]): Promise<SweepRun>
   await session.client.checkAll(names, { reason: 'bench' });
   const enqueued = performance.now();
   await pollUntil('the check sweep', async () => (await session.checkedServers()) >= names.length, {
-    timeoutMs: 600_000, intervalMs: 20, stuck: session.stuck,
+    timeoutMs: 600_000,
+    intervalMs: 20,
+    stuck: session.stuck,
   });
   const seconds = (performance.now() - started) / 1000;
   const cpuUse = await cpu.end(names.length);

@@ -52,9 +52,11 @@ async function finish(session: CliSession, report: ActivationReport, options: Ac
   }
   const { outcome, from, to, reason } = report.result;
   if (outcome === 'failed') return note(`mcp-updater: ${report.action} of ${report.server} to ${target} failed: ${reason}`);
-  print(outcome === 'unchanged'
-    ? `${report.server}: ${to} was already active`
-    : `${report.server}: ${from ?? '(none)'} -> ${to} (${report.action === 'approve' ? 'approved' : direction(from, to)})`);
+  print(
+    outcome === 'unchanged'
+      ? `${report.server}: ${to} was already active`
+      : `${report.server}: ${from ?? '(none)'} -> ${to} (${report.action === 'approve' ? 'approved' : direction(from, to)})`,
+  );
 }
 
 /** How a switch moved: "downgraded" for a move down, "moved to" a newer version. */
@@ -64,56 +66,80 @@ function direction(from: string | null, to: string | null): string {
 }
 
 /** The activation rules, before anything is enqueued: the target, or the reason it is refused (exit 1). */
-async function planFor(session: CliSession, server: string, action: Exclude<ActivateAction, 'activate'>, version?: string): Promise<string> {
+async function planFor(
+  session: CliSession,
+  server: string,
+  action: Exclude<ActivateAction, 'activate'>,
+  version?: string,
+): Promise<string> {
   const plan = planActivation({ server, action, version }, await activationFacts(session.state, session.layout, server));
   // As the API answers: nothing to switch is a refusal, not a job that does nothing.
   if (plan.kind === 'unchanged') throw new ConflictError(`${server} ${plan.target} is already the active version`);
   return plan.target;
 }
 
-const waitOptions = (command: Command) => command
-  .option('--wait', 'wait for the switch and print it (exit 1 if it fails)')
-  .addOption(new Option('--timeout <duration>', 'with --wait: give up after this long').default(5 * 60_000, '5m').argParser(parseTimeout))
-  .addOption(jsonOption());
+const waitOptions = (command: Command) =>
+  command
+    .option('--wait', 'wait for the switch and print it (exit 1 if it fails)')
+    .addOption(new Option('--timeout <duration>', 'with --wait: give up after this long').default(5 * 60_000, '5m').argParser(parseTimeout))
+    .addOption(jsonOption());
 
 export function registerActivationCommands(program: Command): void {
-  waitOptions(program.command('approve')
-    .description('activate a staged version (servers with activation: manual)')
-    .argument('<name>', 'a server of the inventory')
-    .argument('[version]', 'the version to activate (default: the one staged for approval)'))
-    .addHelpText('after', `
+  waitOptions(
+    program
+      .command('approve')
+      .description('activate a staged version (servers with activation: manual)')
+      .argument('<name>', 'a server of the inventory')
+      .argument('[version]', 'the version to activate (default: the one staged for approval)'),
+  )
+    .addHelpText(
+      'after',
+      `
 Examples:
   mcp-updater approve memory             # the version staged for approval
   mcp-updater approve memory 2026.8.0 --wait
-`)
+`,
+    )
     .action(async (name: string, version: string | undefined, options: ActivationOptions) => {
-      await withSession(async (session) => {
-        const target = await planFor(session, name, 'approve', version);
-        const { jobId } = await session.client.approve(name, target, requestedBy(), session.inventory.servers.get(name)?.ecosystem);
-        await finish(session, { server: name, action: 'approve', version: target, jobId, queue: 'activate' }, options);
-      }, { servers: [name] });
+      await withSession(
+        async (session) => {
+          const target = await planFor(session, name, 'approve', version);
+          const { jobId } = await session.client.approve(name, target, requestedBy(), session.inventory.servers.get(name)?.ecosystem);
+          await finish(session, { server: name, action: 'approve', version: target, jobId, queue: 'activate' }, options);
+        },
+        { servers: [name] },
+      );
     });
 
-  waitOptions(program.command('rollback')
-    .description('go back to the previous version (or the one named with --to)')
-    .argument('<name>', 'a server of the inventory')
-    .option('--to <version>', 'the version to go back to (re-staged from its backup if cleanup removed it)')
-    .option('--reason <text>', 'why, for the audit log'))
-    .addHelpText('after', `
+  waitOptions(
+    program
+      .command('rollback')
+      .description('go back to the previous version (or the one named with --to)')
+      .argument('<name>', 'a server of the inventory')
+      .option('--to <version>', 'the version to go back to (re-staged from its backup if cleanup removed it)')
+      .option('--reason <text>', 'why, for the audit log'),
+  )
+    .addHelpText(
+      'after',
+      `
 Examples:
   mcp-updater rollback memory
   mcp-updater rollback memory --to 2026.7.4 --wait
-`)
+`,
+    )
     .action(async (name: string, options: ActivationOptions & { to?: string; reason?: string }) => {
-      await withSession(async (session) => {
-        await planFor(session, name, 'rollback', options.to);
-        const { jobId } = await session.client.rollback(name, {
-          ...(options.to ? { version: options.to } : {}),
-          requestedBy: requestedBy(),
-          ...(options.reason ? { reason: options.reason } : {}),
-          ...(session.inventory.servers.get(name)?.ecosystem ? { ecosystem: session.inventory.servers.get(name)!.ecosystem } : {}),
-        });
-        await finish(session, { server: name, action: 'rollback', version: options.to ?? null, jobId, queue: 'activate' }, options);
-      }, { servers: [name] });
+      await withSession(
+        async (session) => {
+          await planFor(session, name, 'rollback', options.to);
+          const { jobId } = await session.client.rollback(name, {
+            ...(options.to ? { version: options.to } : {}),
+            requestedBy: requestedBy(),
+            ...(options.reason ? { reason: options.reason } : {}),
+            ...(session.inventory.servers.get(name)?.ecosystem ? { ecosystem: session.inventory.servers.get(name)!.ecosystem } : {}),
+          });
+          await finish(session, { server: name, action: 'rollback', version: options.to ?? null, jobId, queue: 'activate' }, options);
+        },
+        { servers: [name] },
+      );
     });
 }

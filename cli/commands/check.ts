@@ -80,7 +80,11 @@ export class ChainFollower {
         if (pending.length > 0) await this.pause(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())));
       }
       for (const tracker of this.trackers.filter((item) => !item.ended)) {
-        this.end(tracker, 'timed-out', `still at ${tracker.step} (job ${tracker.jobId}) after ${formatDuration(timeoutMs)}: is a worker for the ${tracker.step} queue running?`);
+        this.end(
+          tracker,
+          'timed-out',
+          `still at ${tracker.step} (job ${tracker.jobId}) after ${formatDuration(timeoutMs)}: is a worker for the ${tracker.step} queue running?`,
+        );
       }
     } finally {
       this.unlisten();
@@ -195,8 +199,14 @@ export class ChainFollower {
   private end(tracker: Tracker, outcome: CheckOutcome, summary: string): void {
     tracker.ended = { outcome, summary };
     this.onEnd({
-      server: tracker.server, outcome, from: tracker.from, to: null, version: tracker.version ?? null,
-      step: tracker.step, summary, checkJobId: tracker.checkJobId,
+      server: tracker.server,
+      outcome,
+      from: tracker.from,
+      to: null,
+      version: tracker.version ?? null,
+      step: tracker.step,
+      summary,
+      checkJobId: tracker.checkJobId,
     });
   }
 
@@ -235,11 +245,16 @@ function stepsDone(tracker: Tracker): number {
 
 function describe(report: CheckReport): string {
   switch (report.outcome) {
-    case 'updated': return `updated ${report.from ?? '(none)'} -> ${report.to ?? report.version}`;
-    case 'up-to-date': return `up to date (${report.summary})`;
-    case 'awaiting-approval': return report.summary;
-    case 'failed': return `failed at ${report.step}: ${report.summary}`;
-    case 'timed-out': return `timed out: ${report.summary}`;
+    case 'updated':
+      return `updated ${report.from ?? '(none)'} -> ${report.to ?? report.version}`;
+    case 'up-to-date':
+      return `up to date (${report.summary})`;
+    case 'awaiting-approval':
+      return report.summary;
+    case 'failed':
+      return `failed at ${report.step}: ${report.summary}`;
+    case 'timed-out':
+      return `timed out: ${report.summary}`;
   }
 }
 
@@ -259,9 +274,8 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
   }
   const before = await session.state.getMany(servers);
   const jobOptions = { ...(options.force ? { force: true } : {}), reason: options.reason ?? 'mcp-updater check (CLI)' };
-  const enqueued = servers.length === 1
-    ? [await session.client.check(servers[0]!, jobOptions)]
-    : await session.client.checkAll(servers, jobOptions);
+  const enqueued =
+    servers.length === 1 ? [await session.client.check(servers[0]!, jobOptions)] : await session.client.checkAll(servers, jobOptions);
   const jobs = servers.map((server, index) => ({ server, jobId: enqueued[index]!.jobId, from: before[index]!.current ?? null }));
 
   if (!options.wait) {
@@ -292,10 +306,13 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
       const running = CHAIN.map((step) => [step, trackers.filter((tracker) => !tracker.ended && tracker.step === step).length] as const)
         .filter(([, count]) => count > 0)
         .map(([step, count]) => `${step} ${count}`);
-      bar.update(trackers.reduce((sum, tracker) => sum + stepsDone(tracker), 0), {
-        done: trackers.filter((tracker) => tracker.ended).length,
-        status: running.join(' · ') || 'done',
-      });
+      bar.update(
+        trackers.reduce((sum, tracker) => sum + stepsDone(tracker), 0),
+        {
+          done: trackers.filter((tracker) => tracker.ended).length,
+          status: running.join(' · ') || 'done',
+        },
+      );
     },
   );
   let reports: CheckReport[];
@@ -308,29 +325,45 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
   if (options.json) {
     printJson({ results: reports });
   } else if (interactive) {
-    print(table(['SERVER', 'BEFORE', 'AFTER', 'RESULT'], reports.map((report) => [report.server, report.from, report.to, describe(report)])).trimEnd());
+    print(
+      table(
+        ['SERVER', 'BEFORE', 'AFTER', 'RESULT'],
+        reports.map((report) => [report.server, report.from, report.to, describe(report)]),
+      ).trimEnd(),
+    );
   }
   const failed = reports.filter((report) => report.outcome === 'failed' || report.outcome === 'timed-out');
   if (!options.json) {
     const count = (outcome: CheckOutcome) => reports.filter((report) => report.outcome === outcome).length;
-    print(`${reports.length} checked: ${count('updated')} updated, ${count('up-to-date')} up to date, ${count('awaiting-approval')} awaiting approval, ${failed.length} failed`);
+    print(
+      `${reports.length} checked: ${count('updated')} updated, ${count('up-to-date')} up to date, ${count('awaiting-approval')} awaiting approval, ${failed.length} failed`,
+    );
   }
   if (failed.length > 0) {
-    note(`mcp-updater: ${failed.length} of ${reports.length} checks did not finish well: ${failed.map((report) => report.server).join(', ')}`);
+    note(
+      `mcp-updater: ${failed.length} of ${reports.length} checks did not finish well: ${failed.map((report) => report.server).join(', ')}`,
+    );
     process.exitCode = EXIT.failure;
   }
 }
 
 export function registerCheckCommand(program: Command): void {
-  program.command('check')
+  program
+    .command('check')
     .description('check servers for updates now (all when none is named)')
     .argument('[name...]', 'servers of the inventory')
     .option('--wait', 'follow every check and the update it starts until it ends, then print what changed')
-    .addOption(new Option('--timeout <duration>', 'with --wait: give up after this long (exit 1)').default(10 * 60_000, '10m').argParser(parseTimeout))
+    .addOption(
+      new Option('--timeout <duration>', 'with --wait: give up after this long (exit 1)')
+        .default(10 * 60_000, '10m')
+        .argParser(parseTimeout),
+    )
     .option('--force', 'also consider versions that failed before (after you fixed their smoke test settings)')
     .option('--reason <text>', 'why, for the audit log')
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Without --wait the checks are queued and the command returns. With --wait a progress bar runs
 (one line per server when stdout is not a terminal) until each chain ends: up to date, updated,
 awaiting approval (activation: manual) or failed. Exit 1 when any failed or timed out.
@@ -339,7 +372,8 @@ Examples:
   mcp-updater check                      # queue a check of every server
   mcp-updater check memory --wait
   mcp-updater check memory filesystem --wait --timeout 5m --json
-`)
+`,
+    )
     .action(async (names: string[], options: CheckOptions) => {
       await withSession((session) => runCheck(session, names, options), { servers: names });
     });

@@ -9,7 +9,6 @@ import { EXIT } from '../exit.js';
 import { formatBytes, note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession } from './session.js';
 
-
 /** `cleanup --json`: `result` is the worker's answer, null when the command did not wait. */
 export interface CleanupReport {
   jobId: string;
@@ -38,9 +37,11 @@ function printPlan(outcome: CleanupResult, dryRun: boolean): void {
   }
   const size = dryRun ? outcome.bytesPlanned : outcome.bytesFreed;
   const counts = `${removeVersions.length} versions, ${removeStaging.length} staging directories, ${removeBackups.length} backups`;
-  print(dryRun
-    ? `dry run: would remove ${counts}${size === undefined ? '' : ` (${formatBytes(size)})`}; nothing was changed`
-    : `removed ${counts} (${formatBytes(size)} freed)`);
+  print(
+    dryRun
+      ? `dry run: would remove ${counts}${size === undefined ? '' : ` (${formatBytes(size)})`}; nothing was changed`
+      : `removed ${counts} (${formatBytes(size)} freed)`,
+  );
   print(table(['KIND', 'WHAT'], rows).trimEnd());
   for (const skip of outcome.skipped ?? []) {
     print(`kept ${skip.server}${skip.version ? `@${skip.version}` : ''}: ${skip.reason}`);
@@ -48,24 +49,34 @@ function printPlan(outcome: CleanupResult, dryRun: boolean): void {
 }
 
 export function registerCleanupCommand(program: Command): void {
-  program.command('cleanup')
+  program
+    .command('cleanup')
     .description('remove old versions, staging leftovers and unneeded backups (active and previous are always kept)')
     .option('--dry-run', 'only show what would be removed (waits for the plan)')
     .option('--wait', 'wait for the cleanup to finish and print what it removed')
-    .addOption(new Option('--timeout <duration>', 'when waiting: give up after this long').default(5 * 60_000, '5m').argParser(parseTimeout))
+    .addOption(
+      new Option('--timeout <duration>', 'when waiting: give up after this long').default(5 * 60_000, '5m').argParser(parseTimeout),
+    )
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 A worker with cleanup in WORKERS runs the job; the dry run needs one to answer.
 
 Examples:
   mcp-updater cleanup --dry-run
   mcp-updater cleanup --wait
   mcp-updater cleanup --dry-run --json | jq '.result.plan.removeVersions'
-`)
+`,
+    )
     .action(async (options: CleanupOptions) => {
       await withSession(async (session) => {
         const dryRun = Boolean(options.dryRun);
-        const { jobId } = await session.client.cleanup({ dryRun, reason: 'mcp-updater cleanup (CLI)', requestedBy: `cli:${process.env.USER ?? 'unknown'}` });
+        const { jobId } = await session.client.cleanup({
+          dryRun,
+          reason: 'mcp-updater cleanup (CLI)',
+          requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
+        });
         const report: CleanupReport = { jobId, queue: 'cleanup', dryRun, result: null };
         if (dryRun || options.wait) {
           try {

@@ -25,14 +25,18 @@ export interface ConfigCheckReport {
 
 export function registerConfigCommand(program: Command): void {
   const config = program.command('config').description('configuration commands');
-  config.command('check')
+  config
+    .command('check')
     .description('validate the environment and the inventory; exit 0, or 78 naming the bad variable or key')
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   mcp-updater config check
   MCP_SERVERS_CONFIG=./staging.yaml mcp-updater config check
-`)
+`,
+    )
     .action(async (options: { json?: boolean }) => {
       const { config: loaded, inventory } = await loadStartupConfig();
       inventory.close();

@@ -9,7 +9,14 @@ import { compareSurfaces, type SurfaceComparison } from '../../shared/surfaceSto
 import { print, printJson } from '../format.js';
 import { jsonOption, withSession } from './session.js';
 
-const MARK: Record<SurfaceChange['change'], string> = { added: '+', removed: '-', description: '~', schema: '~', annotations: '~', other: '~' };
+const MARK: Record<SurfaceChange['change'], string> = {
+  added: '+',
+  removed: '-',
+  description: '~',
+  schema: '~',
+  annotations: '~',
+  other: '~',
+};
 
 function itemName(change: Pick<SurfaceChange, 'kind' | 'key'>): string {
   return change.kind === 'instructions' ? 'instructions' : `${change.kind} ${change.key}`;
@@ -39,19 +46,25 @@ export function renderSurfaceDiff(comparison: SurfaceComparison): string {
     }
   }
   const { counts } = diff;
-  lines.push('', `${diff.changes.length} change${diff.changes.length === 1 ? '' : 's'}: ${counts.breaking} breaking, ${counts.changed} changed, ${counts.additive} additive`
-    + ` (${counts.added} added, ${counts.removed} removed, ${counts.modified} modified)`);
+  lines.push(
+    '',
+    `${diff.changes.length} change${diff.changes.length === 1 ? '' : 's'}: ${counts.breaking} breaking, ${counts.changed} changed, ${counts.additive} additive`
+      + ` (${counts.added} added, ${counts.removed} removed, ${counts.modified} modified)`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
 export function registerDiffCommand(program: Command): void {
-  program.command('diff')
-    .description('what changed in a server\'s MCP surface (tools, prompts, resources, instructions) between two versions')
+  program
+    .command('diff')
+    .description("what changed in a server's MCP surface (tools, prompts, resources, instructions) between two versions")
     .argument('<name>', 'a server of the inventory')
     .argument('[from]', 'the version to compare from (default: the active version, or the previous one)')
     .argument('[to]', 'the version to compare to (default: the version waiting for approval, else the active one)')
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Classes: additive (only new items or optional parameters), changed (text the model reads, or
 schema details), breaking (an item or parameter removed, a parameter required or retyped, an
 annotation moved the dangerous way). surfaceChange in the inventory says which wait for approval.
@@ -60,12 +73,16 @@ Examples:
   mcp-updater diff memory                  # active version -> the one waiting for approval
   mcp-updater diff memory 1.2.0 1.3.0
   mcp-updater diff memory --json | jq '.diff.changes'
-`)
+`,
+    )
     .action(async (name: string, from: string | undefined, to: string | undefined, options: { json?: boolean }) => {
-      await withSession(async (session) => {
-        const comparison = await compareSurfaces(session.layout, session.state, name, { from, to });
-        if (options.json) printJson(comparison);
-        else print(renderSurfaceDiff(comparison));
-      }, { servers: [name] });
+      await withSession(
+        async (session) => {
+          const comparison = await compareSurfaces(session.layout, session.state, name, { from, to });
+          if (options.json) printJson(comparison);
+          else print(renderSurfaceDiff(comparison));
+        },
+        { servers: [name] },
+      );
     });
 }

@@ -12,8 +12,14 @@ import { InstallLayout, writeFileAtomic } from '../../shared/layout.js';
 import { UsageError } from '../exit.js';
 import { note, print, printJson } from '../format.js';
 import {
-  importClientConfig, inventoryEntry, inventoryPackages, mergeIntoInventory, parseJsonc, renderServers,
-  type ClientFormat, type ImportedServer,
+  importClientConfig,
+  inventoryEntry,
+  inventoryPackages,
+  mergeIntoInventory,
+  parseJsonc,
+  renderServers,
+  type ClientFormat,
+  type ImportedServer,
 } from '../import.js';
 import { cliConfig, jsonOption } from './session.js';
 
@@ -49,8 +55,10 @@ async function readText(file: string, what: string): Promise<string | undefined>
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && what === 'inventory') return undefined;
-    throw new UsageError(`cannot read the ${what} ${file} (${code ?? (error as Error).message})`,
-      'pass the path of the client\'s config file, e.g. ~/Library/Application Support/Claude/claude_desktop_config.json');
+    throw new UsageError(
+      `cannot read the ${what} ${file} (${code ?? (error as Error).message})`,
+      "pass the path of the client's config file, e.g. ~/Library/Application Support/Claude/claude_desktop_config.json",
+    );
   }
 }
 
@@ -59,12 +67,15 @@ function clientSnippet(source: string, launcher: string, args: string[]): string
 }
 
 export function registerImportCommand(program: Command): void {
-  program.command('import')
+  program
+    .command('import')
     .description('turn a Claude Desktop / Cursor / VS Code MCP config into inventory entries')
-    .argument('<client-config.json>', 'the client\'s config file (JSON; comments and trailing commas allowed)')
+    .argument('<client-config.json>', "the client's config file (JSON; comments and trailing commas allowed)")
     .option('--write', 'add the entries to the inventory file (MCP_SERVERS_CONFIG), keeping its comments')
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Recognised: "npx [-y] <package>[@version|@tag|@range] [args…]" (also "npx -p <package> <bin>"),
 the same through pnpx, "pnpm dlx", bunx and "bun x", and "node …/node_modules/<package>/…". uvx,
 docker, remote (url) and other entries are listed with the reason they cannot be managed. Env
@@ -80,7 +91,8 @@ Client config files:
 Examples:
   mcp-updater import ~/.cursor/mcp.json
   mcp-updater import claude_desktop_config.json --write
-`)
+`,
+    )
     .action(async (file: string, options: { write?: boolean; json?: boolean }) => {
       const config = cliConfig();
       const clientFile = path.resolve(file);
@@ -124,7 +136,11 @@ Examples:
           launcher: layout.launcher(server.name),
         })),
         skipped: result.skipped.map((skip) => ({
-          source: skip.source, name: skip.name, reason: skip.reason, launcher: skip.useServer ? layout.launcher(skip.useServer) : null, args: skip.args,
+          source: skip.source,
+          name: skip.name,
+          reason: skip.reason,
+          launcher: skip.useServer ? layout.launcher(skip.useServer) : null,
+          args: skip.args,
         })),
         unsupported: result.unsupported,
       };
@@ -138,14 +154,19 @@ function printHuman(report: ImportReport, servers: ImportedServer[], origin: str
   for (const server of servers) {
     for (const warning of server.warnings) note(`note: ${server.source}: ${warning}`);
     if (server.secretKeys.length > 0) {
-      note(`note: ${server.source}: ${server.secretKeys.join(', ')} ${written ? (server.secretKeys.length === 1 ? 'is now' : 'are now') : 'would be'} stored in ${report.inventory} in plain text (smokeTest.env); keep that file private`);
+      note(
+        `note: ${server.source}: ${server.secretKeys.join(', ')} ${written ? (server.secretKeys.length === 1 ? 'is now' : 'are now') : 'would be'} stored in ${report.inventory} in plain text (smokeTest.env); keep that file private`,
+      );
     }
   }
   for (const skip of report.skipped) note(`skipped ${skip.source}: ${skip.reason}`);
   for (const entry of report.unsupported) note(`cannot manage ${entry.source}: ${entry.reason}`);
 
   if (written === undefined) {
-    if (servers.length > 0) note(`\n${servers.length === 1 ? '1 entry' : `${servers.length} entries`}; add ${servers.length === 1 ? 'it' : 'them'} with: mcp-updater import ${report.file} --write`);
+    if (servers.length > 0)
+      note(
+        `\n${servers.length === 1 ? '1 entry' : `${servers.length} entries`}; add ${servers.length === 1 ? 'it' : 'them'} with: mcp-updater import ${report.file} --write`,
+      );
     return;
   }
   if (!written) {
@@ -154,11 +175,15 @@ function printHuman(report: ImportReport, servers: ImportedServer[], origin: str
     print(`added ${servers.map((server) => server.name).join(', ')} to ${report.inventory}`);
   }
   const useLaunchers = [
-    ...servers.map((server) => clientSnippet(server.source, report.servers.find((item) => item.name === server.name)!.launcher, server.args)),
+    ...servers.map((server) =>
+      clientSnippet(server.source, report.servers.find((item) => item.name === server.name)!.launcher, server.args),
+    ),
     ...report.skipped.filter((skip) => skip.launcher).map((skip) => clientSnippet(skip.source, skip.launcher!, skip.args)),
   ];
   if (useLaunchers.length > 0) {
-    print(`\nPoint the client entries at the launchers (keep their "env"; the launcher appears after the first install, e.g. mcp-updater check <name> --wait):`);
+    print(
+      `\nPoint the client entries at the launchers (keep their "env"; the launcher appears after the first install, e.g. mcp-updater check <name> --wait):`,
+    );
     print(useLaunchers.join(',\n'));
   }
 }

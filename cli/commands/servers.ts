@@ -17,7 +17,11 @@ export const ERROR_COLUMN_WIDTH = 60;
 /** Every inventory server, sorted by name, in one Redis round trip. */
 export async function sortedServerViews(inventory: Inventory, state: StateStore, layout: InstallLayout): Promise<ServerView[]> {
   const names = [...inventory.servers.keys()].sort();
-  return readServerViews(names.map((name) => inventory.servers.get(name)!), state, layout);
+  return readServerViews(
+    names.map((name) => inventory.servers.get(name)!),
+    state,
+    layout,
+  );
 }
 
 /** The AVAILABLE cell: a staged version, else the update the policy allows. */
@@ -27,10 +31,13 @@ export function availableText(view: ServerView): string | null {
 }
 
 export function registerServersCommand(program: Command): void {
-  program.command('servers')
-    .description('table of the inventory\'s servers, their versions and last errors')
+  program
+    .command('servers')
+    .description("table of the inventory's servers, their versions and last errors")
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Columns: CURRENT is active (bin/<name> runs it), LATEST is the channel's dist-tag, AVAILABLE is
 what the policy allows next (an update the pipeline is working on or holding back), LAST ERROR
 is cut to ${ERROR_COLUMN_WIDTH} characters (mcp-updater status <name> shows all of it).
@@ -38,19 +45,28 @@ is cut to ${ERROR_COLUMN_WIDTH} characters (mcp-updater status <name> shows all 
 Examples:
   mcp-updater servers
   mcp-updater servers --json | jq -r '.servers[] | select(.updateAvailable) | .name'
-`)
+`,
+    )
     .action(async (options: { json?: boolean }) => {
       await withSession(async ({ inventory, state, layout }) => {
         const views = await sortedServerViews(inventory, state, layout);
         if (options.json) return printJson({ servers: views });
         if (views.length === 0) return print(`no servers in ${inventory.file}`);
-        print(table(
-          ['NAME', 'PACKAGE', 'CURRENT', 'LATEST', 'AVAILABLE', 'POLICY', 'STATE', 'LAST ERROR'],
-          views.map((view) => [
-            view.name, packageLabel(view), view.current, view.latest, availableText(view), view.policy, view.state,
-            truncate(view.lastError, ERROR_COLUMN_WIDTH),
-          ]),
-        ).trimEnd());
+        print(
+          table(
+            ['NAME', 'PACKAGE', 'CURRENT', 'LATEST', 'AVAILABLE', 'POLICY', 'STATE', 'LAST ERROR'],
+            views.map((view) => [
+              view.name,
+              packageLabel(view),
+              view.current,
+              view.latest,
+              availableText(view),
+              view.policy,
+              view.state,
+              truncate(view.lastError, ERROR_COLUMN_WIDTH),
+            ]),
+          ).trimEnd(),
+        );
         const waiting = views.filter((view) => view.staged).map((view) => `mcp-updater approve ${view.name}`);
         if (waiting.length > 0) print(`\nawaiting approval: ${waiting.join('; ')}`);
       });

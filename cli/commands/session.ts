@@ -40,7 +40,8 @@ export async function cliInventory(config: Config): Promise<Inventory> {
 export function requireServers(inventory: Inventory, names: string[]): void {
   const unknown = names.filter((name) => !inventory.servers.has(name));
   if (unknown.length === 0) return;
-  const label = unknown.length === 1 ? `unknown server "${unknown[0]}"` : `unknown servers ${unknown.map((name) => `"${name}"`).join(', ')}`;
+  const label =
+    unknown.length === 1 ? `unknown server "${unknown[0]}"` : `unknown servers ${unknown.map((name) => `"${name}"`).join(', ')}`;
   throw new UsageError(`${label} (not in ${inventory.file})`, `known servers: ${listNames([...inventory.servers.keys()].sort(), 30)}`);
 }
 

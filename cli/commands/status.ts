@@ -44,18 +44,29 @@ async function overview(session: CliSession, json: boolean): Promise<void> {
   const result: StatusOverview = { servers, queues: summarizeQueues(counts) };
   if (json) return printJson(result);
   if (servers.length > 0) {
-    print(table(
-      ['NAME', 'STATE', 'CURRENT', 'AVAILABLE', 'LAST CHECK', 'RESULT'],
-      servers.map((view) => [view.name, view.state, view.current, availableText(view), relativeTime(view.lastCheck), outcome(view)]),
-    ));
+    print(
+      table(
+        ['NAME', 'STATE', 'CURRENT', 'AVAILABLE', 'LAST CHECK', 'RESULT'],
+        servers.map((view) => [view.name, view.state, view.current, availableText(view), relativeTime(view.lastCheck), outcome(view)]),
+      ),
+    );
   } else {
     print(`no servers in ${session.inventory.file}\n`);
   }
   // SCHEDULED: jobs due later (each server's next check, retries in backoff), not waiting for a worker.
-  print(table(
-    ['QUEUE', 'WAITING', 'ACTIVE', 'SCHEDULED', 'FAILED', 'COMPLETED'],
-    Object.entries(result.queues).map(([name, queue]) => [name, queue.waiting, queue.active, queue.delayed, queue.failed, queue.completed]),
-  ).trimEnd());
+  print(
+    table(
+      ['QUEUE', 'WAITING', 'ACTIVE', 'SCHEDULED', 'FAILED', 'COMPLETED'],
+      Object.entries(result.queues).map(([name, queue]) => [
+        name,
+        queue.waiting,
+        queue.active,
+        queue.delayed,
+        queue.failed,
+        queue.completed,
+      ]),
+    ).trimEnd(),
+  );
   print(`\n${sandboxStatus().summary} (on this host)`);
 }
 
@@ -68,42 +79,69 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
   if (json) return printJson(result);
   const settings = server.settings;
   print(`${name} (${packageLabel(server)})\n`);
-  print(fields([
-    ['state', server.state],
-    ['current', server.current],
-    ['previous', server.previous],
-    ['latest', server.latest ? `${server.latest} (${server.channel})` : null],
-    ['available', server.updateAvailable ? server.candidate : null],
-    ['staged', server.staged ? `${server.staged}: mcp-updater approve ${name}` : null],
-    ['held by', server.gate ? `${server.gate}: mcp-updater diff ${name}` : null],
-    ['last check', server.lastCheck ? `${relativeTime(server.lastCheck)}: ${server.lastCheckResult ?? ''}` : null],
-    ['last error', server.lastError],
-    ['failed versions', server.failedVersions.join(', ')],
-    ['policy', `${settings.policy}${settings.range ? `, range ${settings.range}` : ''}, min release age ${formatDuration(settings.minReleaseAgeMs)}, `
-      + `activation ${settings.activation}, keep ${settings.keep}`],
-    ['schedule', `${settings.schedule} (${settings.timezone})`],
-    ['smoke test', settings.smokeTest.enabled ? `on, timeout ${formatDuration(settings.smokeTest.timeoutMs)}` : 'off'],
-    ['launcher', server.launcher],
-  ]));
+  print(
+    fields([
+      ['state', server.state],
+      ['current', server.current],
+      ['previous', server.previous],
+      ['latest', server.latest ? `${server.latest} (${server.channel})` : null],
+      ['available', server.updateAvailable ? server.candidate : null],
+      ['staged', server.staged ? `${server.staged}: mcp-updater approve ${name}` : null],
+      ['held by', server.gate ? `${server.gate}: mcp-updater diff ${name}` : null],
+      ['last check', server.lastCheck ? `${relativeTime(server.lastCheck)}: ${server.lastCheckResult ?? ''}` : null],
+      ['last error', server.lastError],
+      ['failed versions', server.failedVersions.join(', ')],
+      [
+        'policy',
+        `${settings.policy}${settings.range ? `, range ${settings.range}` : ''}, min release age ${formatDuration(settings.minReleaseAgeMs)}, `
+          + `activation ${settings.activation}, keep ${settings.keep}`,
+      ],
+      ['schedule', `${settings.schedule} (${settings.timezone})`],
+      ['smoke test', settings.smokeTest.enabled ? `on, timeout ${formatDuration(settings.smokeTest.timeoutMs)}` : 'off'],
+      ['launcher', server.launcher],
+    ]),
+  );
   const history = server.history.slice(0, RECENT);
   print('\nhistory (newest first):');
-  print(history.length === 0 ? '  (none)\n' : table(
-    ['WHEN', 'ACTION', 'FROM', 'TO', 'REASON'],
-    history.map((entry) => [relativeTime(entry.at), entry.action, entry.from, entry.to, entry.approvedBy ? `${entry.reason ?? 'approved'} by ${entry.approvedBy}` : entry.reason]),
-  ));
+  print(
+    history.length === 0
+      ? '  (none)\n'
+      : table(
+          ['WHEN', 'ACTION', 'FROM', 'TO', 'REASON'],
+          history.map((entry) => [
+            relativeTime(entry.at),
+            entry.action,
+            entry.from,
+            entry.to,
+            entry.approvedBy ? `${entry.reason ?? 'approved'} by ${entry.approvedBy}` : entry.reason,
+          ]),
+        ),
+  );
   print('\nevents (newest first):');
-  print(events.length === 0 ? '  (none)' : table(
-    ['WHEN', 'EVENT', 'VERSION', 'REASON'],
-    events.map((event) => [relativeTime(event.at), event.type, event.from ? `${event.from} -> ${event.version ?? '?'}` : event.version, event.reason]),
-  ).trimEnd());
+  print(
+    events.length === 0
+      ? '  (none)'
+      : table(
+          ['WHEN', 'EVENT', 'VERSION', 'REASON'],
+          events.map((event) => [
+            relativeTime(event.at),
+            event.type,
+            event.from ? `${event.from} -> ${event.version ?? '?'}` : event.version,
+            event.reason,
+          ]),
+        ).trimEnd(),
+  );
 }
 
 export function registerStatusCommand(program: Command): void {
-  program.command('status')
+  program
+    .command('status')
     .description('what the servers and the queues are doing; with a name, one server in detail')
     .argument('[name]', 'a server of the inventory')
     .addOption(jsonOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Queue columns: WAITING jobs wait for a free worker, SCHEDULED ones are due later (each server's
 next scheduled check, retries waiting out their backoff); "delayed" in --json.
 
@@ -111,7 +149,8 @@ Examples:
   mcp-updater status
   mcp-updater status memory
   mcp-updater status memory --json | jq '.server.history[0]'
-`)
+`,
+    )
     .action(async (name: string | undefined, options: { json?: boolean }) => {
       const json = Boolean(options.json);
       await withSession((session) => (name ? detail(session, name, json) : overview(session, json)), { servers: name ? [name] : [] });

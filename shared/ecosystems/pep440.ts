@@ -60,10 +60,14 @@ export function pypiPolicyAllows(policy: Policy, current: string, version: strin
   const [fromMajor, fromMinor] = releaseOf(current);
   const [toMajor, toMinor] = releaseOf(version);
   switch (policy) {
-    case 'pin': return false;
-    case 'patch': return toMajor === fromMajor && toMinor === fromMinor;
-    case 'minor': return toMajor === fromMajor;
-    case 'major': return true;
+    case 'pin':
+      return false;
+    case 'patch':
+      return toMajor === fromMajor && toMinor === fromMinor;
+    case 'minor':
+      return toMajor === fromMajor;
+    case 'major':
+      return true;
   }
 }
 

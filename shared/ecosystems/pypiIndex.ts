@@ -27,7 +27,8 @@ const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_DOWNLOAD_TIMEOUT_MS = 600_000;
 
-export type PypiIndexConfig = Pick<Config, 'tarballHosts' | 'maxTarballBytes'> & Partial<Pick<Config, 'registryTimeoutMs' | 'downloadTimeoutMs' | 'maxPackumentBytes'>>;
+export type PypiIndexConfig = Pick<Config, 'tarballHosts' | 'maxTarballBytes'>
+  & Partial<Pick<Config, 'registryTimeoutMs' | 'downloadTimeoutMs' | 'maxPackumentBytes'>>;
 
 /** PEP 503 normalized project name: the form index URLs use. */
 export function normalizeProjectName(name: string): string {
@@ -40,21 +41,27 @@ export function normalizeProjectName(name: string): string {
  */
 export async function resolveIndexUrl(env: NodeJS.ProcessEnv = process.env, python = pythonCommand(env)): Promise<string> {
   const fromEnv = env.PYPI_INDEX_URL?.trim() || env.PIP_INDEX_URL?.trim();
-  const configured = fromEnv || await pipConfiguredIndex(env, python);
+  const configured = fromEnv || (await pipConfiguredIndex(env, python));
   if (!configured) {
     throw new ConfigurationError('no Python package index is configured for pypi servers', {
       path: 'PYPI_INDEX_URL',
-      hint: 'set PYPI_INDEX_URL (or PIP_INDEX_URL, or pip\'s global.index-url) to your index\'s simple API, e.g. https://pypi.internal/simple/',
+      hint: "set PYPI_INDEX_URL (or PIP_INDEX_URL, or pip's global.index-url) to your index's simple API, e.g. https://pypi.internal/simple/",
     });
   }
   let url: URL;
   try {
     url = new URL(configured);
   } catch {
-    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not a URL`, { path: 'PYPI_INDEX_URL', hint: 'set it to the index\'s simple API URL, e.g. https://pypi.internal/simple/' });
+    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not a URL`, {
+      path: 'PYPI_INDEX_URL',
+      hint: "set it to the index's simple API URL, e.g. https://pypi.internal/simple/",
+    });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not an http(s) URL`, { path: 'PYPI_INDEX_URL', hint: 'set it to the index\'s simple API URL' });
+    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not an http(s) URL`, {
+      path: 'PYPI_INDEX_URL',
+      hint: "set it to the index's simple API URL",
+    });
   }
   return url.href;
 }
@@ -88,22 +95,32 @@ export function parseProjectJson(value: unknown): PypiProject | undefined {
   const releases: Record<string, PypiFile[]> = {};
   for (const [version, files] of Object.entries(raw.releases as Record<string, unknown>)) {
     if (!Array.isArray(files)) continue;
-    releases[version] = files.filter((file): file is Record<string, unknown> => file !== null && typeof file === 'object').flatMap((file) => {
-      if (typeof file.filename !== 'string' || typeof file.url !== 'string') return [];
-      const digests = file.digests as Record<string, unknown> | undefined;
-      const uploaded = typeof file.upload_time_iso_8601 === 'string' ? file.upload_time_iso_8601
-        // upload_time is UTC without a zone.
-        : typeof file.upload_time === 'string' ? (/[zZ]|[+-]\d\d:?\d\d$/.test(file.upload_time) ? file.upload_time : `${file.upload_time}Z`) : undefined;
-      return [{
-        filename: file.filename,
-        url: file.url,
-        sha256: typeof digests?.sha256 === 'string' ? digests.sha256.toLowerCase() : undefined,
-        uploadTime: uploaded,
-        yanked: file.yanked === true,
-        packagetype: typeof file.packagetype === 'string' ? file.packagetype : '',
-        requiresPython: typeof file.requires_python === 'string' ? file.requires_python : undefined,
-      }];
-    });
+    releases[version] = files
+      .filter((file): file is Record<string, unknown> => file !== null && typeof file === 'object')
+      .flatMap((file) => {
+        if (typeof file.filename !== 'string' || typeof file.url !== 'string') return [];
+        const digests = file.digests as Record<string, unknown> | undefined;
+        const uploaded =
+          typeof file.upload_time_iso_8601 === 'string'
+            ? file.upload_time_iso_8601
+            : // upload_time is UTC without a zone.
+              typeof file.upload_time === 'string'
+              ? /[zZ]|[+-]\d\d:?\d\d$/.test(file.upload_time)
+                ? file.upload_time
+                : `${file.upload_time}Z`
+              : undefined;
+        return [
+          {
+            filename: file.filename,
+            url: file.url,
+            sha256: typeof digests?.sha256 === 'string' ? digests.sha256.toLowerCase() : undefined,
+            uploadTime: uploaded,
+            yanked: file.yanked === true,
+            packagetype: typeof file.packagetype === 'string' ? file.packagetype : '',
+            requiresPython: typeof file.requires_python === 'string' ? file.requires_python : undefined,
+          },
+        ];
+      });
   }
   return { name: raw.info.name, latest: typeof raw.info.version === 'string' ? raw.info.version : undefined, releases };
 }
@@ -125,7 +142,10 @@ export class PypiIndexClient {
   private readonly downloadTimeoutMs: number;
   private readonly maxJsonBytes: number;
 
-  constructor(index: string, private readonly config: PypiIndexConfig) {
+  constructor(
+    index: string,
+    private readonly config: PypiIndexConfig,
+  ) {
     const url = new URL(index);
     if (url.username || url.password) {
       this.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
@@ -144,9 +164,13 @@ export class PypiIndexClient {
   }
 
   /** The index's simple API URL without credentials (for messages and pip). */
-  get index(): string { return this.indexUrl.href; }
+  get index(): string {
+    return this.indexUrl.href;
+  }
 
-  get origin(): string { return this.indexUrl.origin; }
+  get origin(): string {
+    return this.indexUrl.origin;
+  }
 
   /** Why a file URL may not be fetched, or undefined when it may. */
   fileProblem(fileUrl: string): string | undefined {
@@ -176,9 +200,14 @@ export class PypiIndexClient {
         size += chunk.length;
         if (size > this.maxJsonBytes) {
           response.body.destroy();
-          throw new RegistryError('EPACKUMENTTOOBIG', `${what} is larger than MAX_PACKUMENT_SIZE (${this.maxJsonBytes} bytes); it was not read`, {
-            hint: 'raise MAX_PACKUMENT_SIZE if your index really serves answers this large', retryable: false,
-          });
+          throw new RegistryError(
+            'EPACKUMENTTOOBIG',
+            `${what} is larger than MAX_PACKUMENT_SIZE (${this.maxJsonBytes} bytes); it was not read`,
+            {
+              hint: 'raise MAX_PACKUMENT_SIZE if your index really serves answers this large',
+              retryable: false,
+            },
+          );
         }
         chunks.push(chunk);
       }
@@ -196,7 +225,8 @@ export class PypiIndexClient {
     }
     if (!parsed) {
       throw new RegistryError('EBADPACKUMENT', `the index answered for ${name} with something that is not a JSON API project`, {
-        hint: `check that ${this.index} is a Python package index with the JSON API beside its simple API`, retryable: true,
+        hint: `check that ${this.index} is a Python package index with the JSON API beside its simple API`,
+        retryable: true,
       });
     }
     return parsed;
@@ -208,7 +238,11 @@ export class PypiIndexClient {
    */
   async download(fileUrl: string, integrity: string, destination: string, label: string): Promise<{ bytes: number }> {
     const problem = this.fileProblem(fileUrl);
-    if (problem) throw new RegistryError('ETARBALLHOST', problem, { retryable: false, hint: 'add the file host to TARBALL_HOSTS if it serves your index\'s files' });
+    if (problem)
+      throw new RegistryError('ETARBALLHOST', problem, {
+        retryable: false,
+        hint: "add the file host to TARBALL_HOSTS if it serves your index's files",
+      });
     await fsp.mkdir(path.dirname(destination), { recursive: true });
     const partial = `${destination}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.partial`;
     const limit = this.config.maxTarballBytes;
@@ -217,7 +251,12 @@ export class PypiIndexClient {
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
         if (bytes > limit) {
-          callback(new MCPError('ETOOBIG', `${label} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, { hint: 'raise MAX_TARBALL_SIZE if this file really is that large', retryable: false }));
+          callback(
+            new MCPError('ETOOBIG', `${label} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
+              hint: 'raise MAX_TARBALL_SIZE if this file really is that large',
+              retryable: false,
+            }),
+          );
           return;
         }
         callback(null, chunk);
@@ -231,14 +270,17 @@ export class PypiIndexClient {
         response.body.resume();
         throw this.statusError(response.status, label, fileUrl);
       }
-      await pipeline(response.body, ssri.integrityStream({ integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), { signal: controller.signal });
+      await pipeline(response.body, ssri.integrityStream({ integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), {
+        signal: controller.signal,
+      });
       await fsp.rename(partial, destination);
       return { bytes };
     } catch (error) {
       await fsp.rm(partial, { force: true });
       if ((error as { code?: string }).code === 'EINTEGRITY') {
         throw new IntegrityError(`${label} does not match the sha256 digest the index published (${integrity})`, {
-          hint: 'the download was corrupted or the index serves different bytes than it published; nothing was installed', cause: error,
+          hint: 'the download was corrupted or the index serves different bytes than it published; nothing was installed',
+          cause: error,
         });
       }
       throw this.requestError(error, label, controller.signal.aborted);
@@ -266,8 +308,14 @@ export class PypiIndexClient {
       if (!REDIRECT_STATUSES.has(response.status)) return response;
       response.body.resume();
       const location = response.headers.get('location');
-      if (!location) throw new RegistryError('EBADREDIRECT', `${what}: ${redactUrl(current.href)} answered ${response.status} without a Location`, { retryable: true });
-      if (hop + 1 > MAX_REDIRECTS) throw new RegistryError('EMAXREDIRECT', `${what}: more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`, { retryable: false });
+      if (!location)
+        throw new RegistryError('EBADREDIRECT', `${what}: ${redactUrl(current.href)} answered ${response.status} without a Location`, {
+          retryable: true,
+        });
+      if (hop + 1 > MAX_REDIRECTS)
+        throw new RegistryError('EMAXREDIRECT', `${what}: more than ${MAX_REDIRECTS} redirects from ${redactUrl(url)}`, {
+          retryable: false,
+        });
       const next = new URL(location, current);
       this.assertAllowed(next, `${what}: ${redactUrl(current.href)} redirects to ${redactUrl(next.href)}, which`);
       current = next;
@@ -276,25 +324,49 @@ export class PypiIndexClient {
 
   private assertAllowed(url: URL, what: string): void {
     if ((url.protocol === 'https:' || url.protocol === 'http:') && this.allowedOrigins.has(url.origin)) return;
-    throw new RegistryError('ETARBALLHOST', `${what} points at ${url.origin}, not at the index ${this.indexUrl.origin}; nothing was sent there`, {
-      hint: `if ${url.origin} serves your index's files, add it to TARBALL_HOSTS`, retryable: false,
-    });
+    throw new RegistryError(
+      'ETARBALLHOST',
+      `${what} points at ${url.origin}, not at the index ${this.indexUrl.origin}; nothing was sent there`,
+      {
+        hint: `if ${url.origin} serves your index's files, add it to TARBALL_HOSTS`,
+        retryable: false,
+      },
+    );
   }
 
   private statusError(status: number, what: string, url: string): RegistryError {
-    if (status === 404) return new RegistryError('E404', `${what}: not found on the index (${redactUrl(url)})`, { hint: 'check the pypi: name in the inventory and PYPI_INDEX_URL', retryable: false });
-    if (status === 401 || status === 403) return new RegistryError(`E${status}`, `${what}: the index refused access (${status})`, { hint: 'put the index credentials in PYPI_INDEX_URL (https://user:token@host/simple/)', retryable: false });
+    if (status === 404)
+      return new RegistryError('E404', `${what}: not found on the index (${redactUrl(url)})`, {
+        hint: 'check the pypi: name in the inventory and PYPI_INDEX_URL',
+        retryable: false,
+      });
+    if (status === 401 || status === 403)
+      return new RegistryError(`E${status}`, `${what}: the index refused access (${status})`, {
+        hint: 'put the index credentials in PYPI_INDEX_URL (https://user:token@host/simple/)',
+        retryable: false,
+      });
     const retryable = status >= 500 || status === 408 || status === 429;
-    return new RegistryError(`E${status}`, `${what}: the index answered ${status}`, { retryable, hint: retryable ? 'the index failed; the job is retried with backoff' : undefined });
+    return new RegistryError(`E${status}`, `${what}: the index answered ${status}`, {
+      retryable,
+      hint: retryable ? 'the index failed; the job is retried with backoff' : undefined,
+    });
   }
 
   private requestError(error: unknown, what: string, timedOut: boolean): Error {
     if (error instanceof MCPError) return error;
     if (timedOut) {
-      return new RegistryError('EDOWNLOADTIMEOUT', `${what}: not complete within DOWNLOAD_TIMEOUT (${this.downloadTimeoutMs} ms); abandoned`, { retryable: true, hint: 'the index sends too slowly; the job is retried with backoff' });
+      return new RegistryError(
+        'EDOWNLOADTIMEOUT',
+        `${what}: not complete within DOWNLOAD_TIMEOUT (${this.downloadTimeoutMs} ms); abandoned`,
+        { retryable: true, hint: 'the index sends too slowly; the job is retried with backoff' },
+      );
     }
     const err = error as { code?: string; message?: string };
-    return new RegistryError(err.code ?? 'EREGISTRY', `${what}: ${redactUrl(err.message ?? String(error))}`, { retryable: true, hint: 'the index or the network failed; the job is retried with backoff', cause: error });
+    return new RegistryError(err.code ?? 'EREGISTRY', `${what}: ${redactUrl(err.message ?? String(error))}`, {
+      retryable: true,
+      hint: 'the index or the network failed; the job is retried with backoff',
+      cause: error,
+    });
   }
 }
 

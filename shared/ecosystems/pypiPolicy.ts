@@ -50,7 +50,8 @@ export function wheelTags(filename: string): string[] | undefined {
   if (!match) return undefined;
   const [, pythons, abis, platforms] = match as unknown as [string, string, string, string];
   const tags: string[] = [];
-  for (const python of pythons.split('.')) for (const abi of abis.split('.')) for (const platform of platforms.split('.')) tags.push(`${python}-${abi}-${platform}`);
+  for (const python of pythons.split('.'))
+    for (const abi of abis.split('.')) for (const platform of platforms.split('.')) tags.push(`${python}-${abi}-${platform}`);
   return tags;
 }
 
@@ -62,7 +63,11 @@ function isSdist(file: PypiFile): boolean {
  * The file to install: a pure-Python wheel first, else the wheel whose best tag comes first in
  * the interpreter's list, else (allowSdist) an sdist. The error names the files that exist.
  */
-export function chooseFile(files: readonly PypiFile[], supportedTags: readonly string[], allowSdist: boolean): { ok: true; file: PypiFile } | { ok: false; code: string; message: string } {
+export function chooseFile(
+  files: readonly PypiFile[],
+  supportedTags: readonly string[],
+  allowSdist: boolean,
+): { ok: true; file: PypiFile } | { ok: false; code: string; message: string } {
   const usable = files.filter((file) => !file.yanked);
   const rank = new Map(supportedTags.map((tag, index) => [tag, index] as const));
   let best: { file: PypiFile; score: number } | undefined;
@@ -77,9 +82,17 @@ export function chooseFile(files: readonly PypiFile[], supportedTags: readonly s
   if (sdist && allowSdist) return { ok: true, file: sdist };
   const names = files.map((file) => file.filename).join(', ') || 'none';
   if (sdist) {
-    return { ok: false, code: 'ESDISTONLY', message: `has no wheel for this interpreter, only a source distribution (files: ${names}); building it runs the package's code, so it is refused unless allowSdist: true` };
+    return {
+      ok: false,
+      code: 'ESDISTONLY',
+      message: `has no wheel for this interpreter, only a source distribution (files: ${names}); building it runs the package's code, so it is refused unless allowSdist: true`,
+    };
   }
-  return { ok: false, code: 'ENOWHEEL', message: `has no wheel this interpreter can install (files: ${names}; supported: ${PURE_PYTHON} and ${supportedTags.length} platform tags)` };
+  return {
+    ok: false,
+    code: 'ENOWHEEL',
+    message: `has no wheel this interpreter can install (files: ${names}; supported: ${PURE_PYTHON} and ${supportedTags.length} platform tags)`,
+  };
 }
 
 /** An index's hex sha256 as one SRI hash, or undefined when it is not one. */
@@ -100,7 +113,11 @@ function isYanked(files: readonly PypiFile[]): boolean {
 }
 
 /** The release's chosen file as download needs it, or what is wrong with it. */
-export function usablePypiDist(input: PypiCandidateInput, key: string, version: string): { ok: true; dist: UsableDist } | { ok: false; message: string } {
+export function usablePypiDist(
+  input: PypiCandidateInput,
+  key: string,
+  version: string,
+): { ok: true; dist: UsableDist } | { ok: false; message: string } {
   const label = `${input.project.name} ${version}`;
   const chosen = chooseFile(input.project.releases[key] ?? [], input.supportedTags, input.settings.allowSdist);
   if (!chosen.ok) return { ok: false, message: `${label} ${chosen.message}` };
@@ -113,7 +130,8 @@ export function usablePypiDist(input: PypiCandidateInput, key: string, version: 
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) return { ok: false, message: `${label}: the URL of ${file.filename} is not an http(s) URL` };
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+    return { ok: false, message: `${label}: the URL of ${file.filename} is not an http(s) URL` };
   const problem = input.fileProblem?.(url.href);
   if (problem) return { ok: false, message: `${label}: ${problem}` };
   return { ok: true, dist: { integrity, tarball: url.href, file: file.filename } };
@@ -149,28 +167,48 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     const version = normalizePypiVersion(target);
     if (!version || !keys.has(version) || files(version).length === 0) {
       return {
-        latest, updateAvailable, skipped, unusable,
+        latest,
+        updateAvailable,
+        skipped,
+        unusable,
         summary: `${target} not published`,
-        error: { code: 'ETARGET', message: `${project.name} ${target} is not on the index (or has no files)`, hint: 'fix servers.<name>.version in the inventory' },
+        error: {
+          code: 'ETARGET',
+          message: `${project.name} ${target} is not on the index (or has no files)`,
+          hint: 'fix servers.<name>.version in the inventory',
+        },
       };
     }
     if (current !== version && excluded.has(version)) {
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version, reason: 'failed-before' }], unusable,
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version, reason: 'failed-before' }],
+        unusable,
         summary: `${version} failed or was rolled back before; a forced check tries it again`,
       };
     }
     const candidate = current === version ? undefined : version;
     if (candidate && !checkUsable(candidate)) {
       return {
-        latest, allowed: current, updateAvailable, skipped: [{ version, reason: 'unusable' }], unusable,
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version, reason: 'unusable' }],
+        unusable,
         summary: `${version} cannot be installed`,
         error: { code: 'EBADVERSION', message: unusable.at(-1)!.message, hint: 'pin another version, or allow what it needs (allowSdist)' },
       };
     }
     const heldBack = updateAvailable && settings.policy === 'pin' && latest !== version ? ` (${latest} available, pinned)` : '';
     return {
-      latest, candidate, allowed: version, updateAvailable, skipped, unusable,
+      latest,
+      candidate,
+      allowed: version,
+      updateAvailable,
+      skipped,
+      unusable,
       ...(candidate ? { usable: dists.get(candidate) } : {}),
       summary: candidate ? `install ${version}${heldBack}` : `pinned at ${version}${heldBack}`,
     };
@@ -205,15 +243,24 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
   }
   const candidate = allowed && allowed !== current ? allowed : undefined;
   const decision: CandidateDecision = {
-    latest, candidate, allowed, updateAvailable, skipped, unusable,
+    latest,
+    candidate,
+    allowed,
+    updateAvailable,
+    skipped,
+    unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
     summary: summarize(current, candidate, allowed, skipped, settings.policy),
   };
   if (!allowed && current === undefined) {
-    const why = [
-      ...unusable.slice(0, 3).map((entry) => entry.message),
-      ...skipped.filter((skip) => skip.reason !== 'unusable').slice(0, 5).map((skip) => `${skip.version} ${skip.reason}`),
-    ].join('; ') || 'no release with files';
+    const why =
+      [
+        ...unusable.slice(0, 3).map((entry) => entry.message),
+        ...skipped
+          .filter((skip) => skip.reason !== 'unusable')
+          .slice(0, 5)
+          .map((skip) => `${skip.version} ${skip.reason}`),
+      ].join('; ') || 'no release with files';
     decision.error = {
       code: 'ENOVERSION',
       message: `no release of ${project.name} may be installed (${why})`,
@@ -223,7 +270,13 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
   return decision;
 }
 
-function summarize(current: string | undefined, candidate: string | undefined, allowed: string | undefined, skipped: CandidateDecision['skipped'], policy: string): string {
+function summarize(
+  current: string | undefined,
+  candidate: string | undefined,
+  allowed: string | undefined,
+  skipped: CandidateDecision['skipped'],
+  policy: string,
+): string {
   if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
   if (!allowed) return 'no version satisfies the policy';
   if (skipped.length === 0) return 'up to date';

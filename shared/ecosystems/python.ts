@@ -34,16 +34,23 @@ export function pythonCommand(env: NodeJS.ProcessEnv = process.env): string {
 export function pythonInterpreter(command = pythonCommand()): Promise<PythonInterpreter> {
   let probe = probes.get(command);
   if (!probe) {
-    probe = promisify(execFile)(command, ['-I', '-c', PROBE], { timeout: 60_000 }).then(({ stdout }) => {
-      const interpreter = JSON.parse(stdout) as PythonInterpreter;
-      for (const prefix of interpreter.prefixes) registerRuntimeDir(prefix);
-      return interpreter;
-    }, (error: unknown) => {
-      throw new StagingError('EPYTHON', `cannot run the Python interpreter "${command}" with pip (${(error as Error).message.split('\n')[0]})`, {
-        hint: 'install python3 with pip and venv (Debian: apt-get install python3 python3-pip python3-venv), or point MCP_UPDATER_PYTHON at one',
-        retryable: false,
-      });
-    });
+    probe = promisify(execFile)(command, ['-I', '-c', PROBE], { timeout: 60_000 }).then(
+      ({ stdout }) => {
+        const interpreter = JSON.parse(stdout) as PythonInterpreter;
+        for (const prefix of interpreter.prefixes) registerRuntimeDir(prefix);
+        return interpreter;
+      },
+      (error: unknown) => {
+        throw new StagingError(
+          'EPYTHON',
+          `cannot run the Python interpreter "${command}" with pip (${(error as Error).message.split('\n')[0]})`,
+          {
+            hint: 'install python3 with pip and venv (Debian: apt-get install python3 python3-pip python3-venv), or point MCP_UPDATER_PYTHON at one',
+            retryable: false,
+          },
+        );
+      },
+    );
     probe.catch(() => probes.delete(command));
     probes.set(command, probe);
   }

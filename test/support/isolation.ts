@@ -23,7 +23,10 @@ import { ensureSuiteRedis } from './redisServer.js';
 export const OWN_PREFIXES = ['mcpu-test-', 'mcpu-bench-'] as const;
 
 export function ignoredPrefixes(env: NodeJS.ProcessEnv = process.env): string[] {
-  const extra = (env.ISOLATION_IGNORE_PREFIXES ?? '').split(',').map((prefix) => prefix.trim()).filter(Boolean);
+  const extra = (env.ISOLATION_IGNORE_PREFIXES ?? '')
+    .split(',')
+    .map((prefix) => prefix.trim())
+    .filter(Boolean);
   return [...OWN_PREFIXES, ...extra];
 }
 
@@ -84,7 +87,10 @@ export function isolationProblems(before: KeySnapshot, after: KeySnapshot): Isol
 export function describeProblems(problems: IsolationProblems): string | undefined {
   const parts = (['created', 'changed', 'deleted', 'otherDatabases'] as const)
     .filter((kind) => problems[kind].length > 0)
-    .map((kind) => `${kind}: ${problems[kind].slice(0, 20).join(', ')}${problems[kind].length > 20 ? ` (+${problems[kind].length - 20} more)` : ''}`);
+    .map(
+      (kind) =>
+        `${kind}: ${problems[kind].slice(0, 20).join(', ')}${problems[kind].length > 20 ? ` (+${problems[kind].length - 20} more)` : ''}`,
+    );
   return parts.length > 0 ? parts.join('; ') : undefined;
 }
 
@@ -115,8 +121,10 @@ export async function finishIsolationCheck(): Promise<{ keys: number }> {
     const after = await snapshotForeignKeys(run.redis);
     const problem = describeProblems(isolationProblems(run.before, after));
     if (problem) {
-      throw new Error(`Redis keys outside ${ignoredPrefixes().join(', ')} were touched by this test run: ${problem} `
-        + '(a test wrote outside its QUEUE_PREFIX; if these keys belong to something else on this Redis, list their prefixes in ISOLATION_IGNORE_PREFIXES)');
+      throw new Error(
+        `Redis keys outside ${ignoredPrefixes().join(', ')} were touched by this test run: ${problem} `
+          + '(a test wrote outside its QUEUE_PREFIX; if these keys belong to something else on this Redis, list their prefixes in ISOLATION_IGNORE_PREFIXES)',
+      );
     }
     return { keys: after.keys.size };
   } finally {
@@ -135,7 +143,7 @@ export const mochaHooks = {
     const redis = await ensureSuiteRedis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
     if (redis.started) {
       stopSuiteRedis = () => redis.stop();
-       
+
       console.log('      [setup] no Redis answered: started a redis-server for this run (stopped at the end)');
     }
     await startIsolationCheck();

@@ -118,13 +118,25 @@ export function buildWheel(spec: WheelSpec, directory: string): { filename: stri
   const info = `${dist}.dist-info`;
   const pkg = module(spec.name);
   const metadata = [
-    'Metadata-Version: 2.1', `Name: ${spec.name}`, `Version: ${spec.version}`,
+    'Metadata-Version: 2.1',
+    `Name: ${spec.name}`,
+    `Version: ${spec.version}`,
     ...(spec.requiresPython ? [`Requires-Python: ${spec.requiresPython}`] : []),
-    ...(spec.requires ?? []).map((requirement) => `Requires-Dist: ${requirement}`), '',
+    ...(spec.requires ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
+    '',
   ].join('\n');
-  const files: Array<[string, string]> = spec.kind === 'library'
-    ? [[`${pkg}/__init__.py`, `TOOL = {"name": "helper", "description": "from ${spec.name} ${spec.version}", "inputSchema": {"type": "object"}}\n`]]
-    : [[`${pkg}/__init__.py`, ''], [`${pkg}/server.py`, serverSource(spec)]];
+  const files: Array<[string, string]> =
+    spec.kind === 'library'
+      ? [
+          [
+            `${pkg}/__init__.py`,
+            `TOOL = {"name": "helper", "description": "from ${spec.name} ${spec.version}", "inputSchema": {"type": "object"}}\n`,
+          ],
+        ]
+      : [
+          [`${pkg}/__init__.py`, ''],
+          [`${pkg}/server.py`, serverSource(spec)],
+        ];
   files.push(...(spec.extraEntries ?? []));
   files.push([`${info}/METADATA`, metadata]);
   files.push([`${info}/WHEEL`, 'Wheel-Version: 1.0\nGenerator: mcp-updater-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n']);
@@ -148,7 +160,10 @@ export class FixtureIndex {
   /** Paths requested, in order (what a test may assert was or was not fetched). */
   readonly requests: string[] = [];
 
-  private constructor(private readonly server: http.Server, private readonly scratch: string) {}
+  private constructor(
+    private readonly server: http.Server,
+    private readonly scratch: string,
+  ) {}
 
   static async start(scratch: string): Promise<FixtureIndex> {
     const server = http.createServer();
@@ -182,8 +197,14 @@ export class FixtureIndex {
     const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
     const served = options.corrupt ? Buffer.concat([bytes, Buffer.from('tampered')]) : bytes;
     const file: StoredFile = {
-      filename, bytes, served, sha256, uploadedAt: options.uploadedAt, yanked: options.yanked ?? false,
-      packagetype: options.sdistOnly ? 'sdist' : 'bdist_wheel', requiresPython: options.requiresPython,
+      filename,
+      bytes,
+      served,
+      sha256,
+      uploadedAt: options.uploadedAt,
+      yanked: options.yanked ?? false,
+      packagetype: options.sdistOnly ? 'sdist' : 'bdist_wheel',
+      requiresPython: options.requiresPython,
     };
     project.releases.set(options.version, [...(project.releases.get(options.version) ?? []), file]);
     this.files.set(filename, file);
@@ -210,16 +231,21 @@ export class FixtureIndex {
     if (match) {
       const project = this.projects.get(normalize(decodeURIComponent(match[1]!)));
       if (!project) return send(404, 'application/json', '{"message":"Not Found"}');
-      const releases = Object.fromEntries([...project.releases].map(([version, files]) => [version, files.map((file) => ({
-        filename: file.filename,
-        url: this.fileUrl(file),
-        digests: { sha256: file.sha256 },
-        upload_time_iso_8601: file.uploadedAt.toISOString(),
-        yanked: file.yanked,
-        packagetype: file.packagetype,
-        requires_python: file.requiresPython ?? null,
-        size: file.bytes.length,
-      }))]));
+      const releases = Object.fromEntries(
+        [...project.releases].map(([version, files]) => [
+          version,
+          files.map((file) => ({
+            filename: file.filename,
+            url: this.fileUrl(file),
+            digests: { sha256: file.sha256 },
+            upload_time_iso_8601: file.uploadedAt.toISOString(),
+            yanked: file.yanked,
+            packagetype: file.packagetype,
+            requires_python: file.requiresPython ?? null,
+            size: file.bytes.length,
+          })),
+        ]),
+      );
       const versions = [...project.releases.keys()];
       return send(200, 'application/json', JSON.stringify({ info: { name: project.name, version: versions.at(-1) }, releases }));
     }
@@ -229,15 +255,21 @@ export class FixtureIndex {
       if (!project) return send(404, 'text/html', 'not found');
       const files = [...project.releases.values()].flat();
       if ((request.headers.accept ?? '').includes('application/vnd.pypi.simple.v1+json')) {
-        return send(200, 'application/vnd.pypi.simple.v1+json', JSON.stringify({
-          meta: { 'api-version': '1.0' },
-          name: normalize(project.name),
-          files: files.map((file) => ({
-            filename: file.filename, url: this.fileUrl(file), hashes: { sha256: file.sha256 },
-            ...(file.requiresPython ? { 'requires-python': file.requiresPython } : {}),
-            ...(file.yanked ? { yanked: true } : {}),
-          })),
-        }));
+        return send(
+          200,
+          'application/vnd.pypi.simple.v1+json',
+          JSON.stringify({
+            meta: { 'api-version': '1.0' },
+            name: normalize(project.name),
+            files: files.map((file) => ({
+              filename: file.filename,
+              url: this.fileUrl(file),
+              hashes: { sha256: file.sha256 },
+              ...(file.requiresPython ? { 'requires-python': file.requiresPython } : {}),
+              ...(file.yanked ? { yanked: true } : {}),
+            })),
+          }),
+        );
       }
       const links = files.map((file) => {
         const attributes = [

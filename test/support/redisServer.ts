@@ -28,7 +28,13 @@ export async function freePort(): Promise<number> {
 }
 
 async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 300, retryStrategy: () => null, enableOfflineQueue: false });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 300,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -45,16 +51,25 @@ export class PrivateRedis {
   /** How many times the server was started (1 after `PrivateRedis.start()`). */
   starts = 0;
 
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
 
-  get url(): string { return `redis://127.0.0.1:${this.port}`; }
-  get pid(): number | undefined { return this.child?.pid; }
-  get running(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
 
   /** A new server on `port` (default: a free one), answering PING before this resolves. */
   static async start(port?: number): Promise<PrivateRedis> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-redis-'));
-    const redis = new PrivateRedis(port ?? await freePort(), dir);
+    const redis = new PrivateRedis(port ?? (await freePort()), dir);
     await redis.start();
     return redis;
   }
@@ -62,12 +77,32 @@ export class PrivateRedis {
   /** Start (again) on the same port; loads dump.rdb if a SHUTDOWN SAVE left one. */
   async start(timeoutMs = 10_000): Promise<void> {
     if (this.running) return;
-    const child = spawn('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', this.dir, '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--loglevel', 'warning',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     this.child = child;
     this.starts += 1;
     const deadline = Date.now() + timeoutMs;

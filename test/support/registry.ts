@@ -288,8 +288,7 @@ export class FixtureRegistry {
     this.#assertNotPublished(name, version);
 
     const tarball =
-      opts.tarball ??
-      (await packDirectory(opts.fromDir ?? DEFAULT_FIXTURE_DIR, { name, version, packageJson: opts.packageJson }));
+      opts.tarball ?? (await packDirectory(opts.fromDir ?? DEFAULT_FIXTURE_DIR, { name, version, packageJson: opts.packageJson }));
     const fromTarball = await readPackageJsonFromTarball(tarball);
     this.#assertNotPublished(name, version); // re-check after the awaits
 
@@ -308,7 +307,16 @@ export class FixtureRegistry {
       pkg = { name, versions: new Map(), distTags: {}, created: publishedAt, modified: publishedAt };
       this.#packages.set(name, pkg);
     }
-    pkg.versions.set(version, { manifest, tarball, tarballFile, integrity, shasum, publishedAt, tarballUrl: opts.tarballUrl, signature: opts.signature ?? 'valid' });
+    pkg.versions.set(version, {
+      manifest,
+      tarball,
+      tarballFile,
+      integrity,
+      shasum,
+      publishedAt,
+      tarballUrl: opts.tarballUrl,
+      signature: opts.signature ?? 'valid',
+    });
     if (publishedAt < pkg.created) pkg.created = publishedAt;
 
     if (opts.tag === undefined) {
@@ -444,9 +452,7 @@ export class FixtureRegistry {
   }
 
   #sortedVersions(pkg: PackageRecord): VersionRecord[] {
-    return [...pkg.versions.values()].sort((a, b) =>
-      semver.compare(a.manifest.version as string, b.manifest.version as string),
-    );
+    return [...pkg.versions.values()].sort((a, b) => semver.compare(a.manifest.version as string, b.manifest.version as string));
   }
 
   /** ECDSA signatures are randomised: one per signed text, so ETags (and 304s) stay stable. */

@@ -87,14 +87,18 @@ export async function snapshotTree(root: string, skip: (absolute: string) => boo
 }
 
 /** What changed between two snapshots: created, deleted and modified paths. */
-export function treeDiff(before: Map<string, TreeEntry>, after: Map<string, TreeEntry>): { created: string[]; deleted: string[]; changed: string[] } {
+export function treeDiff(
+  before: Map<string, TreeEntry>,
+  after: Map<string, TreeEntry>,
+): { created: string[]; deleted: string[]; changed: string[] } {
   const created: string[] = [];
   const deleted: string[] = [];
   const changed: string[] = [];
   for (const [key, entry] of after) {
     const old = before.get(key);
     if (!old) created.push(key);
-    else if (old.type !== entry.type || old.size !== entry.size || old.mtimeMs !== entry.mtimeMs || old.link !== entry.link) changed.push(key);
+    else if (old.type !== entry.type || old.size !== entry.size || old.mtimeMs !== entry.mtimeMs || old.link !== entry.link)
+      changed.push(key);
   }
   for (const key of before.keys()) if (!after.has(key)) deleted.push(key);
   return { created: created.sort(), deleted: deleted.sort(), changed: changed.sort() };
@@ -102,8 +106,10 @@ export function treeDiff(before: Map<string, TreeEntry>, after: Map<string, Tree
 
 /** The one-line result a reliability test prints (docs/RELIABILITY.md quotes these lines). */
 export function summary(scenario: string, facts: Record<string, unknown>): void {
-  const text = Object.entries(facts).map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`).join(' ');
-   
+  const text = Object.entries(facts)
+    .map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+    .join(' ');
+
   console.log(`      [reliability] ${scenario}: ${text}`);
 }
 
@@ -119,7 +125,12 @@ export class CurrentVersionMonitor {
   private readonly timer: NodeJS.Timeout;
   private sampling = false;
 
-  constructor(layout: InstallLayout, servers: readonly string[], intervalMs: number, integrityOf?: (server: string, version: string) => string | undefined) {
+  constructor(
+    layout: InstallLayout,
+    servers: readonly string[],
+    intervalMs: number,
+    integrityOf?: (server: string, version: string) => string | undefined,
+  ) {
     this.timer = setInterval(() => {
       if (this.sampling) return;
       this.sampling = true;
@@ -134,9 +145,13 @@ export class CurrentVersionMonitor {
           }
         }
         this.samples += 1;
-      })().finally(() => { this.sampling = false; });
+      })().finally(() => {
+        this.sampling = false;
+      });
     }, intervalMs);
   }
 
-  stop(): void { clearInterval(this.timer); }
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }

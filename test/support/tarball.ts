@@ -123,10 +123,7 @@ export async function packDirectory(dir: string, overrides: PackOverrides = {}):
     }
 
     const files = (await listFiles(tmp)).sort();
-    const pack = tar.create(
-      { gzip: true, cwd: tmp, portable: true, prefix: 'package/', mtime: FIXED_MTIME },
-      files,
-    );
+    const pack = tar.create({ gzip: true, cwd: tmp, portable: true, prefix: 'package/', mtime: FIXED_MTIME }, files);
     const chunks: Buffer[] = [];
     for await (const chunk of pack) chunks.push(Buffer.from(chunk as Uint8Array));
     return Buffer.concat(chunks);
@@ -149,12 +146,7 @@ export async function packEntries(entries: RawTarEntry[]): Promise<Buffer> {
   const blocks: Buffer[] = [];
   for (const entry of entries) {
     const type = entry.type ?? 'file';
-    const body =
-      type === 'file'
-        ? Buffer.isBuffer(entry.body)
-          ? entry.body
-          : Buffer.from(entry.body ?? '', 'utf8')
-        : Buffer.alloc(0);
+    const body = type === 'file' ? (Buffer.isBuffer(entry.body) ? entry.body : Buffer.from(entry.body ?? '', 'utf8')) : Buffer.alloc(0);
     if ((type === 'symlink' || type === 'hardlink') && entry.linkpath === undefined) {
       throw new Error(`packEntries: ${type} entry "${entry.path}" needs a linkpath`);
     }

@@ -1,5 +1,10 @@
 /** Poll `probe` until it returns a truthy value; fail with `what` and the last value after `timeoutMs`. */
-export async function waitUntil<T>(what: string, probe: () => Promise<T> | T, timeoutMs = 20_000, intervalMs = 50): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  intervalMs = 50,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {

@@ -57,9 +57,11 @@ export async function withServerLock<T>(
     refreshInterval: Math.round(lockTimeout / 3),
     onLockLost: (error) => {
       context.log.orchestration.error(`lost the lock of ${server} (${key}): ${error.message}`, { server });
-      lost.abort(new LockError(`lost the lock of ${server} while working on it`, {
-        hint: 'Redis was unreachable for longer than the lock TTL; the job is retried',
-      }));
+      lost.abort(
+        new LockError(`lost the lock of ${server} while working on it`, {
+          hint: 'Redis was unreachable for longer than the lock TTL; the job is retried',
+        }),
+      );
     },
   });
   if (!(await mutex.tryAcquire())) {

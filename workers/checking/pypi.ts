@@ -21,13 +21,14 @@ export interface DecisionInput {
 export async function pypiDecider(context: WorkerContext, settings: ServerSettings): Promise<(input: DecisionInput) => CandidateDecision> {
   const [index, interpreter] = await Promise.all([pypiIndexFor(context.config), pythonInterpreter()]);
   const project = await index.project(settings.package);
-  return ({ current, now, exclude }) => choosePypiCandidate({
-    project,
-    current,
-    settings: { ...settings, allowSdist: settings.python?.allowSdist ?? false },
-    now,
-    exclude,
-    supportedTags: interpreter.tags,
-    fileProblem: (url) => index.fileProblem(url),
-  });
+  return ({ current, now, exclude }) =>
+    choosePypiCandidate({
+      project,
+      current,
+      settings: { ...settings, allowSdist: settings.python?.allowSdist ?? false },
+      now,
+      exclude,
+      supportedTags: interpreter.tags,
+      fileProblem: (url) => index.fileProblem(url),
+    });
 }

@@ -17,7 +17,9 @@ export interface SignatureCheck {
 }
 
 function hasSignatures(packument: Packument): boolean {
-  return Object.values(packument.versions ?? {}).some((entry) => Array.isArray(entry?.dist?.signatures) && entry.dist.signatures.length > 0);
+  return Object.values(packument.versions ?? {}).some(
+    (entry) => Array.isArray(entry?.dist?.signatures) && entry.dist.signatures.length > 0,
+  );
 }
 
 export async function checkSignatures(context: WorkerContext, settings: ServerSettings, packument: Packument): Promise<SignatureCheck> {
@@ -38,9 +40,19 @@ export async function checkSignatures(context: WorkerContext, settings: ServerSe
   return {
     problem(version) {
       const entry = packument.versions[version];
-      const signed = { name: packument.name, version, integrity: entry?.dist?.integrity, signatures: entry?.dist?.signatures, publishedAt: packument.time?.[version] };
+      const signed = {
+        name: packument.name,
+        version,
+        integrity: entry?.dist?.integrity,
+        signatures: entry?.dist?.signatures,
+        publishedAt: packument.time?.[version],
+      };
       let outcome = verifyRegistrySignatures(signed, keys ?? []);
-      if (!keys && outcome.result !== 'unsigned') outcome = { result: 'unverified', message: `${packument.name}@${version}: registry signature not verified (${keysError ?? 'no keys'})` };
+      if (!keys && outcome.result !== 'unsigned')
+        outcome = {
+          result: 'unverified',
+          message: `${packument.name}@${version}: registry signature not verified (${keysError ?? 'no keys'})`,
+        };
       outcomes.set(version, outcome);
       return signatureRefusal(mode, outcome);
     },

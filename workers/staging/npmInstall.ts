@@ -13,7 +13,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, MCPError, StagingError } from '../../shared/errors.js';
 import {
-  auditLockEntries, auditRegistryDependencies, specProblems, type LockProblem, type PackageLock, type RegistryDependency,
+  auditLockEntries,
+  auditRegistryDependencies,
+  specProblems,
+  type LockProblem,
+  type PackageLock,
+  type RegistryDependency,
 } from '../../shared/lockAudit.js';
 import { readJson } from '../../shared/layout.js';
 import { redactString } from '../../shared/redact.js';
@@ -35,11 +40,30 @@ const REFUSED_CODES = new Set(['EALLOWGIT', 'EALLOWREMOTE', 'EALLOWFILE', 'EALLO
 /** Packuments fetched at once for the lock audit. */
 const AUDIT_CONCURRENCY = 8;
 /** npm codes that say a dependency cannot be resolved: another attempt gets the same answer. */
-const UNRESOLVABLE_CODES = new Set(['ETARGET', 'E404', 'ERESOLVE', 'ENOVERSIONS', 'EINTEGRITY', 'EUNSUPPORTEDPROTOCOL', 'EBADPLATFORM', 'ENOTSUP']);
+const UNRESOLVABLE_CODES = new Set([
+  'ETARGET',
+  'E404',
+  'ERESOLVE',
+  'ENOVERSIONS',
+  'EINTEGRITY',
+  'EUNSUPPORTEDPROTOCOL',
+  'EBADPLATFORM',
+  'ENOTSUP',
+]);
 /** npm codes that say the registry could not be reached or answered with a server error. */
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH',
-  'ENETUNREACH', 'EPIPE', 'FETCH_ERROR', 'E408', 'E429',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'FETCH_ERROR',
+  'E408',
+  'E429',
 ]);
 
 /** The project staging generates around the package: `node_modules/<pkg>` is what runs. */
@@ -96,8 +120,14 @@ export function npmCiArgs(options: { registry: string; cacheDir: string }): stri
  */
 export function npmRebuildArgs(options: { registry: string; cacheDir: string }, packages: readonly string[]): string[] {
   return [
-    'rebuild', ...packages, '--ignore-scripts=false', '--no-audit', '--no-fund', '--no-update-notifier',
-    `--registry=${options.registry}`, `--cache=${options.cacheDir}`,
+    'rebuild',
+    ...packages,
+    '--ignore-scripts=false',
+    '--no-audit',
+    '--no-fund',
+    '--no-update-notifier',
+    `--registry=${options.registry}`,
+    `--cache=${options.cacheDir}`,
   ];
 }
 
@@ -135,12 +165,19 @@ const ERROR_LINE = /^npm (?:error|ERR!) ?(.*)$/;
 
 /** Read npm's stderr (`npm error code E404` …) into what failed and whether retrying can help. */
 export function classifyNpmFailure(stderr: string): NpmFailure {
-  const lines = stderr.split('\n').map((line) => ERROR_LINE.exec(line.trimEnd())?.[1]?.trim()).filter((line): line is string => line !== undefined && line !== '');
+  const lines = stderr
+    .split('\n')
+    .map((line) => ERROR_LINE.exec(line.trimEnd())?.[1]?.trim())
+    .filter((line): line is string => line !== undefined && line !== '');
   const code = lines.map((line) => /^code (\S+)$/.exec(line)?.[1]).find(Boolean);
   const errno = lines.map((line) => /^errno (\S+)$/.exec(line)?.[1]).find(Boolean);
   const npmCode = code ?? errno;
-  const telling = lines.filter((line) => !/^(code|errno|syscall) \S+$/.test(line) && !/^\d{3}$/.test(line)
-    && !/complete log of this run|^Log files were not written/i.test(line));
+  const telling = lines.filter(
+    (line) =>
+      !/^(code|errno|syscall) \S+$/.test(line)
+      && !/^\d{3}$/.test(line)
+      && !/complete log of this run|^Log files were not written/i.test(line),
+  );
   const summary = telling.slice(0, 4).join('; ').slice(0, 500);
   let kind: NpmFailureKind = 'other';
   const status = /^E(\d{3})$/.exec(npmCode ?? '')?.[1];
@@ -174,12 +211,19 @@ function dependencyNamed(npmCode: string | undefined, lines: string[]): string |
 }
 
 /** Resolve, audit, install: `dir` is the generated project, `manifest` the server package's. */
-export async function installDependencies(context: WorkerContext, dir: string, request: StageRequest, manifest: PackageManifest): Promise<void> {
+export async function installDependencies(
+  context: WorkerContext,
+  dir: string,
+  request: StageRequest,
+  manifest: PackageManifest,
+): Promise<void> {
   const { config } = context;
   // The package's own specs first: a hostile one is named before npm runs at all.
   const direct = specProblems(label(request), {
-    dependencies: manifest.dependencies, optionalDependencies: manifest.optionalDependencies,
-    peerDependencies: manifest.peerDependencies, overrides: manifest.overrides,
+    dependencies: manifest.dependencies,
+    optionalDependencies: manifest.optionalDependencies,
+    peerDependencies: manifest.peerDependencies,
+    overrides: manifest.overrides,
   });
   if (direct.length > 0) throw dependencyRefused(direct, request);
   const minReleaseAgeMs = request.settings.minReleaseAgeMs;
@@ -205,29 +249,45 @@ export async function installDependencies(context: WorkerContext, dir: string, r
 
 /** `allowScripts` of the inventory: those packages' install scripts, and no others. */
 async function runAllowedScripts(
-  context: WorkerContext, dir: string, request: StageRequest, options: { registry: string; cacheDir: string }, env: Record<string, string>,
+  context: WorkerContext,
+  dir: string,
+  request: StageRequest,
+  options: { registry: string; cacheDir: string },
+  env: Record<string, string>,
 ): Promise<void> {
   const allowed = request.settings.allowScripts ?? [];
   if (allowed.length === 0) return;
   const lock = await readJson<PackageLock>(path.join(dir, 'package-lock.json'));
-  const installed = new Set(Object.keys(lock?.packages ?? {}).map((location) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length)));
+  const installed = new Set(
+    Object.keys(lock?.packages ?? {}).map((location) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length)),
+  );
   const present = allowed.filter((name) => installed.has(name));
   const absent = allowed.filter((name) => !installed.has(name));
   if (absent.length > 0) {
-    context.log.automation.warn(`${request.server}: allowScripts names ${absent.join(', ')}, which ${label(request)} does not install`, { server: request.server, version: request.version });
+    context.log.automation.warn(`${request.server}: allowScripts names ${absent.join(', ')}, which ${label(request)} does not install`, {
+      server: request.server,
+      version: request.version,
+    });
   }
   if (present.length === 0) return;
   const args = npmRebuildArgs(options, present);
   const outcome = await runNpm(args, dir, env);
   if (outcome.code !== 0) {
     const error = await npmInstallError(outcome, request, options.registry, args);
-    throw new StagingError('EINSTALLSCRIPT', `the install script of ${present.join(', ')} (allowScripts of ${request.server}) failed for ${label(request)}: ${error.message}`, {
-      hint: 'see the script\'s output above; the job is retried (remove the package from allowScripts if the server works without it)',
-      retryable: true,
-      details: error.details,
-    });
+    throw new StagingError(
+      'EINSTALLSCRIPT',
+      `the install script of ${present.join(', ')} (allowScripts of ${request.server}) failed for ${label(request)}: ${error.message}`,
+      {
+        hint: "see the script's output above; the job is retried (remove the package from allowScripts if the server works without it)",
+        retryable: true,
+        details: error.details,
+      },
+    );
   }
-  context.log.automation.info(`${request.server}: ran the install scripts of ${present.join(', ')} (allowScripts)`, { server: request.server, version: request.version });
+  context.log.automation.info(`${request.server}: ran the install scripts of ${present.join(', ')} (allowScripts)`, {
+    server: request.server,
+    version: request.version,
+  });
 }
 
 /** Refuse the lock npm resolved unless every entry comes from where it may, with an integrity, old enough. */
@@ -252,12 +312,20 @@ async function auditLock(context: WorkerContext, dir: string, request: StageRequ
   if (problems.length > 0) throw dependencyRefused(problems, request);
   const packuments = await fetchPackuments(context, registry, request.settings.minReleaseAgeMs > 0);
   const late = auditRegistryDependencies({
-    dependencies: registry, packuments, minReleaseAgeMs: request.settings.minReleaseAgeMs, now: context.now(), tarballProblem,
+    dependencies: registry,
+    packuments,
+    minReleaseAgeMs: request.settings.minReleaseAgeMs,
+    now: context.now(),
+    tarballProblem,
   });
   if (late.length > 0) throw dependencyRefused(late, request);
 }
 
-async function fetchPackuments(context: WorkerContext, dependencies: readonly RegistryDependency[], withTimes: boolean): Promise<Map<string, Packument>> {
+async function fetchPackuments(
+  context: WorkerContext,
+  dependencies: readonly RegistryDependency[],
+  withTimes: boolean,
+): Promise<Map<string, Packument>> {
   const names = [...new Set(dependencies.map((dependency) => dependency.name))];
   const packuments = new Map<string, Packument>();
   let next = 0;
@@ -278,12 +346,16 @@ function dependencyRefused(problems: LockProblem[], request: StageRequest): Stag
   const more = problems.length > shown.length ? ` (and ${problems.length - shown.length} more)` : '';
   const list = `${shown.map((problem) => `${problem.dependency}: ${problem.reason}`).join('; ')}${more}`;
   if (source.length > 0) {
-    return new StagingError('EDEPSOURCE', `${label(request)} was not installed: a dependency does not come from the registry as required: ${list}`, {
-      hint: 'nothing of it was installed; the version is skipped until a forced check (report it to the package\'s maintainers or pin another version)',
-      retryable: false,
-      versionFault: true,
-      details: { problems },
-    });
+    return new StagingError(
+      'EDEPSOURCE',
+      `${label(request)} was not installed: a dependency does not come from the registry as required: ${list}`,
+      {
+        hint: "nothing of it was installed; the version is skipped until a forced check (report it to the package's maintainers or pin another version)",
+        retryable: false,
+        versionFault: true,
+        details: { problems },
+      },
+    );
   }
   return new StagingError('EDEPTOOYOUNG', `${label(request)} was not installed: a dependency is younger than minReleaseAge: ${list}`, {
     hint: 'nothing of it was installed; a later check tries again once the dependency is old enough (or lower minReleaseAge)',
@@ -316,7 +388,8 @@ export function refusedSpecIn(log: string): string | undefined {
   for (const match of log.matchAll(new RegExp(`placeDep \\S+ (\\S+?)@\\S* OK for: (\\S+) want: (${REMOTE_SPEC})`, 'g'))) {
     found.push({ at: match.index, spec: `${match[1]}@${match[3]} (wanted by ${match[2]})` });
   }
-  for (const match of log.matchAll(new RegExp(`fetch manifest (\\S+?@${REMOTE_SPEC})`, 'g'))) found.push({ at: match.index, spec: match[1]! });
+  for (const match of log.matchAll(new RegExp(`fetch manifest (\\S+?@${REMOTE_SPEC})`, 'g')))
+    found.push({ at: match.index, spec: match[1]! });
   const named = found.sort((a, b) => a.at - b.at).at(-1)?.spec;
   if (named) return named;
   const placed = [...log.matchAll(/placeDep \S+ (\S+@\S+) OK for:/g)].at(-1)?.[1];
@@ -331,7 +404,9 @@ async function npmInstallError(
 ): Promise<StagingError> {
   const what = outcome.timedOut
     ? `did not finish within ${NPM_INSTALL_TIMEOUT_MS / 60_000} minutes`
-    : outcome.code === null ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+    : outcome.code === null
+      ? `was killed by ${outcome.signal}`
+      : `exited with code ${outcome.code}`;
   const failure = classifyNpmFailure(redactString(outcome.stderr));
   if (failure.kind === 'refused' && !failure.dependency) {
     const spec = await refusedSpecFromLog(outcome.stderr);
@@ -341,12 +416,16 @@ async function npmInstallError(
   const npmSaid = failure.summary ? ` (npm ${failure.npmCode ?? 'error'}: ${failure.summary})` : '';
   if (failure.kind === 'refused') {
     const which = failure.dependency ? `dependency ${failure.dependency}` : 'a dependency';
-    return new StagingError('EDEPSOURCE', `${label(request)} was not installed: ${which} is not a registry version (git, URL, file or folder)${npmSaid}`, {
-      hint: 'nothing of it was installed; the version is skipped until a forced check (report it to the package\'s maintainers or pin another version)',
-      retryable: false,
-      versionFault: true,
-      details,
-    });
+    return new StagingError(
+      'EDEPSOURCE',
+      `${label(request)} was not installed: ${which} is not a registry version (git, URL, file or folder)${npmSaid}`,
+      {
+        hint: "nothing of it was installed; the version is skipped until a forced check (report it to the package's maintainers or pin another version)",
+        retryable: false,
+        versionFault: true,
+        details,
+      },
+    );
   }
   if (failure.kind === 'unresolvable') {
     const which = failure.dependency ? `dependency ${failure.dependency}` : 'a dependency';
@@ -357,14 +436,20 @@ async function npmInstallError(
     });
   }
   if (failure.kind === 'unreachable') {
-    return new StagingError('EREGISTRYUNREACHABLE', `npm could not reach the registry ${registry} to install the dependencies of ${label(request)}${npmSaid}`, {
-      hint: 'check that the registry (API_BASE_URL) is reachable; the job is retried',
-      retryable: true,
-      details,
-    });
+    return new StagingError(
+      'EREGISTRYUNREACHABLE',
+      `npm could not reach the registry ${registry} to install the dependencies of ${label(request)}${npmSaid}`,
+      {
+        hint: 'check that the registry (API_BASE_URL) is reachable; the job is retried',
+        retryable: true,
+        details,
+      },
+    );
   }
   return new StagingError('ENPMINSTALL', `npm install for ${label(request)} ${what}${npmSaid}`, {
-    hint: outcome.timedOut ? 'the job is retried; check the registry and the machine\'s load' : 'see npm\'s message above; the job is retried',
+    hint: outcome.timedOut
+      ? "the job is retried; check the registry and the machine's load"
+      : "see npm's message above; the job is retried",
     retryable: true,
     details,
   });
@@ -385,11 +470,13 @@ async function runNpm(args: string[], cwd: string, env: Record<string, string>) 
     });
     child.on('error', (error) => {
       clearTimeout(timer);
-      reject(new StagingError('ENPMINSTALL', `could not run npm (${error.message})`, {
-        hint: 'install npm on this machine (it comes with Node.js) or put it on PATH',
-        retryable: false,
-        cause: error,
-      }));
+      reject(
+        new StagingError('ENPMINSTALL', `could not run npm (${error.message})`, {
+          hint: 'install npm on this machine (it comes with Node.js) or put it on PATH',
+          retryable: false,
+          cause: error,
+        }),
+      );
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);

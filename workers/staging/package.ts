@@ -32,7 +32,8 @@ export async function readManifest(dir: string, request: StageRequest): Promise<
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new StagingError('EPKGJSON', `the tarball of ${label(request)} has no package.json`, {
-      hint: 'the tarball is not an npm package; it was not installed', retryable: false,
+      hint: 'the tarball is not an npm package; it was not installed',
+      retryable: false,
     });
   }
   let manifest: unknown;
@@ -40,20 +41,26 @@ export async function readManifest(dir: string, request: StageRequest): Promise<
     manifest = JSON.parse(text);
   } catch (error) {
     throw new StagingError('EPKGJSON', `package.json of ${label(request)} is not valid JSON (${(error as Error).message})`, {
-      hint: 'the package is damaged; it was not installed', retryable: false,
+      hint: 'the package is damaged; it was not installed',
+      retryable: false,
     });
   }
   if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) {
     throw new StagingError('EPKGJSON', `package.json of ${label(request)} is not a JSON object`, {
-      hint: 'the package is damaged; it was not installed', retryable: false,
+      hint: 'the package is damaged; it was not installed',
+      retryable: false,
     });
   }
   const { name, version } = manifest as PackageManifest;
   if (name !== request.package || version !== request.version) {
-    throw new StagingError('EPKGMISMATCH', `the tarball contains ${String(name)}@${String(version)}, but the registry said ${label(request)}`, {
-      hint: 'the registry serves another package under this name or version; it was not installed (tell the registry operator)',
-      retryable: false,
-    });
+    throw new StagingError(
+      'EPKGMISMATCH',
+      `the tarball contains ${String(name)}@${String(version)}, but the registry said ${label(request)}`,
+      {
+        hint: 'the registry serves another package under this name or version; it was not installed (tell the registry operator)',
+        retryable: false,
+      },
+    );
   }
   return manifest as PackageManifest;
 }
@@ -71,9 +78,7 @@ function packageBasename(name: string): string {
   return name.startsWith('@') ? name.slice(name.indexOf('/') + 1) : name;
 }
 
-export type BinChoice =
-  | { ok: true; name: string; path: string }
-  | { ok: false; code: 'ENOBIN' | 'EBINESCAPE'; reason: string };
+export type BinChoice = { ok: true; name: string; path: string } | { ok: false; code: 'ENOBIN' | 'EBINESCAPE'; reason: string };
 
 /**
  * Which bin the launcher runs: the one named in the inventory, else the only one, else the one
@@ -85,7 +90,11 @@ export function choosePackageBin(manifest: { name?: unknown; bin?: unknown }, wa
   let name: string | undefined;
   if (wanted !== undefined) {
     if (!(wanted in bins)) {
-      return { ok: false, code: 'ENOBIN', reason: `has no bin named ${JSON.stringify(wanted)} (${names.length ? `it has: ${names.join(', ')}` : 'it has none'})` };
+      return {
+        ok: false,
+        code: 'ENOBIN',
+        reason: `has no bin named ${JSON.stringify(wanted)} (${names.length ? `it has: ${names.join(', ')}` : 'it has none'})`,
+      };
     }
     name = wanted;
   } else if (names.length === 1) {
@@ -98,7 +107,14 @@ export function choosePackageBin(manifest: { name?: unknown; bin?: unknown }, wa
   }
   const raw = bins[name!]!;
   const normalized = path.posix.normalize(raw.replaceAll('\\', '/'));
-  if (raw === '' || path.posix.isAbsolute(normalized) || /^[A-Za-z]:/.test(normalized) || normalized === '..' || normalized.startsWith('../') || normalized === '.') {
+  if (
+    raw === ''
+    || path.posix.isAbsolute(normalized)
+    || /^[A-Za-z]:/.test(normalized)
+    || normalized === '..'
+    || normalized.startsWith('../')
+    || normalized === '.'
+  ) {
     return { ok: false, code: 'EBINESCAPE', reason: `bin ${JSON.stringify(name)} points outside the package (${JSON.stringify(raw)})` };
   }
   return { ok: true, name: name!, path: normalized };
@@ -119,17 +135,25 @@ export function runsWithNode(firstLine: string): boolean {
 }
 
 /** `versionDir/packageDir` is the installed package; the bin must stay inside it. */
-export async function resolveRunTarget(versionDir: string, packageDir: string, manifest: PackageManifest, settings: ServerSettings, request: StageRequest): Promise<RunTarget> {
+export async function resolveRunTarget(
+  versionDir: string,
+  packageDir: string,
+  manifest: PackageManifest,
+  settings: ServerSettings,
+  request: StageRequest,
+): Promise<RunTarget> {
   const dir = path.join(versionDir, packageDir);
   const command = settings.smokeTest.command;
   const choice = choosePackageBin(manifest, settings.bin);
   if (!choice.ok) {
     // A configured command replaces the bin, but an escaping bin is refused all the same.
-    if (command && choice.code === 'ENOBIN' && settings.bin === undefined) return { kind: 'command', dir: packageDir, command, args: settings.smokeTest.args };
+    if (command && choice.code === 'ENOBIN' && settings.bin === undefined)
+      return { kind: 'command', dir: packageDir, command, args: settings.smokeTest.args };
     throw new StagingError(choice.code, `${label(request)} ${choice.reason}`, {
-      hint: choice.code === 'ENOBIN'
-        ? `set smokeTest.command or bin for ${request.server} in the inventory`
-        : 'the package is unsafe; it was not installed',
+      hint:
+        choice.code === 'ENOBIN'
+          ? `set smokeTest.command or bin for ${request.server} in the inventory`
+          : 'the package is unsafe; it was not installed',
       retryable: false,
     });
   }
@@ -139,14 +163,20 @@ export async function resolveRunTarget(versionDir: string, packageDir: string, m
   try {
     real = await fs.realpath(file);
   } catch {
-    throw new StagingError('EBINMISSING', `${label(request)}: bin ${JSON.stringify(choice.name)} points at ${choice.path}, which the package does not contain`, {
-      hint: `set bin or smokeTest.command for ${request.server} in the inventory`, retryable: false,
-    });
+    throw new StagingError(
+      'EBINMISSING',
+      `${label(request)}: bin ${JSON.stringify(choice.name)} points at ${choice.path}, which the package does not contain`,
+      {
+        hint: `set bin or smokeTest.command for ${request.server} in the inventory`,
+        retryable: false,
+      },
+    );
   }
   const root = await fs.realpath(dir);
   if (!real.startsWith(`${root}${path.sep}`)) {
     throw new StagingError('EBINESCAPE', `${label(request)}: bin ${JSON.stringify(choice.name)} resolves outside the package`, {
-      hint: 'the package is unsafe; it was not installed', retryable: false,
+      hint: 'the package is unsafe; it was not installed',
+      retryable: false,
     });
   }
   const handle = await fs.open(real, 'r');
@@ -190,7 +220,9 @@ export function runScriptText(target: RunTarget, about: string, fallbackNode = p
 /** Does installing the package need npm (anything to fetch besides the package itself)? */
 export function hasDependencies(manifest: PackageManifest): boolean {
   const names = (value: unknown) => (value && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []);
-  const meta = (manifest.peerDependenciesMeta && typeof manifest.peerDependenciesMeta === 'object' ? manifest.peerDependenciesMeta : {}) as Record<string, { optional?: unknown }>;
+  const meta = (
+    manifest.peerDependenciesMeta && typeof manifest.peerDependenciesMeta === 'object' ? manifest.peerDependenciesMeta : {}
+  ) as Record<string, { optional?: unknown }>;
   // npm installs required peer dependencies too; optional ones it leaves alone.
   const peers = names(manifest.peerDependencies).filter((name) => meta[name]?.optional !== true);
   return names(manifest.dependencies).length + names(manifest.optionalDependencies).length + peers.length > 0;

@@ -107,17 +107,33 @@ export function pipEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   return { ...clean, PIP_CONFIG_FILE: '/dev/null', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' };
 }
 
-async function runPython(interpreter: PythonInterpreter, args: string[], request: StageRequest, what: string, cwd: string, env: Record<string, string> = {}): Promise<string> {
+async function runPython(
+  interpreter: PythonInterpreter,
+  args: string[],
+  request: StageRequest,
+  what: string,
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)(interpreter.executable, args, {
-      cwd, env: { ...pipEnvironment(process.env), ...env }, timeout: PIP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024,
+      cwd,
+      env: { ...pipEnvironment(process.env), ...env },
+      timeout: PIP_TIMEOUT_MS,
+      maxBuffer: 16 * 1024 * 1024,
     });
     return stdout;
   } catch (error) {
     const err = error as { stderr?: string; message: string; killed?: boolean };
-    const tail = redactString(String(err.stderr ?? err.message).trim().slice(-PIP_STDERR_TAIL));
+    const tail = redactString(
+      String(err.stderr ?? err.message)
+        .trim()
+        .slice(-PIP_STDERR_TAIL),
+    );
     throw new StagingError('EPIPINSTALL', `${what} for ${label(request)} failed: ${tail}`, {
-      hint: err.killed ? 'pip did not finish in time; the job is retried' : 'see the message: a dependency the index cannot provide, or a wheel pip refused',
+      hint: err.killed
+        ? 'pip did not finish in time; the job is retried'
+        : 'see the message: a dependency the index cannot provide, or a wheel pip refused',
       retryable: Boolean(err.killed),
       versionFault: false,
     });
@@ -128,21 +144,47 @@ async function runPython(interpreter: PythonInterpreter, args: string[], request
 export async function readWheel(interpreter: PythonInterpreter, file: string, request: StageRequest): Promise<WheelInfo> {
   let info: WheelInfo;
   try {
-    const { stdout } = await promisify(execFile)(interpreter.executable, ['-I', '-c', READ_WHEEL, file], { timeout: 60_000, env: pipEnvironment(process.env) });
+    const { stdout } = await promisify(execFile)(interpreter.executable, ['-I', '-c', READ_WHEEL, file], {
+      timeout: 60_000,
+      env: pipEnvironment(process.env),
+    });
     info = JSON.parse(stdout) as WheelInfo;
   } catch (error) {
     const err = error as { stderr?: string; message: string };
-    throw new StagingError('EWHEEL', `the wheel of ${label(request)} is not readable: ${String(err.stderr ?? err.message).trim().split('\n').at(-1)}`, {
-      hint: 'the file on the index is damaged or not a wheel; it was not installed', retryable: false, versionFault: true,
-    });
+    throw new StagingError(
+      'EWHEEL',
+      `the wheel of ${label(request)} is not readable: ${String(err.stderr ?? err.message)
+        .trim()
+        .split('\n')
+        .at(-1)}`,
+      {
+        hint: 'the file on the index is damaged or not a wheel; it was not installed',
+        retryable: false,
+        versionFault: true,
+      },
+    );
   }
-  if (!info.name || normalizeProjectName(info.name) !== normalizeProjectName(request.package) || normalizePypiVersion(info.version ?? '') !== request.version) {
-    throw new StagingError('EWHEEL', `the wheel of ${label(request)} says it is ${info.name ?? '(no name)'} ${info.version ?? '(no version)'}`, {
-      hint: 'the index serves a file under the wrong name; it was not installed', retryable: false, versionFault: true,
-    });
+  if (
+    !info.name
+    || normalizeProjectName(info.name) !== normalizeProjectName(request.package)
+    || normalizePypiVersion(info.version ?? '') !== request.version
+  ) {
+    throw new StagingError(
+      'EWHEEL',
+      `the wheel of ${label(request)} says it is ${info.name ?? '(no name)'} ${info.version ?? '(no version)'}`,
+      {
+        hint: 'the index serves a file under the wrong name; it was not installed',
+        retryable: false,
+        versionFault: true,
+      },
+    );
   }
   if (info.tags.length === 0) {
-    throw new StagingError('EWHEEL', `the wheel of ${label(request)} declares no tags in its WHEEL file`, { hint: 'the wheel is damaged; it was not installed', retryable: false, versionFault: true });
+    throw new StagingError('EWHEEL', `the wheel of ${label(request)} declares no tags in its WHEEL file`, {
+      hint: 'the wheel is damaged; it was not installed',
+      retryable: false,
+      versionFault: true,
+    });
   }
   return info;
 }
@@ -161,20 +203,35 @@ async function refuseSourceDistribution(file: string, request: StageRequest): Pr
     await handle.close();
   }
   throw new StagingError('ESDISTSTAGE', `${label(request)} has only a source distribution; staging one (building it) is not supported`, {
-    hint: `pin a version that ships a wheel for ${request.server}, or remove allowSdist`, retryable: false, versionFault: true,
+    hint: `pin a version that ships a wheel for ${request.server}, or remove allowSdist`,
+    retryable: false,
+    versionFault: true,
   });
 }
 
 /** Every wheel must pass SCAN_WHEELS before pip installs anything. */
-async function scanWheels(interpreter: PythonInterpreter, files: string[], limits: { files: number; bytes: number }, request: StageRequest): Promise<void> {
+async function scanWheels(
+  interpreter: PythonInterpreter,
+  files: string[],
+  limits: { files: number; bytes: number },
+  request: StageRequest,
+): Promise<void> {
   const { stdout } = await promisify(execFile)(interpreter.executable, ['-I', '-c', SCAN_WHEELS, JSON.stringify(limits), ...files], {
-    timeout: 120_000, env: pipEnvironment(process.env), maxBuffer: 1024 * 1024,
+    timeout: 120_000,
+    env: pipEnvironment(process.env),
+    maxBuffer: 1024 * 1024,
   });
   const problem = JSON.parse(stdout) as { file: string; code: string; message: string } | null;
   if (!problem) return;
-  throw new StagingError(problem.code, `${path.basename(problem.file)} (for ${label(request)}) is unsafe and was not installed: ${problem.message}`, {
-    hint: 'nothing was installed; report the package to its maintainers or pin another version', retryable: false, versionFault: true,
-  });
+  throw new StagingError(
+    problem.code,
+    `${path.basename(problem.file)} (for ${label(request)}) is unsafe and was not installed: ${problem.message}`,
+    {
+      hint: 'nothing was installed; report the package to its maintainers or pin another version',
+      retryable: false,
+      versionFault: true,
+    },
+  );
 }
 
 /** The wheel's file name from its metadata (pip reads name, version and tags from it). */
@@ -188,14 +245,26 @@ export function wheelFileName(info: WheelInfo): string {
 export function checkInterpreter(interpreter: PythonInterpreter, info: WheelInfo, request: StageRequest): void {
   const wanted = request.settings.python?.python;
   if (wanted && !satisfiesPypi(interpreter.version, wanted, true)) {
-    throw new StagingError('EPYTHONVERSION', `${label(request)}: the interpreter ${interpreter.executable} is Python ${interpreter.version}, but servers.${request.server}.python wants "${wanted}"`, {
-      hint: 'install a Python that satisfies it and point MCP_UPDATER_PYTHON at it, or change python: in the inventory', retryable: false, versionFault: false,
-    });
+    throw new StagingError(
+      'EPYTHONVERSION',
+      `${label(request)}: the interpreter ${interpreter.executable} is Python ${interpreter.version}, but servers.${request.server}.python wants "${wanted}"`,
+      {
+        hint: 'install a Python that satisfies it and point MCP_UPDATER_PYTHON at it, or change python: in the inventory',
+        retryable: false,
+        versionFault: false,
+      },
+    );
   }
   if (info.requiresPython && !satisfiesPypi(interpreter.version, info.requiresPython, true)) {
-    throw new StagingError('EPYTHONVERSION', `${label(request)} requires Python "${info.requiresPython}"; the interpreter ${interpreter.executable} is ${interpreter.version}`, {
-      hint: 'point MCP_UPDATER_PYTHON at a Python it supports, or pin an older version', retryable: false, versionFault: true,
-    });
+    throw new StagingError(
+      'EPYTHONVERSION',
+      `${label(request)} requires Python "${info.requiresPython}"; the interpreter ${interpreter.executable} is ${interpreter.version}`,
+      {
+        hint: 'point MCP_UPDATER_PYTHON at a Python it supports, or pin an older version',
+        retryable: false,
+        versionFault: true,
+      },
+    );
   }
 }
 
@@ -204,17 +273,31 @@ export function chooseConsoleScript(info: WheelInfo, request: StageRequest): { n
   const scripts = info.consoleScripts;
   const names = Object.keys(scripts);
   const wanted = request.settings.python?.command;
-  const name = wanted ?? (names.length === 1 ? names[0] : names.find((script) => normalizeProjectName(script) === normalizeProjectName(request.package)));
+  const name =
+    wanted
+    ?? (names.length === 1 ? names[0] : names.find((script) => normalizeProjectName(script) === normalizeProjectName(request.package)));
   if (!name || !scripts[name]) {
-    throw new StagingError('ENOBIN', `${label(request)} ${wanted ? `has no console script "${wanted}"` : names.length === 0 ? 'has no console script' : 'has several console scripts'} (it has: ${names.join(', ') || 'none'})`, {
-      // A wrong `command:` is the inventory's fault, not the version's.
-      hint: `set command: for ${request.server} in the inventory to one of its console scripts`, retryable: false, versionFault: wanted === undefined,
-    });
+    throw new StagingError(
+      'ENOBIN',
+      `${label(request)} ${wanted ? `has no console script "${wanted}"` : names.length === 0 ? 'has no console script' : 'has several console scripts'} (it has: ${names.join(', ') || 'none'})`,
+      {
+        // A wrong `command:` is the inventory's fault, not the version's.
+        hint: `set command: for ${request.server} in the inventory to one of its console scripts`,
+        retryable: false,
+        versionFault: wanted === undefined,
+      },
+    );
   }
   if (!/^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\s*\[[^\]]*\])?$/.test(scripts[name]!.trim())) {
-    throw new StagingError('ENOBIN', `${label(request)}: console script "${name}" points at ${JSON.stringify(scripts[name])}, which is not module:attribute`, {
-      hint: 'the package is broken; pin another version', retryable: false, versionFault: true,
-    });
+    throw new StagingError(
+      'ENOBIN',
+      `${label(request)}: console script "${name}" points at ${JSON.stringify(scripts[name])}, which is not module:attribute`,
+      {
+        hint: 'the package is broken; pin another version',
+        retryable: false,
+        versionFault: true,
+      },
+    );
   }
   return { name, entry: scripts[name]!.replace(/\s*\[.*$/, '').trim() };
 }
@@ -228,19 +311,45 @@ function indexForPip(): string {
  * pip's resolution of the wheel and its dependencies, without installing anything: every item's
  * name, version, URL and sha256 (pip's `--dry-run --report`).
  */
-async function resolve(interpreter: PythonInterpreter, index: PypiIndexClient, wheel: string, work: string, request: StageRequest): Promise<ResolvedItem[]> {
+async function resolve(
+  interpreter: PythonInterpreter,
+  index: PypiIndexClient,
+  wheel: string,
+  work: string,
+  request: StageRequest,
+): Promise<ResolvedItem[]> {
   const report = path.join(work, 'resolution.json');
   const extras = request.settings.python?.extras ?? [];
   const requirement = extras.length > 0 ? `${wheel}[${extras.join(',')}]` : wheel;
-  await runPython(interpreter, [
-    '-I', '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--quiet', '--no-cache-dir',
-    '--report', report,
-    '--only-binary', ':all:',
-    requirement,
-    // Through the environment: index credentials never appear in a command line (ps).
-  ], request, 'resolving the dependencies', work, { PIP_INDEX_URL: indexForPip() || index.index });
+  await runPython(
+    interpreter,
+    [
+      '-I',
+      '-m',
+      'pip',
+      'install',
+      '--dry-run',
+      '--ignore-installed',
+      '--quiet',
+      '--no-cache-dir',
+      '--report',
+      report,
+      '--only-binary',
+      ':all:',
+      requirement,
+      // Through the environment: index credentials never appear in a command line (ps).
+    ],
+    request,
+    'resolving the dependencies',
+    work,
+    { PIP_INDEX_URL: indexForPip() || index.index },
+  );
   const data = JSON.parse(await fs.readFile(report, 'utf8')) as {
-    install?: Array<{ requested?: boolean; download_info?: { url?: string; archive_info?: { hash?: string; hashes?: Record<string, string> } }; metadata?: { name?: string; version?: string } }>;
+    install?: Array<{
+      requested?: boolean;
+      download_info?: { url?: string; archive_info?: { hash?: string; hashes?: Record<string, string> } };
+      metadata?: { name?: string; version?: string };
+    }>;
   };
   return (data.install ?? []).map((item) => {
     const archive = item.download_info?.archive_info;
@@ -260,7 +369,13 @@ async function resolve(interpreter: PythonInterpreter, index: PypiIndexClient, w
  * the sha256 pip reported and be older than minReleaseAge by its upload time; then it is
  * downloaded (verified) into `wheels`. Returns the requirement lines.
  */
-async function fetchDependencies(context: WorkerContext, index: PypiIndexClient, items: ResolvedItem[], wheels: string, request: StageRequest): Promise<string[]> {
+async function fetchDependencies(
+  context: WorkerContext,
+  index: PypiIndexClient,
+  items: ResolvedItem[],
+  wheels: string,
+  request: StageRequest,
+): Promise<string[]> {
   const lines: string[] = [];
   const now = context.now().getTime();
   const minAge = request.settings.minReleaseAgeMs;
@@ -268,29 +383,57 @@ async function fetchDependencies(context: WorkerContext, index: PypiIndexClient,
     const what = `dependency ${item.name} ${item.version} of ${label(request)}`;
     const problem = index.fileProblem(item.url);
     if (problem) {
-      throw new StagingError('EDEPHOST', `${what}: ${problem}`, { hint: 'dependencies are installed from the configured index only', retryable: false, versionFault: true });
+      throw new StagingError('EDEPHOST', `${what}: ${problem}`, {
+        hint: 'dependencies are installed from the configured index only',
+        retryable: false,
+        versionFault: true,
+      });
     }
     const filename = decodeURIComponent(new URL(item.url).pathname.split('/').pop() ?? '');
     // The name becomes a path under `wheels`: a plain wheel file name only.
     if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*\.whl$/.test(filename)) {
-      throw new StagingError('EDEPFILE', `${what}: ${JSON.stringify(filename.slice(0, 200))} is not a wheel file name`, { hint: 'the index serves an odd file; nothing was installed', retryable: false, versionFault: true });
+      throw new StagingError('EDEPFILE', `${what}: ${JSON.stringify(filename.slice(0, 200))} is not a wheel file name`, {
+        hint: 'the index serves an odd file; nothing was installed',
+        retryable: false,
+        versionFault: true,
+      });
     }
     const project = await index.project(item.name);
-    const files = Object.entries(project.releases).find(([key]) => normalizePypiVersion(key) === normalizePypiVersion(item.version))?.[1] ?? [];
+    const files =
+      Object.entries(project.releases).find(([key]) => normalizePypiVersion(key) === normalizePypiVersion(item.version))?.[1] ?? [];
     const file = files.find((entry) => entry.filename === filename);
-    if (!file) throw new StagingError('EDEPUNKNOWN', `${what}: the index's JSON API does not list ${filename}`, { hint: 'the index\'s simple and JSON APIs disagree; try again later', retryable: false, versionFault: false });
-    if (file.yanked) throw new StagingError('EDEPYANKED', `${what}: ${filename} is yanked on the index`, { hint: 'the package needs a withdrawn release; pin another version', retryable: false, versionFault: true });
+    if (!file)
+      throw new StagingError('EDEPUNKNOWN', `${what}: the index's JSON API does not list ${filename}`, {
+        hint: "the index's simple and JSON APIs disagree; try again later",
+        retryable: false,
+        versionFault: false,
+      });
+    if (file.yanked)
+      throw new StagingError('EDEPYANKED', `${what}: ${filename} is yanked on the index`, {
+        hint: 'the package needs a withdrawn release; pin another version',
+        retryable: false,
+        versionFault: true,
+      });
     const integrity = sha256Integrity(file.sha256);
     if (!integrity || (item.sha256 && item.sha256.toLowerCase() !== file.sha256)) {
-      throw new IntegrityError(`${what}: ${filename} has ${integrity ? 'another sha256 in the JSON API than in the simple API' : 'no sha256 digest on the index'}`, {
-        hint: 'every dependency is pinned by its digest; nothing was installed',
-      });
+      throw new IntegrityError(
+        `${what}: ${filename} has ${integrity ? 'another sha256 in the JSON API than in the simple API' : 'no sha256 digest on the index'}`,
+        {
+          hint: 'every dependency is pinned by its digest; nothing was installed',
+        },
+      );
     }
     const uploaded = file.uploadTime ? Date.parse(file.uploadTime) : Number.NaN;
     if (minAge > 0 && (!Number.isFinite(uploaded) || now - uploaded < minAge)) {
-      throw new StagingError('EDEPTOOYOUNG', `${what}: ${filename} was uploaded ${Number.isFinite(uploaded) ? new Date(uploaded).toISOString() : 'at an unknown time'}, younger than minReleaseAge`, {
-        hint: 'the dependency is too new to trust yet; a later check tries again (or lower minReleaseAge)', retryable: false, versionFault: false,
-      });
+      throw new StagingError(
+        'EDEPTOOYOUNG',
+        `${what}: ${filename} was uploaded ${Number.isFinite(uploaded) ? new Date(uploaded).toISOString() : 'at an unknown time'}, younger than minReleaseAge`,
+        {
+          hint: 'the dependency is too new to trust yet; a later check tries again (or lower minReleaseAge)',
+          retryable: false,
+          versionFault: false,
+        },
+      );
     }
     await index.download(item.url, integrity, path.join(wheels, filename), what);
     lines.push(`${item.name}==${item.version} --hash=sha256:${file.sha256}`);
@@ -306,7 +449,7 @@ function shellQuote(value: string): string {
 export function entryPointText(script: { name: string; entry: string }): string {
   const [module, attribute] = script.entry.split(':') as [string, string];
   return [
-    '# Written by mcp-updater: runs the console script with this version\'s own site-packages.',
+    "# Written by mcp-updater: runs the console script with this version's own site-packages.",
     'import os, sys',
     'here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))',
     'sys.path.insert(0, os.path.join(here, "site-packages"))',
@@ -340,7 +483,10 @@ export function pythonRunScriptText(python: string, about: string): string {
 export async function preparePythonVersion(context: WorkerContext, staging: string, request: StageRequest): Promise<VersionRecord> {
   const { layout } = context;
   if (!request.integrity.startsWith('sha256-')) {
-    throw new StagingError('EBADINTEGRITY', `${label(request)}: a wheel is pinned by sha256, not ${request.integrity.split('-')[0]}`, { retryable: false, versionFault: true });
+    throw new StagingError('EBADINTEGRITY', `${label(request)}: a wheel is pinned by sha256, not ${request.integrity.split('-')[0]}`, {
+      retryable: false,
+      versionFault: true,
+    });
   }
   const digest = Buffer.from(request.integrity.slice('sha256-'.length), 'base64').toString('hex');
   const backup = layout.backupFile(request.integrity);
@@ -361,21 +507,54 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
   const dependencies = resolved.filter((item) => !item.requested);
   const requirements = [
     `${info.name}==${info.version} --hash=sha256:${digest}`,
-    ...await fetchDependencies(context, index, dependencies, wheels, request),
+    ...(await fetchDependencies(context, index, dependencies, wheels, request)),
   ];
   const limits = { files: context.config.maxPackageFiles, bytes: context.config.maxPackageBytes };
-  await scanWheels(interpreter, (await fs.readdir(wheels)).map((name) => path.join(wheels, name)), limits, request);
+  await scanWheels(
+    interpreter,
+    (await fs.readdir(wheels)).map((name) => path.join(wheels, name)),
+    limits,
+    request,
+  );
   const requirementsFile = path.join(staging, META_DIR, 'requirements.txt');
-  await writeFileAtomic(requirementsFile, `# What mcp-updater installed for ${label(request)}: every distribution pinned by its sha256.\n${requirements.join('\n')}\n`);
-  await runPython(interpreter, [
-    '-I', '-m', 'pip', 'install', '--quiet', '--no-cache-dir', '--no-index', '--find-links', wheels,
-    '--no-deps', '--require-hashes', '--only-binary', ':all:', '--no-warn-script-location',
-    '--target', path.join(staging, 'site-packages'), '-r', requirementsFile,
-  ], request, 'installing', staging);
+  await writeFileAtomic(
+    requirementsFile,
+    `# What mcp-updater installed for ${label(request)}: every distribution pinned by its sha256.\n${requirements.join('\n')}\n`,
+  );
+  await runPython(
+    interpreter,
+    [
+      '-I',
+      '-m',
+      'pip',
+      'install',
+      '--quiet',
+      '--no-cache-dir',
+      '--no-index',
+      '--find-links',
+      wheels,
+      '--no-deps',
+      '--require-hashes',
+      '--only-binary',
+      ':all:',
+      '--no-warn-script-location',
+      '--target',
+      path.join(staging, 'site-packages'),
+      '-r',
+      requirementsFile,
+    ],
+    request,
+    'installing',
+    staging,
+  );
   await fs.rm(work, { recursive: true, force: true });
 
   await writeFileAtomic(path.join(staging, META_DIR, 'main.py'), entryPointText(script));
-  await writeFileAtomic(layout.runScript(staging), pythonRunScriptText(interpreter.executable, `${request.package} ${request.version} for the MCP server "${request.server}"`), 0o755);
+  await writeFileAtomic(
+    layout.runScript(staging),
+    pythonRunScriptText(interpreter.executable, `${request.package} ${request.version} for the MCP server "${request.server}"`),
+    0o755,
+  );
   await fs.chmod(layout.runScript(staging), 0o755);
   return {
     server: request.server,

@@ -20,7 +20,6 @@ export interface StagedVersion {
   reused: boolean;
 }
 
-
 /** "package@version" for messages. */
 export function label(request: Pick<StageRequest, 'package' | 'version'>): string {
   return `${request.package}@${request.version}`;

@@ -8,7 +8,14 @@
 import type { ServerSettings } from '../../shared/inventory.js';
 import type { InstallLayout, SmokeTestRecord } from '../../shared/layout.js';
 import type { SmokeTestResult } from '../../shared/smokeTest.js';
-import { describeDiff, diffSurfaces, summarizeDiff, surfaceGateAction, type SurfaceDiff, type SurfaceGateAction } from '../../shared/surface.js';
+import {
+  describeDiff,
+  diffSurfaces,
+  summarizeDiff,
+  surfaceGateAction,
+  type SurfaceDiff,
+  type SurfaceGateAction,
+} from '../../shared/surface.js';
 import { readSurface, writeSurface } from '../../shared/surfaceStore.js';
 import type { WorkerContext } from '../context.js';
 
@@ -45,7 +52,10 @@ export async function surfaceGate(
   if (!from || from === version) return { action: 'auto' };
   const [before, after] = await Promise.all([readSurface(layout, server, from), readSurface(layout, server, version)]);
   if (!before || !after) {
-    context.log.automation.info(`${server} ${version}: surface not compared (${before ? version : from} has no surface record)`, { server, version });
+    context.log.automation.info(`${server} ${version}: surface not compared (${before ? version : from} has no surface record)`, {
+      server,
+      version,
+    });
     return { action: 'auto', from };
   }
   const diff = diffSurfaces(before, after);
@@ -59,7 +69,12 @@ export async function surfaceGate(
   if (!announced) {
     await context.metrics.increment('surface_changes_total', [server, diff.class]);
     await context.events.publish({
-      type: 'update.surface-changed', server, version, from, jobId: staged.jobId, reason: staged.reason,
+      type: 'update.surface-changed',
+      server,
+      version,
+      from,
+      jobId: staged.jobId,
+      reason: staged.reason,
       details: { ...summarizeDiff(diff), gated: action === 'approve', fromHash: diff.fromHash, toHash: diff.toHash },
     });
   }

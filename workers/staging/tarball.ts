@@ -30,10 +30,13 @@ export async function verifyBackup(file: string, request: StageRequest): Promise
     // The file is named by its digest, so a mismatch means the bytes rotted; it is useless now
     // and would stop a new download (download keeps an existing backup).
     await fs.rm(file, { force: true });
-    throw new IntegrityError(`the backup tarball of ${label(request)} no longer matches its integrity ${request.integrity}; it was removed`, {
-      hint: `check the disk under BACKUP_DIR, then run a forced check of ${request.server} to download it again`,
-      cause: error,
-    });
+    throw new IntegrityError(
+      `the backup tarball of ${label(request)} no longer matches its integrity ${request.integrity}; it was removed`,
+      {
+        hint: `check the disk under BACKUP_DIR, then run a forced check of ${request.server} to download it again`,
+        cause: error,
+      },
+    );
   }
 }
 

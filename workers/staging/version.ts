@@ -35,11 +35,15 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
 
   const backup = layout.backupFile(integrity);
   await verifyBackup(backup, request);
-  await scanTarball(backup, {
-    maxFiles: config.maxPackageFiles,
-    maxTotalBytes: config.maxPackageBytes,
-    maxFileBytes: config.maxTarballBytes,
-  }, request);
+  await scanTarball(
+    backup,
+    {
+      maxFiles: config.maxPackageFiles,
+      maxTotalBytes: config.maxPackageBytes,
+      maxFileBytes: config.maxTarballBytes,
+    },
+    request,
+  );
 
   const staging = layout.stagingDir(server, version, request.jobId);
   await fs.rm(staging, { recursive: true, force: true });
@@ -52,7 +56,8 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     const manifest = await readManifest(packagePath, request);
     await writeFileAtomic(path.join(staging, 'package.json'), `${JSON.stringify(wrapperManifest(request.package, backup), null, 2)}\n`);
     // npm places the package again from the same verified tarball, beside its dependencies.
-    if (hasDependencies(manifest) || (request.settings.allowScripts ?? []).length > 0) await installDependencies(context, staging, request, manifest);
+    if (hasDependencies(manifest) || (request.settings.allowScripts ?? []).length > 0)
+      await installDependencies(context, staging, request, manifest);
     const launch = await resolveRunTarget(staging, packageDir, manifest, request.settings, request);
     const record: VersionRecord = {
       server,
@@ -64,7 +69,11 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
       stagedAt: context.now().toISOString(),
       jobId: request.jobId,
     };
-    await writeFileAtomic(layout.runScript(staging), runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`), 0o755);
+    await writeFileAtomic(
+      layout.runScript(staging),
+      runScriptText(launch, `${request.package}@${version} for the MCP server "${server}"`),
+      0o755,
+    );
     await fs.chmod(layout.runScript(staging), 0o755);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     // The limits cover the whole install, dependencies included, not only the package's tarball.
@@ -100,8 +109,11 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
 
 /** Over MAX_PACKAGE_FILES or MAX_PACKAGE_SIZE for the whole install: which, and the largest packages. */
 export function installLimitProblem(
-  tree: readonly PresentEntry[], limits: { maxFiles: number; maxBytes: number },
-): { code: 'ETOOMANYFILES' | 'EPACKAGETOOBIG'; message: string; largest: Array<{ package: string; bytes: number; files: number }> } | undefined {
+  tree: readonly PresentEntry[],
+  limits: { maxFiles: number; maxBytes: number },
+):
+  | { code: 'ETOOMANYFILES' | 'EPACKAGETOOBIG'; message: string; largest: Array<{ package: string; bytes: number; files: number }> }
+  | undefined {
   const bytes = tree.reduce((sum, entry) => sum + entry.size, 0);
   const overFiles = tree.length > limits.maxFiles;
   if (!overFiles && bytes <= limits.maxBytes) return undefined;
@@ -118,10 +130,20 @@ export function installLimitProblem(
     .map(([name, sum]) => ({ package: name, ...sum }))
     .sort((a, b) => (overFiles ? b.files - a.files : b.bytes - a.bytes))
     .slice(0, 3);
-  const shown = largest.map((item) => (overFiles ? `${item.package} ${item.files} files` : `${item.package} ${item.bytes} bytes`)).join(', ');
+  const shown = largest
+    .map((item) => (overFiles ? `${item.package} ${item.files} files` : `${item.package} ${item.bytes} bytes`))
+    .join(', ');
   return overFiles
-    ? { code: 'ETOOMANYFILES', message: `has ${tree.length} files, more than MAX_PACKAGE_FILES (${limits.maxFiles}); most: ${shown}`, largest }
-    : { code: 'EPACKAGETOOBIG', message: `takes ${bytes} bytes, more than MAX_PACKAGE_SIZE (${limits.maxBytes}); largest: ${shown}`, largest };
+    ? {
+        code: 'ETOOMANYFILES',
+        message: `has ${tree.length} files, more than MAX_PACKAGE_FILES (${limits.maxFiles}); most: ${shown}`,
+        largest,
+      }
+    : {
+        code: 'EPACKAGETOOBIG',
+        message: `takes ${bytes} bytes, more than MAX_PACKAGE_SIZE (${limits.maxBytes}); largest: ${shown}`,
+        largest,
+      };
 }
 
 /** A pypi version: workers/staging/python.ts fills the staging directory; the checks and the move are the same. */
@@ -152,28 +174,36 @@ async function existingVersion(layout: InstallLayout, dir: string, integrity: st
   }
   const record = await readJson<VersionRecord>(layout.versionRecordFile(dir)).catch(() => undefined);
   if (record?.integrity === integrity) return record;
-  throw new StagingError('EVERSIONEXISTS', `${dir} already exists ${record ? `with integrity ${record.integrity}` : 'without a version record'}, not ${integrity}`, {
-    hint: 'mcp-updater never overwrites a version directory; remove it if no MCP client runs from it, then run a forced check',
-    retryable: false,
-  });
+  throw new StagingError(
+    'EVERSIONEXISTS',
+    `${dir} already exists ${record ? `with integrity ${record.integrity}` : 'without a version record'}, not ${integrity}`,
+    {
+      hint: 'mcp-updater never overwrites a version directory; remove it if no MCP client runs from it, then run a forced check',
+      retryable: false,
+    },
+  );
 }
 
 async function smokeTest(layout: InstallLayout, dir: string, request: StageRequest): Promise<SmokeTestRecord> {
   const settings = request.settings.smokeTest;
   if (!settings.enabled) return { ok: true, skipped: true, durationMs: 0 };
   // Run exactly what MCP clients will run: the launcher execs this script.
-  return storeSurface(layout, dir, await runSmokeTest({
-    command: layout.runScript(dir),
-    args: settings.command ? [] : settings.args,
-    env: settings.env,
-    // Where mcp-updater runs: relative paths in smokeTest.args mean what ./data/... means in the
-    // environment, and the staged version's own directory stays untouched.
-    cwd: process.cwd(),
-    timeoutMs: settings.timeoutMs,
-    network: settings.network,
-    label: label(request),
-    surface: true,
-  }));
+  return storeSurface(
+    layout,
+    dir,
+    await runSmokeTest({
+      command: layout.runScript(dir),
+      args: settings.command ? [] : settings.args,
+      env: settings.env,
+      // Where mcp-updater runs: relative paths in smokeTest.args mean what ./data/... means in the
+      // environment, and the staged version's own directory stays untouched.
+      cwd: process.cwd(),
+      timeoutMs: settings.timeoutMs,
+      network: settings.network,
+      label: label(request),
+      surface: true,
+    }),
+  );
 }
 
 /** Rename staging to versions/<version>; a version that appeared meanwhile is reused only when identical. */
@@ -192,7 +222,9 @@ async function moveIntoPlace(layout: InstallLayout, staging: string, target: str
     }
     if (code === 'EXDEV') {
       throw new StagingError('EXDEV', `cannot move ${staging} to ${target}: they are on different filesystems`, {
-        hint: 'set STAGING_DIR to a directory on the same filesystem as MCP_SERVERS_PATH', retryable: false, cause: error,
+        hint: 'set STAGING_DIR to a directory on the same filesystem as MCP_SERVERS_PATH',
+        retryable: false,
+        cause: error,
       });
     }
     throw error;
