@@ -16,6 +16,7 @@ import npa from 'npm-package-arg';
 import semver from 'semver';
 import YAML from 'yaml';
 import { ValidationError } from '../shared/errors.js';
+import { secretArguments } from '../shared/redact.js';
 import { SERVER_NAME_PATTERN } from '../shared/schemas.js';
 import { fromPipxRun, fromPythonModule, fromUvx } from './importPython.js';
 
@@ -220,6 +221,13 @@ function fromRunner(runner: RunnerSyntax, args: string[]): Conversion {
   }
   const parsed = parsePackageSpec(packageText);
   if ('unsupported' in parsed) return parsed;
+  // `npx @smithery/cli run <server> --key …` connects to a server Smithery hosts: the CLI is a
+  // client, and there is nothing of the server's to install, pin or smoke-test here.
+  if (parsed.package === '@smithery/cli' && args[index] === 'run') {
+    return {
+      unsupported: `a server hosted by Smithery (${args[index + 1] ?? 'unnamed'}): nothing is installed locally, so there is nothing to update`,
+    };
+  }
   return { ...parsed, ...(bin ? { bin } : {}), args: args.slice(index), warnings };
 }
 
@@ -399,6 +407,9 @@ export function importClientConfig(config: unknown, existing: ReadonlyMap<string
     packages.set(keyOf(conversion), unique);
     const warnings = [...conversion.warnings];
     const { env, secretKeys } = convertEnv(isObject(entry) ? entry.env : undefined, warnings);
+    // Secret-looking arguments (`--api-key=…`, `--token ghp_…`, a URL with a password) are secrets too.
+    const argSecrets = secretArguments(conversion.args).length;
+    if (argSecrets > 0) secretKeys.push(`smokeTest.args (${argSecrets} secret value${argSecrets === 1 ? '' : 's'})`);
     if (conversion.args.some((arg) => CLIENT_VARIABLE.test(arg))) {
       warnings.push('its args use client variables (${…}) that mcp-updater cannot resolve: put real values in smokeTest.args');
     }

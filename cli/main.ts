@@ -78,6 +78,11 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `mcp-updater status memory | head`: the reader has what it wanted; stop quietly, as Unix tools do.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -378,6 +378,26 @@ describe('import: whole client configs', () => {
     ]);
   });
 
+  it('a Smithery-hosted server is not installed; secret-looking arguments are named as secrets', () => {
+    const result = importClientConfig({
+      mcpServers: {
+        hosted: { command: 'npx', args: ['-y', '@smithery/cli', 'run', '@acme/weather', '--key', 'sk-smithery-0123456789'] },
+        pg: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-postgres', 'postgresql://app:s3cr3t-pass@db/app'] },
+        search: { command: 'npx', args: ['-y', 'brave-search-mcp', '--api-key=BSA-0123456789abcdef'] },
+      },
+    });
+    expect(result.unsupported).to.deep.equal([
+      {
+        source: 'hosted',
+        reason: 'a server hosted by Smithery (@acme/weather): nothing is installed locally, so there is nothing to update',
+      },
+    ]);
+    expect(result.servers.map((server) => [server.name, server.secretKeys])).to.deep.equal([
+      ['pg', ['smokeTest.args (1 secret value)']],
+      ['search', ['smokeTest.args (1 secret value)']],
+    ]);
+  });
+
   it('refuses files without MCP servers', () => {
     expect(() => importClientConfig({ editor: {} })).to.throw(/no MCP servers found/);
     expect(() => importClientConfig([])).to.throw(/JSON object/);
@@ -497,6 +517,8 @@ describe('import: the command (real binary)', function () {
     expect(result.code, result.stderr).to.equal(0);
     const text = await fs.readFile(env.inventoryFile, 'utf8');
     expect(text.startsWith(inventory)).to.equal(true);
+    // It now holds GITHUB_PERSONAL_ACCESS_TOKEN: readable by its owner only.
+    expect((await fs.stat(env.inventoryFile)).mode & 0o777).to.equal(0o600);
     expect(text).to.include('# imported from claude_desktop_config.json entry "GitHub Tools"');
     const parsed = parseInventory(text, env.inventoryFile, BASE);
     expect([...parsed.servers.keys()]).to.deep.equal(['memory', 'filesystem', 'github-tools', 'local-build', 'fetch']);

@@ -117,7 +117,7 @@ Examples:
             hint: 'nothing was written; fix the client entry or add the server by hand',
           });
         }
-        await writeFileAtomic(config.serversConfig, merged.text);
+        await writeFileAtomic(config.serversConfig, merged.text, await inventoryMode(config.serversConfig, result.servers));
         written = true;
       }
 
@@ -149,13 +149,26 @@ Examples:
     });
 }
 
+/**
+ * The inventory's file mode after an import: owner-only (0600) once it holds an imported secret;
+ * otherwise the mode it had (a new file: 0644).
+ */
+async function inventoryMode(file: string, servers: ImportedServer[]): Promise<number> {
+  if (servers.some((server) => server.secretKeys.length > 0)) return 0o600;
+  try {
+    return (await fs.stat(file)).mode & 0o777;
+  } catch {
+    return 0o644;
+  }
+}
+
 function printHuman(report: ImportReport, servers: ImportedServer[], origin: string, written: boolean | undefined): void {
   if (written === undefined) print(renderServers(servers, origin).trimEnd());
   for (const server of servers) {
     for (const warning of server.warnings) note(`note: ${server.source}: ${warning}`);
     if (server.secretKeys.length > 0) {
       note(
-        `note: ${server.source}: ${server.secretKeys.join(', ')} ${written ? (server.secretKeys.length === 1 ? 'is now' : 'are now') : 'would be'} stored in ${report.inventory} in plain text (smokeTest.env); keep that file private`,
+        `note: ${server.source}: ${server.secretKeys.join(', ')} ${written ? (server.secretKeys.length === 1 ? 'is now' : 'are now') : 'would be'} stored in ${report.inventory} in plain text; the file is written readable by its owner only (0600)`,
       );
     }
   }
