@@ -22,10 +22,10 @@ import { buildSurfaceRecord } from '../shared/surface.js';
 import { writeSurface } from '../shared/surfaceStore.js';
 import { createCheckWorker } from '../workers/check.js';
 import { createDownloadWorker } from '../workers/download.js';
+import { chromiumExecutable } from './support/chromium.js';
 import { FixtureRegistry } from './support/registry.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
-const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const TOKEN = 'browser-test-token-0123456789abcdef';
 const DAY = 24 * 3600_000;
@@ -40,19 +40,6 @@ servers:
   search:
     package: mcp-search
 `;
-
-/** The Chromium to drive, by the order in the header comment. */
-async function chromiumExecutable(): Promise<string> {
-  const configured = process.env.CHROMIUM_PATH;
-  if (configured) {
-    if (!fs.existsSync(configured))
-      throw new Error(`CHROMIUM_PATH=${configured} does not exist: unset it to use ${SYSTEM_CHROMIUM} or the packaged Chromium`);
-    return configured;
-  }
-  if (fs.existsSync(SYSTEM_CHROMIUM)) return SYSTEM_CHROMIUM;
-  const { default: packaged } = await import('@sparticuz/chromium');
-  return packaged.executablePath();
-}
 
 describe('dashboard in a browser', function () {
   this.timeout(90_000);
