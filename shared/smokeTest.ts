@@ -540,7 +540,7 @@ function schemaIssues(error: unknown): SchemaIssue[] | undefined {
 }
 
 /** An error in one line: a schema-validation dump becomes its first few problems and a count of the rest. */
-export function summarizeError(error: unknown): string {
+function summarizeError(error: unknown): string {
   const issues = schemaIssues(error);
   if (issues) {
     const shown = issues.slice(0, SCHEMA_ISSUES_SHOWN).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
@@ -551,7 +551,10 @@ export function summarizeError(error: unknown): string {
   return typeof cause?.message === 'string' ? cause.message : String(error);
 }
 
-/** Where a server says it waits for HTTP: a URL on a line that says so, a local URL, or "listening on port N". */
+/**
+ * Where a server says it waits for HTTP: a loopback or any-address URL, a URL with a port on a line
+ * that says it listens there (a docs link does not count), or "listening on port N".
+ */
 export function findListeningAddress(output: string): string | undefined {
   const url = /\b(?:https?|wss?):\/\/(?:\[[^\]\s]*\])?[^\s'"<>`)\]]*/gi;
   const waiting = /\b(?:listen\w*|serv(?:er|ing)|running|started|ready|available|waiting|open(?:ed)?|sse|endpoint)\b/i;
@@ -559,7 +562,7 @@ export function findListeningAddress(output: string): string | undefined {
   for (const line of output.split('\n')) {
     for (const match of line.matchAll(url)) {
       const found = match[0].replace(/[.,;:]+$/, '');
-      if (waiting.test(line) || local.test(found)) return found;
+      if (local.test(found) || (waiting.test(line) && /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/?#]*):\d+/i.test(found))) return found;
     }
   }
   const port = /\b(?:listen\w*|serving|running|started)\b[^\n]*?\bport\s*:?\s*(\d{2,5})\b/i.exec(output)?.[1];

@@ -346,6 +346,7 @@ describe('findListeningAddress', () => {
     ['Listening on port 8080', 'port 8080'],
     ['started on ws://example.test:9000/mcp', 'ws://example.test:9000/mcp'],
     ['docs: https://example.test/readme', undefined],
+    ['server started, docs at https://example.test/readme', undefined],
     ['loading tools...', undefined],
     ['', undefined],
   ];
