@@ -59,7 +59,6 @@ const EXTRA_INHERITED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'MCP_
 /** Pages of each list followed; a server that pages forever still passes on what it listed. */
 const MAX_TOOL_PAGES = 20;
 const CLIENT_INFO = { name: 'mcp-updater-smoke-test', version: '1.0.0' };
-const HINT = 'the package does not start as an MCP server; it was not activated';
 
 type Phase = 'start' | 'initialize' | 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
@@ -341,6 +340,7 @@ class Tail {
 export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestResult> {
   const started = performance.now();
   const stderr = new Tail(STDERR_TAIL_BYTES);
+  const stdout = new Tail(STDERR_TAIL_BYTES);
   const sandbox = options.sandbox === false ? undefined : sandboxStatus();
   if (options.network === false && !(sandbox?.sandboxed && sandbox.networkIsolation)) {
     throw new SmokeTestError(
@@ -378,6 +378,8 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
   transport.start = async () => {
     await start();
     child = (transport as unknown as { _process?: ChildProcess })._process;
+    // A second reader: the SDK keeps its own; this one only sees what an HTTP server announces there.
+    child?.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
     phase = 'initialize';
   };
 
@@ -470,41 +472,176 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
       await exited(child, 500);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    throw describeFailure(error, { options, phase, child, stderr: stderr.toString(), durationMs: Math.round(performance.now() - started) });
+    throw describeFailure(error, {
+      options,
+      phase,
+      child,
+      stderr: stderr.toString(),
+      stdout: stdout.toString(),
+      durationMs: Math.round(performance.now() - started),
+    });
   } finally {
     clearTimeout(timer);
     await Promise.all([client.close().catch(() => undefined), child ? stopProcess(child, passed ? 2_000 : 0) : undefined]);
   }
 }
 
+/** What the failure message is built from: what happened, as runSmokeTest saw it. */
+export interface FailureFacts {
+  label?: string;
+  command: string;
+  timeoutMs: number;
+  phase: Phase;
+  /** The one deadline passed. */
+  timedOut: boolean;
+  exitCode?: number;
+  signal?: string;
+  error: unknown;
+  /** Redacted tail of the server's stderr. */
+  stderr: string;
+  /** Redacted tail of what the server wrote to stdout that is not JSON-RPC. */
+  stdoutNoise?: string;
+}
+
+/** Schema problems named in full; the rest are counted. */
+const SCHEMA_ISSUES_SHOWN = 3;
+const START_HINT = 'the package does not start as an MCP server; it was not activated';
+
+interface SchemaIssue {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+function isSchemaIssues(value: unknown): value is SchemaIssue[] {
+  return (
+    Array.isArray(value)
+    && value.length > 0
+    && value.every((issue: unknown) => {
+      const candidate = issue as Partial<SchemaIssue> | null;
+      return typeof candidate === 'object' && candidate !== null && Array.isArray(candidate.path) && typeof candidate.message === 'string';
+    })
+  );
+}
+
+/** The issues of a schema-validation error (zod's `issues`, or its message, which is their JSON dump). */
+function schemaIssues(error: unknown): SchemaIssue[] | undefined {
+  const candidate = error as { issues?: unknown; message?: unknown } | null;
+  if (typeof candidate !== 'object' || candidate === null) return undefined;
+  if (isSchemaIssues(candidate.issues)) return candidate.issues;
+  if (typeof candidate.message === 'string' && candidate.message.trimStart().startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(candidate.message);
+      if (isSchemaIssues(parsed)) return parsed;
+    } catch {
+      // not a dump of issues: the message is used as it is
+    }
+  }
+  return undefined;
+}
+
+/** An error in one line: a schema-validation dump becomes its first few problems and a count of the rest. */
+function summarizeError(error: unknown): string {
+  const issues = schemaIssues(error);
+  if (issues) {
+    const shown = issues.slice(0, SCHEMA_ISSUES_SHOWN).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    const rest = issues.length - shown.length;
+    return `the answer does not match the MCP schema (${shown.join('; ')}${rest > 0 ? `; and ${rest} more` : ''})`;
+  }
+  const cause = error as { code?: unknown; message?: unknown } | null;
+  return typeof cause?.message === 'string' ? cause.message : String(error);
+}
+
+/**
+ * Where a server says it waits for HTTP: a loopback or any-address URL, a URL with a port on a line
+ * that says it listens there (a docs link does not count), or "listening on port N".
+ */
+export function findListeningAddress(output: string): string | undefined {
+  const url = /\b(?:https?|wss?):\/\/(?:\[[^\]\s]*\])?[^\s'"<>`)\]]*/gi;
+  const waiting = /\b(?:listen\w*|serv(?:er|ing)|running|started|ready|available|waiting|open(?:ed)?|sse|endpoint)\b/i;
+  const local = /^[a-z]+:\/\/(?:localhost|127(?:\.\d+){3}|0\.0\.0\.0|\[::1?\])(?::\d+)?(?:[/?#]|$)/i;
+  for (const line of output.split('\n')) {
+    for (const match of line.matchAll(url)) {
+      const found = match[0].replace(/[.,;:]+$/, '');
+      if (local.test(found) || (waiting.test(line) && /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/?#]*):\d+/i.test(found))) return found;
+    }
+  }
+  const port = /\b(?:listen\w*|serving|running|started)\b[^\n]*?\bport\s*:?\s*(\d{2,5})\b/i.exec(output)?.[1];
+  return port ? `port ${port}` : undefined;
+}
+
+/** The message and hint of a failed smoke test: what happened, and what to do about it. */
+export function smokeTestFailureMessage(facts: FailureFacts): { message: string; hint: string } {
+  const { phase, exitCode, signal } = facts;
+  const subject = facts.label ? `smoke test of ${facts.label}` : 'smoke test';
+  const answeredInitialize = phase !== 'start' && phase !== 'initialize';
+  let what: string;
+  let hint: string;
+  if (facts.timedOut) {
+    const address = findListeningAddress(`${facts.stderr}\n${facts.stdoutNoise ?? ''}`);
+    if (address && !answeredInitialize) {
+      what = `it printed ${address} and waits there: it looks like an HTTP/SSE server, not a stdio one (no answer to ${phase} within ${formatSeconds(facts.timeoutMs)})`;
+      hint =
+        'set smokeTest.command/args to start its stdio mode, or disable the smoke test (smokeTest.enabled: false); it was not activated';
+    } else {
+      what = `no answer to ${phase} within ${formatSeconds(facts.timeoutMs)}`;
+      hint = answeredInitialize
+        ? `the server answered initialize but not ${phase}; raise smokeTest.timeout if it is only slow, otherwise report it upstream; it was not activated`
+        : 'the server started but did not answer initialize; check that smokeTest.command/args start it as a stdio MCP server that needs no input, or raise smokeTest.timeout if it is only slow; it was not activated';
+    }
+  } else if (phase === 'start') {
+    const cause = facts.error as { code?: unknown } | null;
+    what = `spawn failed: could not start ${JSON.stringify(facts.command)} (${typeof cause?.code === 'string' ? `${cause.code}: ` : ''}${summarizeError(facts.error)})`;
+    hint = START_HINT;
+  } else if (exitCode !== undefined || signal) {
+    const ended = exitCode !== undefined ? `exited with code ${exitCode}` : `was killed by ${signal}`;
+    what = answeredInitialize ? `the server answered initialize, then ${ended} during ${phase}` : `the server ${ended} during ${phase}`;
+    hint = answeredInitialize
+      ? `the server starts but dies when asked for ${phase}; its stderr says why; it was not activated`
+      : START_HINT;
+  } else if (answeredInitialize) {
+    what = `the server answered initialize, but ${phase} failed: ${summarizeError(facts.error)}`;
+    hint = `the server starts but its ${phase} answer is an error or malformed; check its configuration (smokeTest.env) or report it upstream; it was not activated`;
+  } else {
+    what = `initialize failed: ${summarizeError(facts.error)}`;
+    hint =
+      'the server started but its initialize answer was refused; check that it speaks a supported MCP protocol version, or report it upstream; it was not activated';
+  }
+  return { message: `${subject}: ${what}${facts.stderr ? `; stderr: ${facts.stderr}` : ''}`, hint };
+}
+
 function describeFailure(
   error: unknown,
-  facts: { options: SmokeTestOptions; phase: Phase; child?: ChildProcess; stderr: string; durationMs: number },
+  facts: { options: SmokeTestOptions; phase: Phase; child?: ChildProcess; stderr: string; stdout?: string; durationMs: number },
 ): SmokeTestError {
   const { options, phase, child, durationMs } = facts;
-  const subject = options.label ? `smoke test of ${options.label}` : 'smoke test';
-  const cause = error as { code?: unknown; message?: string };
   const exitCode = child?.exitCode ?? undefined;
   const signal = child?.signalCode ?? undefined;
-  let what: string;
-  if (error instanceof DeadlineExceeded) {
-    what = `no answer to ${phase} within ${formatSeconds(options.timeoutMs)}`;
-  } else if (phase === 'start') {
-    what = `spawn failed: could not start ${JSON.stringify(options.command)} (${typeof cause.code === 'string' ? `${cause.code}: ` : ''}${cause.message ?? String(error)})`;
-  } else if (exitCode !== undefined) {
-    what = `the server exited with code ${exitCode} during ${phase}`;
-  } else if (signal) {
-    what = `the server was killed by ${signal} during ${phase}`;
-  } else {
-    what = `${phase} failed: ${cause.message ?? String(error)}`;
-  }
   const stderr = redactString(facts.stderr);
-  const message = `${subject}: ${what}${stderr ? `; stderr: ${stderr}` : ''}`;
+  const { message, hint } = smokeTestFailureMessage({
+    label: options.label,
+    command: options.command,
+    timeoutMs: options.timeoutMs,
+    phase,
+    timedOut: error instanceof DeadlineExceeded,
+    exitCode,
+    signal,
+    error,
+    stderr,
+    stdoutNoise: redactString(nonProtocolLines(facts.stdout ?? '')),
+  });
   return new SmokeTestError(message, {
-    hint: HINT,
+    hint,
     cause: error,
     details: { phase, exitCode, signal, durationMs, timeoutMs: options.timeoutMs, stderr: stderr || undefined },
   });
+}
+
+/** Lines of stdout that are not JSON-RPC messages (a server announcing its URL there). */
+function nonProtocolLines(stdout: string): string {
+  return stdout
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('{'))
+    .join('\n');
 }
 
 function formatSeconds(ms: number): string {

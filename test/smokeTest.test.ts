@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { SmokeTestError } from '../shared/errors.js';
-import { runSmokeTest, smokeTestEnvironment, type SmokeTestOptions } from '../shared/smokeTest.js';
+import {
+  findListeningAddress,
+  runSmokeTest,
+  smokeTestEnvironment,
+  smokeTestFailureMessage,
+  type FailureFacts,
+  type SmokeTestOptions,
+} from '../shared/smokeTest.js';
 import { fixturePackageDir } from './support/registry.js';
 
 /** Pids the fixture servers wrote to FIXTURE_MCP_LOG. */
@@ -136,15 +143,40 @@ describe('runSmokeTest', function () {
     const started = Date.now();
     const error = await expectFailure(fixture('mcp-broken-silent', 1_500));
     expect(error.message).to.include('no answer to initialize within 1.5s');
+    expect(error.message).not.to.include('HTTP/SSE');
+    expect(error.hint).to.include('did not answer initialize');
     expect(Date.now() - started).to.be.lessThan(5_000);
     expect(await loggedPids(logFile)).to.have.length(1);
   });
 
-  it('fails a server whose tools/list errors', async () => {
+  it('fails a server whose tools/list errors, saying it did start and naming the error', async () => {
     const error = await expectFailure(fixture('mcp-bad-tools', 5_000));
-    expect(error.message).to.include('tools/list failed');
+    expect(error.code).to.equal('ESMOKETEST');
+    expect(error.message).to.include('smoke test of mcp-bad-tools 1.0.0: the server answered initialize, but tools/list failed');
     expect(error.message).to.include('tool registry failed to load');
+    expect(error.message).not.to.include('does not start');
+    expect(error.hint).to.include('tools/list answer is an error or malformed');
     expect(error.details).to.include({ phase: 'tools/list' });
+  });
+
+  it('summarizes a malformed tools/list answer: the first 3 schema problems and a count of the rest', async () => {
+    const error = await expectFailure(fixture('mcp-bad-schema', 5_000));
+    expect(error.code).to.equal('ESMOKETEST');
+    expect(error.message).to.include('the server answered initialize, but tools/list failed: the answer does not match the MCP schema (');
+    expect(error.message).to.include('tools.0.name: ');
+    expect(error.message).to.match(/; and \d+ more\)$/);
+    expect(error.message.length).to.be.below(500);
+    expect(error.hint).to.include('tools/list');
+  });
+
+  it('tells an HTTP/SSE-only server that announced its URL from one that hangs', async () => {
+    const error = await expectFailure(fixture('mcp-http-only', 1_500));
+    expect(error.code).to.equal('ESMOKETEST');
+    expect(error.message).to.include(
+      'smoke test of mcp-http-only 1.0.0: it printed http://localhost:3000/sse and waits there: it looks like an HTTP/SSE server, not a stdio one',
+    );
+    expect(error.hint).to.include('set smokeTest.command/args to start its stdio mode, or disable the smoke test');
+    expect(await loggedPids(logFile)).to.have.length(1);
   });
 
   it('fails when the command cannot be spawned', async () => {
@@ -197,4 +229,130 @@ describe('runSmokeTest', function () {
       delete process.env.MCPU_SMOKE_SECRET;
     }
   });
+});
+
+describe('smokeTestFailureMessage', () => {
+  const base: FailureFacts = {
+    label: 'demo 1.0.0',
+    command: '/srv/demo',
+    timeoutMs: 2_000,
+    phase: 'initialize',
+    timedOut: false,
+    error: new Error('boom'),
+    stderr: '',
+  };
+  const zodDump = {
+    name: 'ZodError',
+    message: 'a 2 KB JSON dump',
+    issues: [
+      { path: ['tools', 0, 'name'], message: 'Invalid input: expected string, received number' },
+      { path: ['tools', 0, 'inputSchema'], message: 'Invalid input: expected object, received undefined' },
+      { path: ['tools', 1, 'name'], message: 'Invalid input: expected string, received number' },
+      { path: ['tools', 1, 'inputSchema'], message: 'Invalid input: expected object, received undefined' },
+      { path: [], message: 'root problem' },
+    ],
+  };
+  const START_HINT = 'the package does not start as an MCP server; it was not activated';
+  const cases: { name: string; facts: Partial<FailureFacts>; message: string; hint: string }[] = [
+    {
+      name: 'spawn failed',
+      facts: { phase: 'start', error: Object.assign(new Error('spawn /srv/demo ENOENT'), { code: 'ENOENT' }) },
+      message: 'smoke test of demo 1.0.0: spawn failed: could not start "/srv/demo" (ENOENT: spawn /srv/demo ENOENT)',
+      hint: START_HINT,
+    },
+    {
+      name: 'exited before answering initialize',
+      facts: { exitCode: 1, stderr: 'fatal: no config' },
+      message: 'smoke test of demo 1.0.0: the server exited with code 1 during initialize; stderr: fatal: no config',
+      hint: START_HINT,
+    },
+    {
+      name: 'killed before answering initialize',
+      facts: { signal: 'SIGKILL' },
+      message: 'smoke test of demo 1.0.0: the server was killed by SIGKILL during initialize',
+      hint: START_HINT,
+    },
+    {
+      name: 'initialize answered with an error',
+      facts: { error: new Error("Server's protocol version is not supported: 1999-01-01") },
+      message: "smoke test of demo 1.0.0: initialize failed: Server's protocol version is not supported: 1999-01-01",
+      hint: 'the server started but its initialize answer was refused; check that it speaks a supported MCP protocol version, or report it upstream; it was not activated',
+    },
+    {
+      name: 'tools/list answered with an error',
+      facts: { phase: 'tools/list', error: new Error('MCP error -32603: registry down') },
+      message: 'smoke test of demo 1.0.0: the server answered initialize, but tools/list failed: MCP error -32603: registry down',
+      hint: 'the server starts but its tools/list answer is an error or malformed; check its configuration (smokeTest.env) or report it upstream; it was not activated',
+    },
+    {
+      name: 'exited during tools/list',
+      facts: { phase: 'tools/list', exitCode: 2 },
+      message: 'smoke test of demo 1.0.0: the server answered initialize, then exited with code 2 during tools/list',
+      hint: 'the server starts but dies when asked for tools/list; its stderr says why; it was not activated',
+    },
+    {
+      name: 'a schema-validation dump of 5 issues',
+      facts: { phase: 'tools/list', error: zodDump },
+      message:
+        'smoke test of demo 1.0.0: the server answered initialize, but tools/list failed: the answer does not match the MCP schema (tools.0.name: Invalid input: expected string, received number; tools.0.inputSchema: Invalid input: expected object, received undefined; tools.1.name: Invalid input: expected string, received number; and 2 more)',
+      hint: 'the server starts but its tools/list answer is an error or malformed; check its configuration (smokeTest.env) or report it upstream; it was not activated',
+    },
+    {
+      name: 'a schema-validation dump only in the message, 1 issue at the root',
+      facts: { error: new Error(JSON.stringify([{ code: 'custom', path: [], message: 'bad result' }], null, 2)) },
+      message: 'smoke test of demo 1.0.0: initialize failed: the answer does not match the MCP schema ((root): bad result)',
+      hint: 'the server started but its initialize answer was refused; check that it speaks a supported MCP protocol version, or report it upstream; it was not activated',
+    },
+    {
+      name: 'a hang',
+      facts: { timedOut: true, stderr: 'loading...' },
+      message: 'smoke test of demo 1.0.0: no answer to initialize within 2s; stderr: loading...',
+      hint: 'the server started but did not answer initialize; check that smokeTest.command/args start it as a stdio MCP server that needs no input, or raise smokeTest.timeout if it is only slow; it was not activated',
+    },
+    {
+      name: 'a hang after printing a URL on stderr',
+      facts: { timedOut: true, stderr: 'Server listening on http://0.0.0.0:8080/mcp.' },
+      message:
+        'smoke test of demo 1.0.0: it printed http://0.0.0.0:8080/mcp and waits there: it looks like an HTTP/SSE server, not a stdio one (no answer to initialize within 2s); stderr: Server listening on http://0.0.0.0:8080/mcp.',
+      hint: 'set smokeTest.command/args to start its stdio mode, or disable the smoke test (smokeTest.enabled: false); it was not activated',
+    },
+    {
+      name: 'a hang after printing a URL on stdout',
+      facts: { timedOut: true, stdoutNoise: 'SSE endpoint: http://127.0.0.1:3001/sse' },
+      message:
+        'smoke test of demo 1.0.0: it printed http://127.0.0.1:3001/sse and waits there: it looks like an HTTP/SSE server, not a stdio one (no answer to initialize within 2s)',
+      hint: 'set smokeTest.command/args to start its stdio mode, or disable the smoke test (smokeTest.enabled: false); it was not activated',
+    },
+    {
+      name: 'a hang in tools/list (it did answer on stdio)',
+      facts: { timedOut: true, phase: 'tools/list', stderr: 'listening on http://localhost:3000' },
+      message: 'smoke test of demo 1.0.0: no answer to tools/list within 2s; stderr: listening on http://localhost:3000',
+      hint: 'the server answered initialize but not tools/list; raise smokeTest.timeout if it is only slow, otherwise report it upstream; it was not activated',
+    },
+  ];
+  for (const { name, facts, message, hint } of cases) {
+    it(name, () => {
+      const built = smokeTestFailureMessage({ ...base, ...facts });
+      expect(built.message).to.equal(message);
+      expect(built.hint).to.equal(hint);
+    });
+  }
+});
+
+describe('findListeningAddress', () => {
+  const cases: [string, string | undefined][] = [
+    ['MCP server listening on http://localhost:3000/sse', 'http://localhost:3000/sse'],
+    ['ready at https://[::1]:8443', 'https://[::1]:8443'],
+    ['Listening on port 8080', 'port 8080'],
+    ['started on ws://example.test:9000/mcp', 'ws://example.test:9000/mcp'],
+    ['docs: https://example.test/readme', undefined],
+    ['server started, docs at https://example.test/readme', undefined],
+    ['loading tools...', undefined],
+    ['', undefined],
+  ];
+  for (const [output, expected] of cases) {
+    it(`${JSON.stringify(output)} -> ${String(expected)}`, () => {
+      expect(findListeningAddress(output)).to.equal(expected);
+    });
+  }
 });
