@@ -142,7 +142,7 @@ const envSchema = Joi.object({
   MAX_TARBALL_SIZE: byteSize.default(100 * 1024 ** 2),
   MAX_PACKAGE_SIZE: byteSize.default(500 * 1024 ** 2),
   MAX_PACKUMENT_SIZE: byteSize.default(DEFAULT_MAX_PACKUMENT_BYTES),
-  MAX_PACKAGE_FILES: Joi.number().integer().min(1).default(20_000),
+  MAX_PACKAGE_FILES: Joi.number().integer().min(1).default(100_000),
 }).unknown(true);
 
 function fail(variable: string, message: string, hint?: string): never {

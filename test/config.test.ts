@@ -50,7 +50,7 @@ describe('config: loadConfig', () => {
       expect(config.webhookUrls).to.deep.equal([]);
       expect(config.tarballHosts).to.deep.equal([]);
       expect(config.concurrency).to.deep.equal({ check: 50, download: 10, stage: 4, activate: 4, cleanup: 1, webhook: 10 });
-      expect(config.maxPackageFiles).to.equal(20_000);
+      expect(config.maxPackageFiles).to.equal(100_000);
     });
 
     it('gives the size limits as numbers of bytes by default', () => {
