@@ -289,7 +289,7 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     skipped,
     unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: summarize(current, candidate, allowed, skipped, settings.policy, hold),
+    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy, hold),
   };
   if (!allowed && current === undefined) {
     // A first install with nothing allowed is a failure, not "up to date": nothing is installed.
@@ -309,13 +309,14 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
   return decision;
 }
 
-function summarize(
+/** One line for people, for every ecosystem: "update 1.2.3 -> 1.3.0", "up to date; 2.0.0 held back by policy minor". */
+export function decisionSummary(
   current: string | undefined,
   candidate: string | undefined,
   allowed: string | undefined,
   skipped: CandidateDecision['skipped'],
   policy: Policy,
-  hold: string | undefined,
+  hold?: string,
 ): string {
   if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
   if (!allowed) return 'no version satisfies the policy';

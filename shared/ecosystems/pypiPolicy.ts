@@ -6,7 +6,7 @@
  * that failed before, old enough by its files' upload times (unknown = too young), and with a
  * file that fits this interpreter (a wheel; an sdist only with allowSdist) carrying a sha256.
  */
-import type { CandidateDecision, CandidateSettings, SkipReason, UsableDist } from '../policy.js';
+import { decisionSummary, type CandidateDecision, type CandidateSettings, type SkipReason, type UsableDist } from '../policy.js';
 import { gtPypi, isPypiPrerelease, isPypiVersion, normalizePypiVersion, pypiPolicyAllows, rcomparePypi, satisfiesPypi } from './pep440.js';
 
 /** One file of a release, as the JSON API lists it. */
@@ -250,7 +250,7 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     skipped,
     unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: summarize(current, candidate, allowed, skipped, settings.policy),
+    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy),
   };
   if (!allowed && current === undefined) {
     const why =
@@ -268,20 +268,4 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     };
   }
   return decision;
-}
-
-function summarize(
-  current: string | undefined,
-  candidate: string | undefined,
-  allowed: string | undefined,
-  skipped: CandidateDecision['skipped'],
-  policy: string,
-): string {
-  if (candidate) return current ? `update ${current} -> ${candidate}` : `install ${candidate}`;
-  if (!allowed) return 'no version satisfies the policy';
-  if (skipped.length === 0) return 'up to date';
-  const telling = skipped.find((skip) => skip.reason !== 'policy') ?? skipped[0]!;
-  return telling.reason === 'policy'
-    ? `up to date; ${telling.version} held back by policy ${policy}`
-    : `up to date; ${telling.version} skipped (${telling.reason})`;
 }
