@@ -204,10 +204,13 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     await redisServer.stop({ lose: true });
     await whileDown('dataLoss');
     await redisServer.start();
-    // The data really is gone (nothing writes this server's state unless it is checked again).
-    expect(await probe.redis.exists(`${config.queuePrefix}:mcp-updater:server:${WAVES[0]![1]}`), 'state of an installed server').to.equal(
-      0,
+    // The data really is gone: the audit events of the first wave are not rebuilt (only what the
+    // disk knows is: current, previous, history; see the next assertions).
+    const events = await probe.redis.xrange(`${config.queuePrefix}:mcp-updater:events`, '-', '+');
+    const firstInstall = events.some(([, fields]) =>
+      fields.some((field) => field.includes('"update.activated"') && field.includes(`"${WAVES[0]![1]}"`)),
     );
+    expect(firstInstall, "the first wave's install events").to.equal(false);
     const readyAgain = await waitUntil(
       '/ready to answer 200',
       async () => ((await ready()) === 200 ? Date.now() - downAt : undefined),
@@ -226,6 +229,9 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
       const record = await probe.layout.readVersionRecord(server, (await probe.layout.currentVersion(server))!);
       expect(record?.smokeTest?.ok, `${server} smoke test`).to.equal(true);
     }
+    // What the disk knows came back: an installed server's record shows its current version again.
+    const rebuilt = await probe.state.get(WAVES[0]![1]!);
+    expect(rebuilt.current, 'current after the data loss').to.equal(await probe.layout.currentVersion(WAVES[0]![1]!));
     expect(worker.exitCode).to.equal(null);
     expect(scheduler.exitCode).to.equal(null);
     const log = await fs.readFile(`${config.logDir}/orchestration.log`, 'utf8').catch(() => '');
