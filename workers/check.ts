@@ -14,6 +14,7 @@ import { describeError, MCPError } from '../shared/errors.js';
 import type { ServerSettings } from '../shared/inventory.js';
 import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../shared/policy.js';
 import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
+import type { ServerState } from '../shared/state.js';
 import { nextState } from '../shared/stateMachine.js';
 import { checkSignatures } from './checking/signatures.js';
 import type { WorkerContext } from './context.js';
@@ -65,7 +66,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const awaiting = decision.candidate !== undefined && decision.candidate === before.staged && !force;
   if (awaiting) decision.summary = `${decision.candidate} is staged and waits for approval`;
   const result: CheckResult = { server, current, latest: decision.latest, summary: decision.summary };
-  const chain = decision.candidate && !awaiting ? await chainFor(context, server, decision.candidate, Boolean(force)) : undefined;
+  const chain = decision.candidate && !awaiting ? await chainFor(context, before, decision.candidate, Boolean(force)) : undefined;
   const self = starting ? 'checking' : before.state;
   const ending = nextState(self, { step: 'check', event: 'done', chain: chain !== undefined }, before.state);
   await context.state.update(server, {
@@ -126,21 +127,20 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
  */
 async function chainFor(
   context: WorkerContext,
-  server: string,
+  record: Pick<ServerState, 'name' | 'chain' | 'chainVersion'>,
   version: string,
   force: boolean,
 ): Promise<{ id: string; started: boolean }> {
+  const server = record.name;
   const plain = chainId(server, version);
   if (force) return { id: chainId(server, version, true), started: true };
-  const state = await context.state.get(server);
-  const candidates = [plain, ...(state.chain && state.chainVersion === version && state.chain !== plain ? [state.chain] : [])];
+  // The record read when this check started: only checks write the chain, one per server at a time.
+  const ids = [plain, ...(record.chain && record.chainVersion === version && record.chain !== plain ? [record.chain] : [])];
   let plainUsed = false;
-  for (const id of candidates) {
-    for (const queue of CHAIN_QUEUES) {
-      const jobState = await context.queues[queue].getJobState(id);
-      if (ALIVE_STATES.has(jobState)) return { id, started: false };
-      if (id === plain && jobState !== 'unknown') plainUsed = true;
-    }
+  for (const id of ids) {
+    const states = await Promise.all(CHAIN_QUEUES.map((queue) => context.queues[queue].getJobState(id)));
+    if (states.some((jobState) => ALIVE_STATES.has(jobState))) return { id, started: false };
+    if (id === plain && states.some((jobState) => jobState !== 'unknown')) plainUsed = true;
   }
   return { id: plainUsed ? chainId(server, version, true) : plain, started: true };
 }
