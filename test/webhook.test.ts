@@ -203,7 +203,12 @@ describe('webhook delivery', function () {
         expect(body).to.include({ type: 'update.failed', server: 'memory', version: '1.3.0' });
         expect(body.text).to.equal('[mcp-updater] memory: update.failed 1.3.0: smoke test failed');
       }
-      const completed = await context.queues.webhook.getCompleted();
+      // The receiver answers before the worker records the job as completed: wait for that record.
+      let completed = await context.queues.webhook.getCompleted();
+      while (completed.length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        completed = await context.queues.webhook.getCompleted();
+      }
       expect(completed).to.have.length(1);
       expect(completed[0]!.attemptsMade).to.equal(2);
     } finally {
