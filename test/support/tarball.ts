@@ -92,27 +92,42 @@ function binTargets(bin: unknown): string[] {
   return [];
 }
 
+const copyFilter = (src: string) => !/[\\/](node_modules|\.git)$/.test(src);
+
+async function readPackageJson(file: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return {};
+  }
+}
+
+/**
+ * Copy a fixture folder into `into` and return its package.json. A fixture whose package.json names
+ * `"fixtureBase": "<folder>"` is that sibling fixture with its own files laid over it, so fixtures
+ * that differ only in package.json or one extra file share one server implementation.
+ */
+async function copyFixture(dir: string, into: string): Promise<Record<string, unknown>> {
+  const own = await readPackageJson(path.join(dir, 'package.json'));
+  if (typeof own.fixtureBase === 'string') await copyFixture(path.join(path.dirname(dir), own.fixtureBase), into);
+  await fs.cp(dir, into, { recursive: true, filter: copyFilter });
+  return own;
+}
+
 /**
  * Pack a fixture folder into an npm-style `.tgz` (gzip tar, entries under
  * `package/`, no directory entries, fixed mtimes, portable headers).
  * package.json gets `{...original, ...overrides.packageJson, name, version}`;
- * `bin` targets are made executable (0755) in the tarball.
+ * `bin` targets are made executable (0755) in the tarball. See copyFixture for `fixtureBase`.
  */
 export async function packDirectory(dir: string, overrides: PackOverrides = {}): Promise<Buffer> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'mcp-updater-pack-'));
   try {
-    await fs.cp(dir, tmp, {
-      recursive: true,
-      filter: (src) => !/[\\/](node_modules|\.git)$/.test(src),
-    });
     const pkgPath = path.join(tmp, 'package.json');
-    let pkg: Record<string, unknown> = {};
-    try {
-      pkg = JSON.parse(await fs.readFile(pkgPath, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const pkg = await copyFixture(dir, tmp);
     const merged: Record<string, unknown> = { ...pkg, ...(overrides.packageJson ?? {}) };
+    delete merged.fixtureBase;
     if (overrides.name !== undefined) merged.name = overrides.name;
     if (overrides.version !== undefined) merged.version = overrides.version;
     await fs.writeFile(pkgPath, JSON.stringify(merged, null, 2) + '\n', { mode: 0o644 });
