@@ -12,8 +12,8 @@ import { runSmokeTest } from '../shared/smokeTest.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
-import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 const PKG = '@modelcontextprotocol/server-memory';
@@ -94,18 +94,7 @@ describe("install: a server's data survives update, rollback and cleanup", funct
       .map((line) => JSON.parse(line) as { version: string; note: string | null });
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      60_000,
-      100,
-    );
+    await settlePipeline(context.queues);
   }
 
   async function check(): Promise<void> {

@@ -9,8 +9,8 @@ import { appKey } from '../shared/redis.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FixtureRegistry } from './support/registry.js';
-import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 
@@ -41,18 +41,7 @@ describe('install: a rollback holds until a newer version is published', functio
   });
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      60_000,
-      100,
-    );
+    await settlePipeline(context.queues, { queues: ['check', 'download', 'stage', 'activate'] });
   }
 
   async function check(force = false) {

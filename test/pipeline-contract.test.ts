@@ -17,6 +17,7 @@ import { createRedis, waitForRedis } from '../shared/redis.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, deleteKeysWithPrefix, TEST_REDIS_URL, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FixtureRegistry } from './support/registry.js';
 import { waitUntil } from './support/wait.js';
 
@@ -53,18 +54,7 @@ describe('pipeline contract: states tell the truth (workers, fixture registry)',
   }
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of PIPELINE) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      60_000,
-      100,
-    );
+    await settlePipeline(context.queues, { queues: PIPELINE });
   }
 
   async function checkAndSettle(server: string, force = false): Promise<void> {

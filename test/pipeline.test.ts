@@ -11,7 +11,7 @@ import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { fixturePackageDir, FixtureRegistry } from './support/registry.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
-import { waitUntil } from './support/wait.js';
+import { settlePipeline } from './support/pipeline.js';
 
 const DAY = 86_400_000;
 const old = new Date(Date.now() - 30 * DAY);
@@ -42,18 +42,7 @@ describe('pipeline end to end (workers, fixture registry, real MCP servers)', fu
   }
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      45_000,
-      100,
-    );
+    await settlePipeline(context.queues, { timeoutMs: 45_000 });
   }
 
   async function handshake(server: string) {

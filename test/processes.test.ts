@@ -11,6 +11,7 @@ import { ProducerClient } from '../producers/client.js';
 import type { WorkerContext } from '../workers/context.js';
 import { FixtureRegistry } from './support/registry.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { pipelineIdle } from './support/pipeline.js';
 import { waitUntil } from './support/wait.js';
 
 const BIN = fileURLToPath(new URL('../bin/mcp-updater.js', import.meta.url));
@@ -46,13 +47,7 @@ describe('worker processes', function () {
     client = ProducerClient.connect(env.config);
   }
 
-  async function settled(): Promise<boolean> {
-    for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-      const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      if (Object.values(counts).some((count) => count > 0)) return false;
-    }
-    return true;
-  }
+  const settled = () => pipelineIdle(context.queues, ['check', 'download', 'stage', 'activate']);
 
   beforeEach(async () => {
     registry = await FixtureRegistry.start();

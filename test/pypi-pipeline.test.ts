@@ -12,9 +12,9 @@ import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { importClientConfig, renderServers } from '../cli/import.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FixtureRegistry } from './support/registry.js';
 import { FixtureIndex } from './support/pypiIndex.js';
-import { waitUntil } from './support/wait.js';
 
 const DAY = 86_400_000;
 const old = new Date(Date.now() - 30 * DAY);
@@ -47,18 +47,7 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
   }
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate', 'cleanup'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      100_000,
-      100,
-    );
+    await settlePipeline(context.queues, { timeoutMs: 100_000 });
   }
 
   async function handshake(server: string) {

@@ -10,8 +10,8 @@ import { signatureRefusal, verifyRegistrySignatures, type RegistryKey, type Sign
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FIXTURE_SIGNING_KEY, FixtureRegistry, type SignatureMode } from './support/registry.js';
-import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 
@@ -123,18 +123,7 @@ describe('registry signatures: the check (workers, fixture registry)', function 
 
   async function checkAndSettle(): Promise<void> {
     await client.check('demo', { reason: 'test' });
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      45_000,
-      100,
-    );
+    await settlePipeline(context.queues, { queues: ['check', 'download', 'stage', 'activate'], timeoutMs: 45_000 });
   }
 
   async function publish(version: string, signature: SignatureMode = 'valid'): Promise<void> {

@@ -10,8 +10,8 @@ import { readSurface } from '../shared/surfaceStore.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { fixturePackageDir, FixtureRegistry } from './support/registry.js';
-import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 const FIXTURE = fixturePackageDir('mcp-surface');
@@ -98,18 +98,7 @@ describe('surface gate end to end (workers, fixture registry, mcp-surface fixtur
   }
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      60_000,
-      100,
-    );
+    await settlePipeline(context.queues, { queues: ['check', 'download', 'stage', 'activate'] });
   }
 
   async function release(version: string): Promise<void> {
