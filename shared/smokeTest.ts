@@ -52,7 +52,7 @@ export interface SmokeTestResult extends SmokeTestRecord {
   surface?: SurfaceRecord;
 }
 
-/** How much of the server's stderr is kept for the error message. */
+/** How much of the server's stderr is kept for the error message (its start and its end). */
 export const STDERR_TAIL_BYTES = 2048;
 /** Variables passed on besides the SDK's safe defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER). */
 const EXTRA_INHERITED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'MCP_UPDATER_NODE'];
@@ -314,33 +314,62 @@ function assertExecutable(command: string, cwd: string, searchPath: string | und
 
 class DeadlineExceeded extends Error {}
 
-/** Keeps the last `limit` bytes written. */
-class Tail {
+/**
+ * Keeps the first and the last bytes written, up to `limit` in all. A server that fails at start
+ * often says why in its first line and then prints its usage text ("No access token; pass
+ * --access-token or set …" then 60 lines of options): the head keeps the reason, the tail the
+ * last words of a crash.
+ */
+export class OutputExcerpt {
+  private head = Buffer.alloc(0);
   private chunks: Buffer[] = [];
   private size = 0;
-  constructor(private readonly limit: number) {}
+  private readonly headLimit: number;
+  private readonly tailLimit: number;
+  /** Bytes between the head and the tail were let go. */
+  private dropped = false;
+
+  constructor(limit: number) {
+    this.headLimit = Math.floor(limit / 4);
+    this.tailLimit = limit - this.headLimit;
+  }
 
   push(chunk: Buffer | string): void {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    let buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    if (this.head.length < this.headLimit) {
+      const taken = buffer.subarray(0, this.headLimit - this.head.length);
+      this.head = Buffer.concat([this.head, taken]);
+      buffer = buffer.subarray(taken.length);
+      if (buffer.length === 0) return;
+    }
     this.chunks.push(buffer);
     this.size += buffer.length;
-    while (this.size - this.chunks[0]!.length >= this.limit) this.size -= this.chunks.shift()!.length;
+    while (this.size - this.chunks[0]!.length >= this.tailLimit) {
+      this.size -= this.chunks.shift()!.length;
+      this.dropped = true;
+    }
   }
 
   toString(): string {
-    const all = Buffer.concat(this.chunks);
-    return all
-      .subarray(Math.max(0, all.length - this.limit))
-      .toString('utf8')
-      .trim();
+    const tail = Buffer.concat(this.chunks);
+    if (!this.dropped && tail.length <= this.tailLimit) return Buffer.concat([this.head, tail]).toString('utf8').trim();
+    // Cut at whitespace on both sides of the gap: no half-word, and no half of a secret that the
+    // redaction could no longer recognise.
+    const head = this.head.toString('utf8');
+    const end = tail.subarray(Math.max(0, tail.length - this.tailLimit)).toString('utf8');
+    const headCut = head.search(/\s\S*$/);
+    const tailCut = end.search(/\s/);
+    const before = headCut < 0 ? '' : head.slice(0, headCut).trim();
+    const after = tailCut < 0 ? '' : end.slice(tailCut).trim();
+    return `${before}\n[…]\n${after}`.trim();
   }
 }
 
 /** Run the smoke test; resolves with what the server said, or throws SmokeTestError. */
 export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestResult> {
   const started = performance.now();
-  const stderr = new Tail(STDERR_TAIL_BYTES);
-  const stdout = new Tail(STDERR_TAIL_BYTES);
+  const stderr = new OutputExcerpt(STDERR_TAIL_BYTES);
+  const stdout = new OutputExcerpt(STDERR_TAIL_BYTES);
   const sandbox = options.sandbox === false ? undefined : sandboxStatus();
   if (options.network === false && !(sandbox?.sandboxed && sandbox.networkIsolation)) {
     throw new SmokeTestError(
@@ -497,9 +526,9 @@ export interface FailureFacts {
   exitCode?: number;
   signal?: string;
   error: unknown;
-  /** Redacted tail of the server's stderr. */
+  /** Redacted start and end of the server's stderr. */
   stderr: string;
-  /** Redacted tail of what the server wrote to stdout that is not JSON-RPC. */
+  /** Redacted start and end of what the server wrote to stdout that is not JSON-RPC. */
   stdoutNoise?: string;
 }
 

@@ -209,12 +209,15 @@ describe('runSmokeTest', function () {
     expect(await loggedPids(logFile)).to.have.length(1);
   });
 
-  it('keeps only the tail of a long stderr', async () => {
+  it('keeps only the start and the end of a long stderr', async () => {
     const script = path.join(tmp, 'noisy.mjs');
-    await fs.writeFile(script, "process.stderr.write('x'.repeat(10000) + 'THE END\\n'); process.exit(3);\n");
+    await fs.writeFile(
+      script,
+      "process.stderr.write('Error: set API_KEY\\n' + 'usage line\\n'.repeat(1000) + 'THE END\\n'); process.exit(3);\n",
+    );
     const error = await expectFailure({ command: process.execPath, args: [script], timeoutMs: 5_000 });
     expect(error.message).to.include('exited with code 3');
-    expect(error.message).to.include('THE END');
+    expect(error.message).to.include('stderr: Error: set API_KEY\nusage line').and.include('[…]').and.include('usage line\nTHE END');
     expect((error.details?.stderr as string).length).to.be.at.most(2048);
   });
 
