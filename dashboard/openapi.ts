@@ -189,9 +189,30 @@ const schemas: Record<string, Schema> = {
     provenance: {
       type: 'string',
       enum: ['off', 'warn', 'require'],
-      description: 'npm registry signatures: warn refuses bad ones, require also unsigned ones.',
+      description:
+        'npm registry signatures and provenance attestations: warn refuses bad signatures and warns on bad or missing provenance, require refuses both.',
+    },
+    repository: {
+      type: ['string', 'null'],
+      description:
+        "The source repository (host/owner/repo) every version's verified provenance must name; null: any, a change waits for approval.",
     },
   }),
+  ProvenanceSource: {
+    ...strict(
+      {
+        repository: { type: 'string', description: 'host/owner/repo, lower case.' },
+        commit: { type: 'string' },
+        workflow: { type: 'string' },
+        ref: { type: 'string' },
+        builder: { type: 'string' },
+        issuer: { type: 'string', description: 'OIDC issuer of the signing certificate.' },
+        predicateType: { type: 'string' },
+      },
+      ['commit', 'workflow', 'ref', 'builder', 'issuer'],
+    ),
+    description: 'Where a version was built, as its verified npm provenance attestation says.',
+  },
   HistoryEntry: strict(
     {
       action: { type: 'string', enum: ['install', 'activate', 'approve', 'rollback', 'auto-rollback'] },
@@ -206,8 +227,9 @@ const schemas: Record<string, Schema> = {
         description: 'sha256 of the MCP surface `to` had when it went live; for approve, the surface approved.',
       },
       approvedBy: { type: 'string', description: 'Who approved (approve only).' },
+      provenance: ref('ProvenanceSource'),
     },
-    ['from', 'jobId', 'integrity', 'reason', 'surfaceHash', 'approvedBy'],
+    ['from', 'jobId', 'integrity', 'reason', 'surfaceHash', 'approvedBy', 'provenance'],
   ),
   SurfaceComparison: {
     ...strict({
@@ -262,6 +284,7 @@ const schemas: Record<string, Schema> = {
       ...serverViewProperties,
       settings: ref('Settings'),
       history: { type: 'array', items: ref('HistoryEntry'), description: 'Newest first.' },
+      source: { oneOf: [ref('ProvenanceSource'), { type: 'null' }], description: "The current version's verified source; null: unknown." },
     }),
     description: "ServerView with the server's settings and version history.",
   },

@@ -26,8 +26,10 @@ export interface Config {
   serversPath: string;
   stagingDir: string;
   backupDir: string;
-  /** npm's cache for staging installs (CACHE_DIR/npm). */
+  /** npm's cache for staging installs (CACHE_DIR/npm) and the Sigstore TUF metadata (CACHE_DIR/sigstore). */
   cacheDir: string;
+  /** A Sigstore trusted_root.json to verify provenance with instead of the public-good root read through TUF. */
+  sigstoreTrustedRoot?: string;
   logDir: string;
   logLevel: LogLevel;
   maxRetries: number;
@@ -113,6 +115,7 @@ const envSchema = Joi.object({
   STAGING_DIR: Joi.string(),
   BACKUP_DIR: Joi.string().default('./data/backups'),
   CACHE_DIR: Joi.string().default('./data/cache'),
+  SIGSTORE_TRUSTED_ROOT: Joi.string(),
   LOG_DIR: Joi.string().default('./data/logs'),
   LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
   MAX_RETRIES: Joi.number().integer().min(1).max(50).default(3),
@@ -283,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stagingDir: path.resolve(value.STAGING_DIR ?? path.join(serversPath, '.staging')),
     backupDir: path.resolve(value.BACKUP_DIR),
     cacheDir: path.resolve(value.CACHE_DIR),
+    ...(value.SIGSTORE_TRUSTED_ROOT ? { sigstoreTrustedRoot: path.resolve(value.SIGSTORE_TRUSTED_ROOT) } : {}),
     logDir: path.resolve(value.LOG_DIR),
     logLevel: value.LOG_LEVEL,
     maxRetries: value.MAX_RETRIES,

@@ -16,6 +16,7 @@ import { ConfigurationError } from './errors.js';
 import { registerSecret, registerSecretFile, secretArguments } from './redact.js';
 import { cronSchema, RESERVED_SERVER_NAMES, SERVER_NAME_PATTERN, timezoneSchema } from './schemas.js';
 import { parseCron, parseDuration } from './schedule.js';
+import { normalizeRepository } from './provenance.js';
 import { PROVENANCE_MODES, type ProvenanceMode } from './signatures.js';
 import { DEFAULT_SURFACE_CHANGE, type SurfaceChangeSettings } from './surface.js';
 
@@ -75,6 +76,8 @@ export interface ServerSettings {
   surfaceChange: SurfaceChangeSettings;
   /** npm registry signatures: off, warn (refuse bad ones, allow unsigned), require (refuse unsigned too). */
   provenance: ProvenanceMode;
+  /** The source repository (`github.com/owner/repo`) every version's verified provenance must name (npm). */
+  repository?: string;
 }
 
 export interface Inventory {
@@ -189,6 +192,12 @@ const serverSchema = Joi.object({
       .messages({ 'string.pattern.base': 'must be a console script name' }),
   ),
   allowScripts: Joi.array().items(packageName).unique().when('pypi', isPypi),
+  repository: Joi.string()
+    .custom(
+      (value: string, helpers) =>
+        normalizeRepository(value) ?? helpers.message({ custom: 'must be a source repository such as github.com/owner/repo' }),
+    )
+    .when('pypi', isPypi),
   ...settingKeys,
 })
   .nand('package', 'pypi')
@@ -249,6 +258,7 @@ interface RawServer extends RawSettings {
   range?: string;
   bin?: string;
   allowScripts?: string[];
+  repository?: string;
 }
 
 /** Parse and validate inventory text. Throws ConfigurationError with the bad key's path. */
@@ -344,6 +354,7 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
     ...(raw.allowScripts ? { allowScripts: raw.allowScripts } : {}),
     surfaceChange: { ...DEFAULT_SURFACE_CHANGE, ...defaults.surfaceChange, ...raw.surfaceChange },
     provenance: pick('provenance') ?? 'warn',
+    ...(raw.repository ? { repository: raw.repository } : {}),
   };
 }
 

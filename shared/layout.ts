@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { StagingError } from './errors.js';
+import type { ProvenanceSource } from './provenance.js';
 
 /** Metadata written into every staged version (`<version>/.mcp-updater/version.json`). */
 export interface VersionRecord {
@@ -30,6 +31,8 @@ export interface VersionRecord {
   stagedAt: string;
   jobId?: string;
   smokeTest?: SmokeTestRecord;
+  /** Where it was built, as its verified provenance said at check time (npm). */
+  provenance?: ProvenanceSource;
 }
 
 export interface SmokeTestRecord {
@@ -57,6 +60,8 @@ export interface HistoryEntry {
   surfaceHash?: string;
   /** Who approved (approve only). */
   approvedBy?: string;
+  /** Where `to` was built, as its verified provenance said (npm). */
+  provenance?: ProvenanceSource;
 }
 
 /** What `<name>/history.json` holds, so state can be rebuilt without Redis. */

@@ -10,6 +10,7 @@
 import semver from 'semver';
 import { strongestIntegrity } from './integrity.js';
 import type { Policy } from './inventory.js';
+import type { ProvenanceSource } from './provenance.js';
 import type { Packument, PackumentVersion } from './registry.js';
 import { isExactVersion } from './schemas.js';
 
@@ -59,6 +60,8 @@ export interface UsableDist {
   tarball: string;
   /** The file's name, where the ecosystem picks one of several (a pypi wheel). */
   file?: string;
+  /** Where the version was built, when its provenance verified (npm; workers/checking/provenance.ts). */
+  provenance?: ProvenanceSource;
 }
 
 export interface CandidateDecision {

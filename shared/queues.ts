@@ -17,6 +17,7 @@ import { pypiVersionSchema } from './ecosystems/pep440.js';
 import { ValidationError } from './errors.js';
 import type { Ecosystem } from './inventory.js';
 import type { SmokeTestRecord } from './layout.js';
+import type { ProvenanceSource } from './provenance.js';
 import type { RetentionPlan } from './retention.js';
 import { actorSchema, firstError, reasonSchema, serverNameSchema, strongIntegritySchema, versionSchema } from './schemas.js';
 
@@ -62,12 +63,16 @@ export interface DownloadJobData extends ChainJobData {
   /** The strongest single SRI hash the registry published for the tarball. */
   integrity: string;
   tarball: string;
+  /** Where the version was built, when check verified its provenance (npm). */
+  provenance?: ProvenanceSource;
 }
 
 export interface StageJobData extends ChainJobData {
   ecosystem?: Ecosystem;
   package: string;
   integrity: string;
+  /** Passed on from download: recorded with the version, compared with the active version's. */
+  provenance?: ProvenanceSource;
 }
 
 export interface ActivateJobData {
@@ -193,6 +198,22 @@ const ecosystemSchema = Joi.string().valid('npm', 'pypi');
 /** Exact semver for npm, a normalized PEP 440 version for pypi. */
 const ecosystemVersion = Joi.when('ecosystem', { is: 'pypi', then: pypiVersionSchema, otherwise: versionSchema });
 
+const sourceText = Joi.string().max(500);
+/** A verified provenance source (shared/provenance.ts) as check found it. */
+const provenanceSchema = Joi.object<ProvenanceSource>({
+  repository: Joi.string()
+    .max(300)
+    .pattern(/^[a-z0-9.:-]+\/[a-z0-9_.-]+\/[a-z0-9_.-]+$/)
+    .required()
+    .messages({ 'string.pattern.base': '{#label} must be a source repository such as github.com/owner/repo' }),
+  commit: sourceText,
+  workflow: sourceText,
+  ref: sourceText,
+  builder: sourceText,
+  issuer: sourceText,
+  predicateType: sourceText.required(),
+});
+
 const chainFields = {
   server: serverName,
   chain: chainIdSchema.required(),
@@ -219,11 +240,13 @@ export const jobSchemas: { [Q in QueueName]: Joi.ObjectSchema<JobDataByQueue[Q]>
     tarball: Joi.string()
       .uri({ scheme: ['http', 'https'] })
       .required(),
+    provenance: provenanceSchema,
   }),
   stage: Joi.object<StageJobData>({
     ...chainFields,
     package: packageName.required(),
     integrity: strongIntegritySchema.required(),
+    provenance: provenanceSchema,
   }),
   activate: Joi.object<ActivateJobData>({
     server: serverName,

@@ -34,7 +34,15 @@ export interface PackumentVersion {
   name: string;
   version: string;
   deprecated?: string | boolean;
-  dist?: { tarball?: string; integrity?: string; shasum?: string; unpackedSize?: number; signatures?: unknown };
+  dist?: {
+    tarball?: string;
+    integrity?: string;
+    shasum?: string;
+    unpackedSize?: number;
+    signatures?: unknown;
+    /** npm's provenance: `{ url, provenance: { predicateType } }` (shared/provenance.ts). */
+    attestations?: unknown;
+  };
   bin?: string | Record<string, string>;
   dependencies?: Record<string, string>;
 }
@@ -70,6 +78,8 @@ const MAX_REDIRECTS = 5;
 const SIGNING_KEYS_TTL_MS = 60 * 60 * 1000;
 /** The keys document is small; anything larger is not one. */
 const MAX_KEYS_BYTES = 256 * 1024;
+/** An attestations document holds two bundles of a few KiB each; anything this large is not one. */
+const MAX_ATTESTATIONS_BYTES = 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /**
  * Packuments at least this large are parsed in a worker thread. Measured (2 cores, Node 20): a
@@ -142,6 +152,7 @@ function slimPackument(value: unknown): Packument | undefined {
               shasum: dist.shasum,
               unpackedSize: dist.unpackedSize,
               ...(dist.signatures !== undefined ? { signatures: dist.signatures } : {}),
+              ...(dist.attestations !== undefined ? { attestations: dist.attestations } : {}),
             }
           : undefined,
       bin: entry.bin,
@@ -286,31 +297,7 @@ export class RegistryClient {
     if (this.signingKeysCache && now - this.signingKeysCache.at < SIGNING_KEYS_TTL_MS) return this.signingKeysCache.keys;
     const url = `${this.registry}-/npm/v1/keys`;
     const what = "the registry's signing keys";
-    let parsed: unknown;
-    const deadline = new Deadline(this.downloadTimeoutMs);
-    try {
-      const response = await this.get(url, { accept: 'application/json' }, deadline, what);
-      if (response.status < 200 || response.status > 299) {
-        response.body.resume();
-        throw Object.assign(new Error(`${response.status} from ${redactUrl(url)}`), { statusCode: response.status });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > MAX_KEYS_BYTES) {
-          response.body.destroy();
-          throw new Error(`${what} are larger than ${MAX_KEYS_BYTES} bytes`);
-        }
-        chunks.push(chunk);
-      }
-      parsed = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
-    } catch (error) {
-      throw this.registryError(error, what);
-    } finally {
-      deadline.clear();
-    }
-    const keys = (parsed as { keys?: unknown } | null)?.keys;
+    const keys = ((await this.smallJson(url, what, MAX_KEYS_BYTES)) as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(keys)) {
       throw new RegistryError('EREGISTRYKEYS', `${what} at ${redactUrl(url)} are not a keys document ({"keys": [...]})`, {
         hint: 'set provenance: off for a registry that signs nothing',
@@ -326,6 +313,60 @@ export class RegistryClient {
     );
     this.signingKeysCache = { at: now, keys: valid };
     return valid;
+  }
+
+  /**
+   * A version's attestations document (`dist.attestations.url`): always read from this registry,
+   * at the URL's path (as npm does), so a packument cannot send the request elsewhere. Throws a
+   * RegistryError when it cannot be read or is not `{ attestations: [...] }`.
+   */
+  async attestations(url: string, label: string): Promise<Array<{ predicateType?: unknown; bundle?: unknown }>> {
+    let target: string;
+    try {
+      const given = new URL(url);
+      target = new URL(`${given.pathname}${given.search}`, this.registryUrl.origin).href;
+    } catch {
+      throw new RegistryError('EATTESTATIONURL', `${label}: its attestations URL "${redactUrl(url)}" is not a URL`, { retryable: false });
+    }
+    const what = `the attestations of ${label}`;
+    const list = ((await this.smallJson(target, what, MAX_ATTESTATIONS_BYTES)) as { attestations?: unknown } | null)?.attestations;
+    if (!Array.isArray(list)) {
+      throw new RegistryError(
+        'EATTESTATIONS',
+        `${what} at ${redactUrl(target)} are not an attestations document ({"attestations": [...]})`,
+        {
+          retryable: false,
+        },
+      );
+    }
+    return list.filter((entry): entry is { predicateType?: unknown; bundle?: unknown } => entry !== null && typeof entry === 'object');
+  }
+
+  /** GET a small JSON document of the registry within DOWNLOAD_TIMEOUT, reading at most `maxBytes`. */
+  private async smallJson(url: string, what: string, maxBytes: number): Promise<unknown> {
+    const deadline = new Deadline(this.downloadTimeoutMs);
+    try {
+      const response = await this.get(url, { accept: 'application/json' }, deadline, what);
+      if (response.status < 200 || response.status > 299) {
+        response.body.resume();
+        throw Object.assign(new Error(`${response.status} from ${redactUrl(url)}`), { statusCode: response.status });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          response.body.destroy();
+          throw new Error(`${what} are larger than ${maxBytes} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      return JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+    } catch (error) {
+      throw deadline.expired ? this.deadlineError(what, deadline) : this.registryError(error, what);
+    } finally {
+      deadline.clear();
+    }
   }
 
   /** The package's packument; `fullMetadata` adds `time` (needed for minReleaseAge). */

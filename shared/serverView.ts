@@ -6,6 +6,7 @@
  */
 import type { Activation, Ecosystem, Policy, PythonSettings, ServerSettings, SmokeTestSettings } from './inventory.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
+import type { ProvenanceSource } from './provenance.js';
 import { redact, redactArguments, redactString, REDACTED } from './redact.js';
 import type { ServerState, ServerStateName, StateStore } from './state.js';
 import { SERVER_STATES } from './stateMachine.js';
@@ -62,6 +63,8 @@ export interface ServerDetail extends ServerView {
   settings: PublicSettings;
   /** Newest first. */
   history: HistoryEntry[];
+  /** Where the current version was built, as its verified provenance says (npm); null when unknown. */
+  source: ProvenanceSource | null;
 }
 
 export function serverView(settings: ServerSettings, state: ServerState, layout: Pick<InstallLayout, 'launcher'>): ServerView {
@@ -127,6 +130,7 @@ export function publicSettings(settings: ServerSettings): PublicSettings {
     },
     surfaceChange: { ...settings.surfaceChange },
     provenance: settings.provenance,
+    repository: settings.repository ?? null,
   };
 }
 
@@ -147,7 +151,9 @@ export async function readServerDetail(
   layout: Pick<InstallLayout, 'launcher'>,
 ): Promise<ServerDetail> {
   const [current, history] = await Promise.all([state.get(settings.name), state.history(settings.name)]);
-  return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history) };
+  // The switch that made the current version current carries its verified source.
+  const source = current.current ? history.find((entry) => entry.to === current.current)?.provenance : undefined;
+  return { ...serverView(settings, current, layout), settings: publicSettings(settings), history: redact(history), source: source ?? null };
 }
 
 /** The package as people read it: npm names as they are, index projects as `pypi:<project>`. */

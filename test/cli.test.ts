@@ -209,6 +209,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         smokeTest: { enabled: true, timeoutMs: 15_000, command: null, args: [], network: true, env: {} },
         surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
         provenance: 'warn',
+        repository: null,
       });
       expect(one.server.history).to.have.length(1);
       expect(one.events.map((event) => event.type)).to.deep.equal(['update.activated']);

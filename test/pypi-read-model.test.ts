@@ -38,6 +38,7 @@ describe('read model: pypi servers', () => {
       ...view,
       settings: publicSettings(settings),
       history: [{ action: 'install', to: '2025.4.7', at: '2026-01-01T00:00:00.000Z' }],
+      source: null,
     };
     expect(detail.settings).to.deep.include({
       ecosystem: 'pypi',
@@ -51,7 +52,7 @@ describe('read model: pypi servers', () => {
     const settings = inventory.servers.get('memory')!;
     const view = serverView(settings, { name: 'memory', state: 'idle', failedVersions: [] }, layout);
     expect(packageLabel(view)).to.equal('m');
-    const detail = { ...view, settings: publicSettings(settings), history: [] };
+    const detail = { ...view, settings: publicSettings(settings), history: [], source: null };
     expect(detail.settings).to.include({ ecosystem: 'npm', python: null });
     const validate = ajv.compile({ $ref: `${SCHEMAS_ID}#/$defs/ServerDetail` });
     expect(validate(detail), JSON.stringify(validate.errors)).to.equal(true);

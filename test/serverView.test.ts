@@ -124,6 +124,7 @@ describe('read model: one view of a server', () => {
       },
       surfaceChange: { additive: 'auto', changed: 'approve', breaking: 'approve' },
       provenance: 'warn',
+      repository: null,
     });
   });
 

@@ -93,6 +93,8 @@ async function activateVersion(
       // Which MCP surface went live, and for an approval who approved it (the surface gate).
       ...(record?.smokeTest?.surfaceHash ? { surfaceHash: record.smokeTest.surfaceHash } : {}),
       ...(job.data.action === 'approve' ? { approvedBy: job.data.requestedBy ?? 'unknown' } : {}),
+      // Where it was built (its verified provenance): for approve, the source that was approved.
+      ...(record?.provenance ? { provenance: record.provenance } : {}),
     };
     await recordSwitch(context, settings, entry, { current: target, previous, integrity });
   }

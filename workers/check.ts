@@ -16,6 +16,7 @@ import { chooseCandidate, needsFullMetadata, type CandidateDecision } from '../s
 import { CHAIN_QUEUES, chainId, enqueue, type CheckJobData, type CheckResult } from '../shared/queues.js';
 import type { ServerState } from '../shared/state.js';
 import { nextState } from '../shared/stateMachine.js';
+import { checkProvenance } from './checking/provenance.js';
 import { checkSignatures } from './checking/signatures.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
@@ -111,6 +112,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
       version: candidate,
       integrity: usable.integrity,
       tarball: usable.tarball,
+      ...(usable.provenance ? { provenance: usable.provenance } : {}),
       ...(job.data.reason ? { reason: job.data.reason } : {}),
       ...(force ? { force: true } : {}),
     });
@@ -145,22 +147,54 @@ async function chainFor(
   return { id: plainUsed ? chainId(server, version, true) : plain, started: true };
 }
 
-/** Ask the registry (and check its signatures), then decide over what it said. */
+/** Candidates whose provenance one check judges before it gives up on this check's registry data. */
+const MAX_PROVENANCE_TRIES = 5;
+
+/**
+ * Ask the registry (and check its signatures), then decide over what it said. The chosen
+ * version's provenance is verified last (it costs a request); a refused one is set aside and the
+ * policy chooses again among the rest.
+ */
 async function npmDecider(context: WorkerContext, settings: ServerSettings): Promise<(input: DecisionInput) => Promise<CandidateDecision>> {
   const packument = await context.registry.packument(settings.package, needsFullMetadata(settings));
   const signatures = await checkSignatures(context, settings, packument);
+  const provenance = checkProvenance(context, settings, packument);
   return async ({ current, now, exclude, hold }) => {
-    const decision = chooseCandidate({
-      packument,
-      current,
-      settings,
-      now,
-      exclude,
-      hold,
-      tarballProblem: (url) => tarballProblem(context, url),
-      versionProblem: (version) => signatures.problem(version),
-    });
+    const refused: CandidateDecision['unusable'] = [];
+    let decision: CandidateDecision;
+    for (;;) {
+      decision = chooseCandidate({
+        packument,
+        current,
+        settings,
+        now,
+        exclude: [...exclude, ...refused.map((entry) => entry.version)],
+        hold,
+        tarballProblem: (url) => tarballProblem(context, url),
+        versionProblem: (version) => signatures.problem(version),
+      });
+      if (!decision.candidate) break;
+      if (refused.length >= MAX_PROVENANCE_TRIES) {
+        // The rest waits for the next check, which skips the refused ones.
+        decision = {
+          ...decision,
+          candidate: undefined,
+          usable: undefined,
+          summary: `${refused.length} versions refused for their provenance`,
+        };
+        break;
+      }
+      const message = await provenance.judge(decision.candidate);
+      if (!message) break;
+      refused.push({ version: decision.candidate, message });
+    }
     await signatures.record();
+    await provenance.record();
+    decision.unusable.push(...refused);
+    // "Nothing allowed" because every candidate was refused: the refusals are the error.
+    if (refused.length > 0 && !decision.candidate && decision.error?.code === 'ENOVERSION') decision = { ...decision, error: undefined };
+    const source = decision.candidate ? provenance.source(decision.candidate) : undefined;
+    if (source && decision.usable) decision.usable = { ...decision.usable, provenance: source };
     return decision;
   };
 }

@@ -14,6 +14,7 @@ import { createLogger } from '../shared/logger.js';
 import { MetricsRecorder } from '../shared/metrics.js';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '../shared/redis.js';
 import { RegistryClient } from '../shared/registry.js';
+import { ProvenanceVerifier } from '../shared/sigstore.js';
 import { StateStore } from '../shared/state.js';
 
 export interface WorkerContext {
@@ -25,6 +26,8 @@ export interface WorkerContext {
   events: EventLog;
   metrics: MetricsRecorder;
   registry: RegistryClient;
+  /** Sigstore verification of npm provenance attestations (its trust root read once a day). */
+  provenance: ProvenanceVerifier;
   layout: InstallLayout;
   /** Injectable clock (minReleaseAge tests). */
   now: () => Date;
@@ -49,6 +52,7 @@ export async function createWorkerContext(config: Config, options: WorkerContext
     events: new EventLog(redis, config, queues.webhook),
     metrics: new MetricsRecorder(redis, config),
     registry: new RegistryClient(config, {}),
+    provenance: ProvenanceVerifier.fromConfig(config),
     layout: new InstallLayout(config),
     now: options.now ?? (() => new Date()),
     log: {

@@ -50,6 +50,7 @@ export async function execDownloadJob(job: JobLike<DownloadJobData>, context: Wo
     version,
     integrity,
     ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
+    ...(job.data.provenance ? { provenance: job.data.provenance } : {}),
     ...(job.data.reason ? { reason: job.data.reason } : {}),
     ...(job.data.force ? { force: true } : {}),
   });

@@ -1,13 +1,16 @@
 /*
  * stage: turn a verified tarball from the backup store into $MCP_SERVERS_PATH/<name>/versions/<v>
  * (the steps live in workers/staging/: tarball.ts, package.ts, npmInstall.ts, version.ts), then
- * add the activate job of its chain (activation: auto, and the surface gate lets it through:
- * workers/staging/surfaceGate.ts) or leave the version waiting for approval.
+ * add the activate job of its chain (activation: auto, and the gates let it through: the surface
+ * gate, workers/staging/surfaceGate.ts, and the source-repository gate, workers/staging/sourceGate.ts)
+ * or leave the version waiting for approval.
  */
 import { enqueue, type StageJobData, type StageResult } from '../shared/queues.js';
 import { nextState, startState } from '../shared/stateMachine.js';
+import type { SurfaceGateAction } from '../shared/surface.js';
 import type { WorkerContext } from './context.js';
 import { serverSettings } from './context.js';
+import { sourceGate } from './staging/sourceGate.js';
 import { surfaceGate } from './staging/surfaceGate.js';
 import { stageVersion } from './staging/version.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -28,6 +31,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
     integrity: job.data.integrity,
     jobId: job.id ?? chain,
     settings,
+    ...(job.data.provenance ? { provenance: job.data.provenance } : {}),
   });
   if (!staged.reused) await context.metrics.observeStageDuration((performance.now() - started) / 1000);
   const smokeTest = staged.record.smokeTest;
@@ -46,7 +50,10 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
       reused: staged.reused,
     },
   });
-  const gate = await surfaceGate(context, settings, { server, version, jobId: job.id, reason: job.data.reason });
+  const gate = combineGates([
+    await surfaceGate(context, settings, { server, version, jobId: job.id, reason: job.data.reason }),
+    await sourceGate(context, settings, { server, version, provenance: job.data.provenance }),
+  ]);
   const next = settings.activation === 'auto' && gate.action === 'auto' ? 'activate' : 'awaiting-approval';
   const result: StageResult = { version, dir: staged.dir, toolCount: smokeTest?.toolCount, reused: staged.reused, next, chain };
 
@@ -75,8 +82,18 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
       from: current,
       jobId: job.id,
       reason: gate.reason ?? job.data.reason,
-      ...(gate.reason ? { details: { gate: gate.reason, surfaceHash: staged.record.smokeTest?.surfaceHash } } : {}),
+      ...(gate.reason
+        ? { details: { gate: gate.reason, surfaceHash: staged.record.smokeTest?.surfaceHash, provenance: job.data.provenance } }
+        : {}),
     });
   }
   return result;
+}
+
+/** One gate path: the version waits when any gate holds it, for all their reasons. */
+function combineGates(gates: Array<{ action: SurfaceGateAction; reason?: string }>): { action: SurfaceGateAction; reason?: string } {
+  const holding = gates.filter((gate) => gate.action === 'approve');
+  if (holding.length === 0) return { action: 'auto' };
+  const reasons = holding.map((gate) => gate.reason).filter((reason): reason is string => Boolean(reason));
+  return { action: 'approve', ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}) };
 }

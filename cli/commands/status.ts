@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { summarizeQueues, QueueCounts, type QueueSummary } from '../../dashboard/queue-counts.js';
 import type { UpdateEvent } from '../../shared/events.js';
 import { relativeTime } from '../../shared/humanTime.js';
+import { describeSource } from '../../shared/provenance.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
 import { sandboxStatus } from '../../shared/smokeTest.js';
@@ -98,6 +99,8 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
       ],
       ['schedule', `${settings.schedule} (${settings.timezone})`],
       ['smoke test', settings.smokeTest.enabled ? `on, timeout ${formatDuration(settings.smokeTest.timeoutMs)}` : 'off'],
+      ['source', server.source ? describeSource(server.source) : null],
+      ['provenance', `${settings.provenance}${settings.repository ? `, repository ${settings.repository}` : ''}`],
       ['launcher', server.launcher],
     ]),
   );

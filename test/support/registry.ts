@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 import * as tar from 'tar';
+import { provenanceStatement, type FixtureSigstore } from './sigstore.js';
 import { integrityOf, packDirectory } from './tarball.js';
 
 /** Absolute path of `test/fixtures/packages`. */
@@ -78,6 +79,24 @@ export interface PublishOptions {
    * editPackument integrity stays signed). Default 'valid'.
    */
   signature?: SignatureMode;
+  /**
+   * Publish with an npm SLSA provenance attestation signed by the fixture Sigstore (see
+   * useSigstore), built from `repository` (`owner/repo`); `variant` makes it hostile.
+   */
+  provenance?: ProvenanceOptions;
+}
+
+/**
+ * How publish() attests a version: validly, or with a subject digest of other bytes, a subject
+ * naming another package, a bundle signed by a CA the trust root does not know, a bundle without
+ * its Rekor entry, or a statement naming one repository signed by another repository's workflow.
+ */
+export type ProvenanceVariant = 'valid' | 'wrong-digest' | 'wrong-name' | 'untrusted-ca' | 'no-tlog' | 'other-signer';
+
+export interface ProvenanceOptions {
+  repository: string;
+  commit?: string;
+  variant?: ProvenanceVariant;
 }
 
 export interface PublishResult {
@@ -126,6 +145,8 @@ interface VersionRecord {
   /** Overrides dist.tarball in packuments. */
   tarballUrl?: string;
   signature: SignatureMode;
+  /** The attestations document served for this version (`dist.attestations`), when it has one. */
+  attestations?: { attestations: Array<{ predicateType: string; bundle: unknown }> };
 }
 
 interface PackageRecord {
@@ -146,6 +167,7 @@ type Route =
   | { kind: 'tarball'; name: string; file: string }
   | { kind: 'ping' }
   | { kind: 'keys' }
+  | { kind: 'attestations'; name: string; version: string }
   | { kind: 'other' };
 
 interface PreparedResponse {
@@ -293,6 +315,7 @@ export class FixtureRegistry {
     this.#assertNotPublished(name, version); // re-check after the awaits
 
     const { integrity, shasum } = integrityOf(tarball);
+    const attestations = opts.provenance ? await this.#attest(name, version, tarball, opts.provenance) : undefined;
     const tarballFile = `${basenameOf(name)}-${version}.tgz`;
     const manifest: Record<string, unknown> = { ...fromTarball, ...(opts.packageJson ?? {}), name, version };
     for (const key of Object.keys(manifest)) {
@@ -316,6 +339,7 @@ export class FixtureRegistry {
       publishedAt,
       tarballUrl: opts.tarballUrl,
       signature: opts.signature ?? 'valid',
+      ...(attestations ? { attestations } : {}),
     });
     if (publishedAt < pkg.created) pkg.created = publishedAt;
 
@@ -328,6 +352,37 @@ export class FixtureRegistry {
     this.#touch(pkg, publishedAt);
 
     return { name, version, integrity, shasum, tarballUrl: opts.tarballUrl ?? this.tarballUrl(name, version), size: tarball.length };
+  }
+
+  #sigstore?: { trusted: FixtureSigstore; untrusted: FixtureSigstore };
+
+  /** The Sigstore that signs provenance (`trusted`) and the one a hostile publisher uses (`untrusted`). */
+  useSigstore(trusted: FixtureSigstore, untrusted: FixtureSigstore): void {
+    this.#sigstore = { trusted, untrusted };
+  }
+
+  /** The attestations document of a version: its SLSA provenance, signed as the variant says. */
+  async #attest(
+    name: string,
+    version: string,
+    tarball: Buffer,
+    options: ProvenanceOptions,
+  ): Promise<NonNullable<VersionRecord['attestations']>> {
+    if (!this.#sigstore) throw new Error('FixtureRegistry.publish: provenance needs useSigstore() first');
+    const variant = options.variant ?? 'valid';
+    const bytes = variant === 'wrong-digest' ? Buffer.concat([tarball, Buffer.from('tampered')]) : tarball;
+    const statement = provenanceStatement({
+      name: variant === 'wrong-name' ? `${name}-evil` : name,
+      version,
+      sha512Hex: createHash('sha512').update(bytes).digest('hex'),
+      repository: options.repository,
+      commit: options.commit,
+    });
+    const signer = variant === 'untrusted-ca' ? this.#sigstore.untrusted : this.#sigstore.trusted;
+    const identity = { repository: variant === 'other-signer' ? `${options.repository}-fork` : options.repository };
+    const bundle = (await signer.attest(statement, identity)) as { verificationMaterial?: Record<string, unknown> };
+    if (variant === 'no-tlog' && bundle.verificationMaterial) bundle.verificationMaterial.tlogEntries = [];
+    return { attestations: [{ predicateType: 'https://slsa.dev/provenance/v1', bundle }] };
   }
 
   /** Point a dist-tag at an existing version. */
@@ -482,6 +537,14 @@ export class FixtureRegistry {
       integrity: rec.integrity,
       shasum: rec.shasum,
       tarball: rec.tarballUrl ?? `${this.url}${pkg.name}/-/${rec.tarballFile}`,
+      ...(rec.attestations
+        ? {
+            attestations: {
+              url: `${this.url}-/npm/v1/attestations/${pkg.name}@${rec.manifest.version as string}`,
+              provenance: { predicateType: 'https://slsa.dev/provenance/v1' },
+            },
+          }
+        : {}),
     };
   }
 
@@ -558,6 +621,8 @@ export class FixtureRegistry {
     }
     if (decoded === '/-/ping') return { kind: 'ping' };
     if (decoded === '/-/npm/v1/keys') return { kind: 'keys' };
+    const attestation = /^\/-\/npm\/v1\/attestations\/((?:@[^/]+\/)?[^/@]+)@([^/@]+)$/.exec(decoded);
+    if (attestation) return { kind: 'attestations', name: attestation[1]!, version: attestation[2]! };
     let m = /^\/((?:@[^/]+\/)?[^/@][^/]*)$/.exec(decoded);
     if (m && !decoded.startsWith('/-/')) return { kind: 'packument', name: m[1]! };
     m = /^\/((?:@[^/]+\/)?[^/]+)\/-\/([^/]+\.tgz)$/.exec(decoded);
@@ -585,6 +650,10 @@ export class FixtureRegistry {
       return this.#json(200, { keys: [{ expires: null, keyid, keytype: 'ecdsa-sha2-nistp256', scheme: 'ecdsa-sha2-nistp256', key }] });
     }
     if (route.kind === 'other') return this.#json(404, { error: 'Not found' });
+    if (route.kind === 'attestations') {
+      const document = this.#packages.get(route.name)?.versions.get(route.version)?.attestations;
+      return document ? this.#json(200, document) : this.#json(404, { error: 'Not found' });
+    }
 
     const pkg = this.#packages.get(route.name);
     if (!pkg) return this.#json(404, { error: 'Not found' });

@@ -3,6 +3,7 @@
  */
 import type { ServerSettings } from '../../shared/inventory.js';
 import type { VersionRecord } from '../../shared/layout.js';
+import type { ProvenanceSource } from '../../shared/provenance.js';
 
 export interface StageRequest {
   server: string;
@@ -12,6 +13,8 @@ export interface StageRequest {
   /** Names the staging directory, so two jobs for one version never share one. */
   jobId: string;
   settings: ServerSettings;
+  /** The verified provenance source check found, recorded in version.json. */
+  provenance?: ProvenanceSource;
 }
 
 export interface StagedVersion {

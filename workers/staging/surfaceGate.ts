@@ -65,7 +65,7 @@ export async function surfaceGate(
 
   // A later check re-runs the chain of a version still waiting: announce its change only once.
   const record = await context.state.get(server);
-  const announced = record.staged === version && record.gate !== undefined && record.gate === reason;
+  const announced = record.staged === version && reason !== undefined && record.gate?.startsWith(reason) === true;
   if (!announced) {
     await context.metrics.increment('surface_changes_total', [server, diff.class]);
     await context.events.publish({

@@ -68,6 +68,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
       packageDir,
       stagedAt: context.now().toISOString(),
       jobId: request.jobId,
+      ...(request.provenance ? { provenance: request.provenance } : {}),
     };
     await writeFileAtomic(
       layout.runScript(staging),
