@@ -13,7 +13,8 @@ import type { WorkerContext } from '../workers/context.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, type FaultKind, type PublishResult } from './support/registry.js';
-import { CurrentVersionMonitor, pipelineSettled, PIPELINE, summary } from './support/reliability.js';
+import { CurrentVersionMonitor, summary } from './support/reliability.js';
+import { PIPELINE_QUEUES, pipelineIdle } from './support/pipeline.js';
 import { waitUntil } from './support/wait.js';
 
 const SERVERS = Array.from({ length: 50 }, (_, index) => `chaos-${String(index).padStart(2, '0')}`);
@@ -89,7 +90,7 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
   });
 
   async function settle(): Promise<void> {
-    await waitUntil('the pipeline to settle', () => pipelineSettled(context.queues), 120_000, 200);
+    await waitUntil('the pipeline to settle', () => pipelineIdle(context.queues), 120_000, 200);
   }
 
   /** Check every server until each is where `expected` says; returns how many rounds it took. */
@@ -202,17 +203,25 @@ describe('reliability: registry chaos (50 servers, ~30% of registry requests fai
       states.every((state) => state === 'completed' || state === 'failed'),
     );
     const queueCounts: Record<string, Record<string, number>> = {};
-    for (const name of PIPELINE) {
+    for (const name of PIPELINE_QUEUES) {
       queueCounts[name] = await context.queues[name].getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed', 'prioritized');
       expect(
         queueCounts[name]!.waiting + queueCounts[name]!.active + queueCounts[name]!.delayed + queueCounts[name]!.prioritized,
         `${name} jobs left`,
       ).to.equal(0);
     }
-    // Only the corrupted downloads and the one exhausted on purpose failed for good. The latter's
-    // chain stays failed; the next plain check started a fresh chain of 2.0.0, which completed.
-    const failedDownloads = (await context.queues.download.getFailed()).map((job) => job.id).sort();
-    expect(failedDownloads).to.deep.equal([...[...CORRUPTED].map((server) => `${server}@2.0.0`), `${DOWNLOAD_EXHAUSTED}@2.0.0`].sort());
+    // The corrupted downloads and the one exhausted on purpose failed for good. The latter's chain
+    // stays failed; the next plain check started a fresh chain of 2.0.0, which completed. Random
+    // faults may exhaust another download's attempts too (about 0.25^6 per download): that one
+    // must have failed on a transient cause and been recovered the same way, never on integrity.
+    const failedDownloads = await context.queues.download.getFailed();
+    const planned = [...[...CORRUPTED].map((server) => `${server}@2.0.0`), `${DOWNLOAD_EXHAUSTED}@2.0.0`];
+    expect(failedDownloads.map((job) => job.id)).to.include.members(planned);
+    for (const job of failedDownloads.filter((failed) => !planned.includes(failed.id!))) {
+      expect(job.failedReason, `${job.id} failed by chance`).to.not.match(/EINTEGRITY/);
+      expect(job.attemptsMade, `${job.id} attempts`).to.equal(MAX_RETRIES);
+      expect((await context.state.get(job.data.server)).chain, `${job.id} recovered by a fresh chain`).to.match(/#[0-9a-z]+$/);
+    }
     const freshChain = (await context.state.get(DOWNLOAD_EXHAUSTED)).chain!;
     expect(freshChain, `${DOWNLOAD_EXHAUSTED} chain`).to.match(new RegExp(`^${DOWNLOAD_EXHAUSTED}@2\\.0\\.0#[0-9a-z]+$`));
     for (const queue of ['download', 'stage', 'activate'] as const) {

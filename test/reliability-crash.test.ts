@@ -15,15 +15,8 @@ import type { WorkerContext } from '../workers/context.js';
 import { serverLockKey } from '../workers/activation/lock.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry } from './support/registry.js';
-import {
-  CurrentVersionMonitor,
-  killHard,
-  pipelineSettled,
-  sleep,
-  startRole,
-  summary,
-  type ChildWithOutput,
-} from './support/reliability.js';
+import { CurrentVersionMonitor, killHard, sleep, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import { pipelineIdle } from './support/pipeline.js';
 import { waitUntil } from './support/wait.js';
 
 const SERVERS = Array.from({ length: 8 }, (_, index) => `crash-${index}`);
@@ -114,7 +107,7 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
           return { queue, jobId: job.id!, server: job.data.server, pid, at: Date.now(), lockHeld };
         }
       }
-      if (await pipelineSettled(context.queues)) return undefined;
+      if (await pipelineIdle(context.queues)) return undefined;
       await sleep(20);
     }
   }
@@ -137,7 +130,7 @@ describe('reliability: kill -9 of a worker process during download, stage and ac
         `every server on ${version}`,
         async () => {
           for (const server of SERVERS) if ((await context.state.get(server)).current !== version) return false;
-          return pipelineSettled(context.queues);
+          return pipelineIdle(context.queues);
         },
         60_000,
         100,

@@ -18,7 +18,8 @@ import { QUEUE_NAMES } from '../shared/queues.js';
 import { createTestEnv, deleteKeysWithPrefix, type TestEnv } from './support/env.js';
 import { fixturePackageDir, FixtureRegistry } from './support/registry.js';
 import { freePort } from './support/redisServer.js';
-import { killHard, pipelineSettled, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import { killHard, startRole, summary, type ChildWithOutput } from './support/reliability.js';
+import { pipelineIdle } from './support/pipeline.js';
 import { waitUntil } from './support/wait.js';
 
 const API_TOKEN = 'sec-api-token-4f1c2b7e9d0a5c3e8b6f';
@@ -276,7 +277,7 @@ describe('reliability: HTTP security across dashboard processes', function () {
       await waitUntil(
         'sec-a installed by the worker process',
         async () =>
-          (await fs.readlink(path.join(config.serversPath, 'sec-a', 'current')).catch(() => '')) !== '' && pipelineSettled(control.queue),
+          (await fs.readlink(path.join(config.serversPath, 'sec-a', 'current')).catch(() => '')) !== '' && pipelineIdle(control.queue),
         60_000,
         100,
       );

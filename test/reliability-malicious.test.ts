@@ -17,7 +17,8 @@ import type { WorkerContext } from '../workers/context.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { fixturePackageDir, FixtureRegistry } from './support/registry.js';
-import { pipelineSettled, snapshotTree, summary, treeDiff } from './support/reliability.js';
+import { snapshotTree, summary, treeDiff } from './support/reliability.js';
+import { pipelineIdle } from './support/pipeline.js';
 import { packEntries, type RawTarEntry } from './support/tarball.js';
 import { waitUntil } from './support/wait.js';
 
@@ -291,7 +292,7 @@ describe('reliability: malicious and broken packages through check -> download -
 
   async function checkAllAndSettle(): Promise<void> {
     await client.checkAll(servers, { reason: 'malicious packages test' });
-    await waitUntil('the pipeline to settle', () => pipelineSettled(context.queues), 60_000, 100);
+    await waitUntil('the pipeline to settle', () => pipelineIdle(context.queues), 60_000, 100);
   }
 
   it(`refuses each of ${CASES.length} hostile or broken 1.1.0 versions with its own code, leaving 1.0.0 current and nothing written outside staging`, async () => {

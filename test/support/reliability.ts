@@ -7,12 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QueueSet } from '../../shared/redis.js';
 import type { InstallLayout } from '../../shared/layout.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-updater.js', import.meta.url));
-export const PIPELINE = ['check', 'download', 'stage', 'activate', 'cleanup'] as const;
-
 export type ChildWithOutput = ChildProcess & { output: string[] };
 
 /** `mcp-updater start --role <role>` as a child process with exactly `env` (plus PATH and HOME). */
@@ -37,15 +34,6 @@ export async function killHard(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGKILL');
   await exited(child);
-}
-
-/** No job of any pipeline queue waiting, active, delayed or prioritized. */
-export async function pipelineSettled(queues: QueueSet): Promise<boolean> {
-  for (const name of PIPELINE) {
-    const counts = await queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-    if (Object.values(counts).some((count) => count > 0)) return false;
-  }
-  return true;
 }
 
 export interface TreeEntry {
