@@ -29,9 +29,9 @@ import { ProvenanceVerifier } from '../shared/sigstore.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { settlePipeline } from './support/pipeline.js';
 import { FixtureRegistry, type ProvenanceVariant } from './support/registry.js';
 import { FIXTURE_OIDC_ISSUER, FixtureSigstore, provenanceStatement } from './support/sigstore.js';
-import { waitUntil } from './support/wait.js';
 
 const old = new Date(Date.now() - 30 * 86_400_000);
 const sha512 = (text: string) => crypto.createHash('sha512').update(text).digest();
@@ -286,18 +286,7 @@ describe('provenance: the pipeline (workers, fixture registry and Sigstore)', fu
   }
 
   async function settle(): Promise<void> {
-    await waitUntil(
-      'the pipeline to settle',
-      async () => {
-        for (const name of ['check', 'download', 'stage', 'activate'] as const) {
-          const counts = await context.queues[name].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-          if (Object.values(counts).some((count) => count > 0)) return false;
-        }
-        return true;
-      },
-      60_000,
-      100,
-    );
+    await settlePipeline(context.queues, { queues: ['check', 'download', 'stage', 'activate'] });
   }
 
   async function checkAndSettle(): Promise<void> {
