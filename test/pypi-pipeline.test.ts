@@ -352,6 +352,40 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     const events = await context.events.list({ server: 'demo', limit: 100 });
     expect(events.filter((event) => event.type === 'update.rolled-back')).to.have.length(1);
     expect((await handshake('demo')).serverVersion).to.equal('1.0.0');
+    // The next check does not install the bad version again.
+    const activations = async () => (await context.events.list({ server: 'demo', type: 'update.activated', limit: 100 })).length;
+    const before = await activations();
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', lastCheckResult: 'up to date; 1.1.0 skipped (failed-before)' });
+    expect(await activations()).to.equal(before);
+  });
+
+  it('a rollback holds the server by PEP 440 order: the next checks do not move up to the version rolled back from', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0', kind: 'healthy', uploadedAt: old });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    index.publish({ name: 'demo-py-mcp', version: '1.1', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.1');
+    await client.rollback('demo', { requestedBy: 'test', ecosystem: 'pypi' });
+    await settle();
+    expect(await context.state.get('demo')).to.include({ current: '1.0', hold: '1.1' });
+    expect((await context.layout.readHistory('demo'))?.hold).to.equal('1.1');
+
+    // 1.0.post1 is newer than 1.0 but not than the hold (and 1.1 itself is what was rolled back from).
+    index.publish({ name: 'demo-py-mcp', version: '1.0.post1', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({
+      current: '1.0',
+      lastCheckResult: 'held at 1.0 after a rollback from 1.1; a version newer than 1.1 moves on (or check --force)',
+    });
+    expect((await handshake('demo')).serverVersion).to.equal('1.0');
+
+    index.publish({ name: 'demo-py-mcp', version: '1.10', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.current).to.equal('1.10');
+    expect(state.hold).to.equal(undefined);
   });
 
   it('cleanup removes old versions; a rollback re-stages one from its backup wheel', async () => {
