@@ -437,6 +437,15 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
       expect(await handshake('node')).to.include({ ok: true, serverName: 'demo-mcp' });
       expect(await handshake('deps')).to.include({ ok: true, serverName: 'dep-py-mcp', toolCount: 3 });
       expect(await handshake('demo')).to.include({ ok: true, serverName: 'demo-py-mcp', serverVersion: '2.0' });
+      // Every event (audit log, API, webhooks) names the server's ecosystem.
+      for (const [server, ecosystem] of [
+        ['node', 'npm'],
+        ['deps', 'pypi'],
+      ] as const) {
+        const events = await context.events.list({ server, limit: 100 });
+        expect(events.map((event) => event.type)).to.include('update.activated');
+        expect(new Set(events.map((event) => event.ecosystem)), server).to.deep.equal(new Set([ecosystem]));
+      }
     } finally {
       await registry.close();
     }
