@@ -148,6 +148,8 @@ function entryOrigin(entry: string, index: URL): string | undefined {
 
 export class PypiIndexClient {
   private readonly indexUrl: URL;
+  /** The index as configured, credentials included: only for pip's environment. */
+  private readonly configured: string;
   private readonly authorization?: string;
   private readonly allowedOrigins: Set<string>;
   private readonly timeoutMs: number;
@@ -159,6 +161,7 @@ export class PypiIndexClient {
     private readonly config: PypiIndexConfig,
   ) {
     const url = new URL(index);
+    this.configured = url.href;
     if (url.username || url.password) {
       this.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     }
@@ -182,6 +185,11 @@ export class PypiIndexClient {
 
   get origin(): string {
     return this.indexUrl.origin;
+  }
+
+  /** The URL with its credentials, for PIP_INDEX_URL in pip's environment (never a command line or a message). */
+  get urlForPip(): string {
+    return this.configured;
   }
 
   /** Why a file URL may not be fetched, or undefined when it may. */

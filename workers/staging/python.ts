@@ -283,11 +283,6 @@ export function chooseConsoleScript(info: WheelInfo, request: StageRequest): { n
   return { name, entry: scripts[name]!.replace(/\s*\[.*$/, '').trim() };
 }
 
-/** Index URL with its credentials for pip (which talks to the index itself during resolution). */
-function indexForPip(): string {
-  return process.env.PYPI_INDEX_URL?.trim() || process.env.PIP_INDEX_URL?.trim() || '';
-}
-
 /**
  * pip's resolution of the wheel and its dependencies, without installing anything: every item's
  * name, version, URL and sha256 (pip's `--dry-run --report`).
@@ -322,7 +317,7 @@ async function resolve(
     request,
     reportName === 'resolution.json' ? 'resolving the dependencies' : 'resolving the build requirements',
     work,
-    { PIP_INDEX_URL: indexForPip() || index.index },
+    { PIP_INDEX_URL: index.urlForPip },
   );
   const data = JSON.parse(await fs.readFile(report, 'utf8')) as {
     install?: Array<{
