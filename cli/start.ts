@@ -7,6 +7,7 @@
 import path from 'node:path';
 import v8 from 'node:v8';
 import type { Config } from '../shared/config.js';
+import type { ResolvedIndex } from '../shared/ecosystems/pypiIndex.js';
 import type { InventoryWatcher } from '../shared/inventory.js';
 import type { Scheduler } from '../producers/scheduler.js';
 
@@ -51,8 +52,14 @@ function boundHeap(role: Role): void {
  * file for ROLES and `config check` for loadStartupConfig, and neither needs Redis or BullMQ.
  */
 
-/** Validate env + inventory the way start does, and resolve the registry; used by `config check` too. */
-export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; inventory: InventoryWatcher }> {
+/**
+ * Validate env + inventory the way start does, and resolve the registry and, when the inventory
+ * has pypi servers, the Python package index (a bad one is exit 78 naming its variable); used by
+ * `config check` too.
+ */
+export async function loadStartupConfig(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config: Config; inventory: InventoryWatcher; pypiIndex?: ResolvedIndex }> {
   const [{ loadConfig, resolveRegistry }, { inventoryDefaults, InventoryWatcher }] = await Promise.all([
     import('../shared/config.js'),
     import('../shared/inventory.js'),
@@ -60,17 +67,30 @@ export async function loadStartupConfig(env: NodeJS.ProcessEnv = process.env): P
   const config = loadConfig(env);
   resolveRegistry(config);
   const inventory = await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config));
-  return { config, inventory };
+  const hasPypi = [...inventory.inventory.servers.values()].some((server) => server.ecosystem === 'pypi');
+  if (!hasPypi) return { config, inventory };
+  try {
+    const { resolveIndex } = await import('../shared/ecosystems/pypiIndex.js');
+    return { config, inventory, pypiIndex: await resolveIndex(env) };
+  } catch (error) {
+    inventory.close();
+    throw error;
+  }
+}
+
+/** "Python package index https://pypi.internal/simple/ (from PIP_INDEX_URL)", credentials redacted. */
+export function describeIndex(index: ResolvedIndex, redact: (url: string) => string): string {
+  return `Python package index ${redact(index.url)} (from ${index.source})`;
 }
 
 export async function start(role: Role): Promise<void> {
   boundHeap(role);
-  const { config, inventory } = await loadStartupConfig();
+  const { config, inventory, pypiIndex } = await loadStartupConfig();
   const [
     { describeError },
     { InstallLayout },
     { closeLoggers, configureLogging, createLogger },
-    { registerSecret },
+    { redactUrl, registerSecret },
     { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis },
     { StateStore },
     { Scheduler },
@@ -110,6 +130,7 @@ export async function start(role: Role): Promise<void> {
   log.info(
     `mcp-updater starting (role ${role}): ${inventory.inventory.servers.size} servers from ${config.serversConfig}, registry ${config.apiBaseUrl}`,
   );
+  if (pypiIndex) log.info(describeIndex(pypiIndex, redactUrl));
   // Disk is the truth for what is installed: a record Redis lost (it restarted empty) is rebuilt
   // from the install layout now and whenever Redis comes back, not at the next scheduled check.
   const records = new StateStore(redis, config);

@@ -104,18 +104,37 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
     return scrape.data;
   };
 
-  const storedCounter = <L extends string>(name: string, help: string, labelNames: L[], rows: (d: ScrapeData) => CounterRows) =>
-    new client.Counter<L>({
+  /*
+   * The ecosystem label (npm | pypi) is the one the inventory gives the server now: a function of
+   * the server, so it adds no series; a server gone from the inventory is "unknown".
+   */
+  const ecosystemOf = (server: string): string => {
+    const settings = deps.inventory.server(server);
+    return settings ? (settings.ecosystem ?? 'npm') : 'unknown';
+  };
+
+  const storedCounter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    rows: (d: ScrapeData) => CounterRows,
+    options: { ecosystem?: boolean } = {},
+  ) =>
+    new client.Counter<L | 'ecosystem'>({
       name: `${METRIC_PREFIX}${name}`,
       help,
-      labelNames,
+      labelNames: options.ecosystem ? [...labelNames, 'ecosystem'] : labelNames,
       registers: [registry],
       async collect() {
         const scraped = rows(await data());
         this.reset();
         for (const row of scraped) {
           if (row.labels.length !== labelNames.length) continue;
-          const labels = Object.fromEntries(labelNames.map((label, index) => [label, row.labels[index]!])) as Record<L, string>;
+          const labels = Object.fromEntries(labelNames.map((label, index) => [label, row.labels[index]!])) as Partial<
+            Record<L | 'ecosystem', string>
+          >;
+          // Counter rows start with the server name (shared/metrics.ts).
+          if (options.ecosystem) labels.ecosystem = ecosystemOf(row.labels[0]!);
           this.inc(labels, row.value);
         }
       },
@@ -123,12 +142,15 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
 
   storedCounter(
     'checks_total',
-    'Checks run, by server and result (up-to-date, held-back, update, error).',
+    'Checks run, by server, result (up-to-date, held-back, update, error) and ecosystem (npm, pypi).',
     ['server', 'result'],
     (d) => d.checks,
+    { ecosystem: true },
   );
-  storedCounter('updates_total', 'Updates attempted, by server and result.', ['server', 'result'], (d) => d.updates);
-  storedCounter('rollbacks_total', 'Rollbacks done, by server.', ['server'], (d) => d.rollbacks);
+  storedCounter('updates_total', 'Updates attempted, by server, result and ecosystem.', ['server', 'result'], (d) => d.updates, {
+    ecosystem: true,
+  });
+  storedCounter('rollbacks_total', 'Rollbacks done, by server and ecosystem.', ['server'], (d) => d.rollbacks, { ecosystem: true });
   storedCounter(
     'surface_changes_total',
     'Staged versions whose MCP surface differed from the active one, by server and class (additive, changed, breaking).',
@@ -150,15 +172,17 @@ export function createMetricsRegistry(deps: MetricsDeps): client.Registry {
     ) as unknown as Metric,
   );
 
-  new client.Gauge<'server' | 'version'>({
+  new client.Gauge<'server' | 'version' | 'ecosystem'>({
     name: `${METRIC_PREFIX}server_info`,
-    help: 'The active version of each server (value is always 1).',
-    labelNames: ['server', 'version'],
+    help: 'The active version of each server, with its ecosystem (value is always 1).',
+    labelNames: ['server', 'version', 'ecosystem'],
     registers: [registry],
     async collect() {
       const { servers } = await data();
       this.reset();
-      for (const server of servers) if (server.current) this.set({ server: server.name, version: server.current }, 1);
+      for (const server of servers) {
+        if (server.current) this.set({ server: server.name, version: server.current, ecosystem: server.ecosystem }, 1);
+      }
     },
   });
 

@@ -292,6 +292,7 @@ const schemas: Record<string, Schema> = {
     {
       type: { type: 'string', enum: [...EVENT_TYPES] },
       server: ref('ServerName'),
+      ecosystem: { type: 'string', enum: ['npm', 'pypi'], description: "The server's ecosystem when the event was published." },
       version: { type: 'string' },
       from: { type: 'string' },
       at: { type: 'string', format: 'date-time' },
@@ -300,7 +301,7 @@ const schemas: Record<string, Schema> = {
       actor: { type: 'string', description: 'Who asked (token fingerprint or session), when an operator did.' },
       details: { type: 'object', description: 'Extra facts: bytesFreed for cleanup.done, toolCount for update.staged, …' },
     },
-    ['version', 'from', 'reason', 'jobId', 'actor', 'details'],
+    ['ecosystem', 'version', 'from', 'reason', 'jobId', 'actor', 'details'],
   ),
   QueueCounts: queueCounts,
   Status: strict({

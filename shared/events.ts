@@ -1,11 +1,12 @@
 /*
  * Events (README "HTTP API", docs/ARCHITECTURE.md: "update.available" ... "cleanup.done"): appended to a capped Redis stream
  * (status page, API, CLI), written to audit.log, and handed to the webhook queue when
- * WEBHOOK_URLS is set. Shape: {type, server, version, from?, at, reason?, jobId} plus extras.
+ * WEBHOOK_URLS is set. Shape: {type, server, ecosystem?, version, from?, at, reason?, jobId} plus extras.
  */
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from './config.js';
+import type { Ecosystem } from './inventory.js';
 import { createLogger } from './logger.js';
 import type { WebhookJobData } from './queues.js';
 import { redact } from './redact.js';
@@ -28,6 +29,8 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export interface UpdateEvent {
   type: EventType;
   server: string;
+  /** The server's ecosystem (npm, pypi) when the publisher knows the server. */
+  ecosystem?: Ecosystem;
   version?: string;
   from?: string;
   at: string;
@@ -57,6 +60,8 @@ export class EventLog {
     private readonly redis: Redis,
     private readonly config: Pick<Config, 'queuePrefix' | 'webhookUrls'>,
     private readonly webhookQueue?: Queue<WebhookJobData>,
+    /** The server's ecosystem, added to every event published for it (workers know the inventory). */
+    private readonly ecosystemOf?: (server: string) => Ecosystem | undefined,
   ) {}
 
   private get streamKey(): string {
@@ -64,7 +69,8 @@ export class EventLog {
   }
 
   async publish(input: Omit<UpdateEvent, 'at'> & { at?: string }): Promise<UpdateEvent> {
-    const event = redact({ ...input, at: input.at ?? new Date().toISOString() }) as UpdateEvent;
+    const ecosystem = input.ecosystem ?? this.ecosystemOf?.(input.server);
+    const event = redact({ ...input, ...(ecosystem ? { ecosystem } : {}), at: input.at ?? new Date().toISOString() }) as UpdateEvent;
     const json = JSON.stringify(event);
     await this.redis.xadd(this.streamKey, 'MAXLEN', '~', String(STREAM_MAX_LENGTH), '*', 'event', json);
     this.audit.info(event.type, { event });

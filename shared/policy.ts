@@ -13,6 +13,7 @@ import type { Policy } from './inventory.js';
 import type { ProvenanceSource } from './provenance.js';
 import type { Packument, PackumentVersion } from './registry.js';
 import { isExactVersion } from './schemas.js';
+import { SEMVER_ORDER, type VersionOrder } from './versionOrder.js';
 
 export interface CandidateSettings {
   policy: Policy;
@@ -133,11 +134,19 @@ function ageOf(packument: Packument, version: string, now: Date): number | undef
   return Number.isFinite(at) ? now.getTime() - at : undefined;
 }
 
+/**
+ * The rollback hold as a check applies it (for every ecosystem): the hold when the scheme can
+ * read it, and whether a version is at or below it.
+ */
+export function holdRule(hold: string | undefined, order: VersionOrder): { hold?: string; held: (version: string) => boolean } {
+  const valid = hold !== undefined && order.valid(hold) ? hold : undefined;
+  return { hold: valid, held: (version) => valid !== undefined && order.valid(version) && order.compare(version, valid) <= 0 };
+}
+
 export function chooseCandidate(input: CandidateInput): CandidateDecision {
   const { packument, current, settings, now } = input;
   const excluded = new Set(input.exclude ?? []);
-  const hold = input.hold !== undefined && semver.valid(input.hold) ? input.hold : undefined;
-  const held = (version: string) => hold !== undefined && semver.lte(version, hold);
+  const { hold, held } = holdRule(input.hold, SEMVER_ORDER);
   const latest = packument['dist-tags']?.[settings.channel];
   const skipped: CandidateDecision['skipped'] = [];
   const unusable: CandidateDecision['unusable'] = [];
@@ -332,7 +341,7 @@ export function decisionSummary(
     : `up to date; ${telling.version} skipped (${telling.reason})`;
 }
 
-function heldSummary(current: string | undefined, hold: string): string {
+export function heldSummary(current: string | undefined, hold: string): string {
   return `held at ${current ?? '(none)'} after a rollback from ${hold}; a version newer than ${hold} moves on (or check --force)`;
 }
 
@@ -341,19 +350,22 @@ function heldSummary(current: string | undefined, hold: string): string {
  * server below the version it left (the higher of that and an existing hold); an approve lifts
  * it; so does activating a version newer than the hold. Anything else keeps it.
  */
-export function holdAfterSwitch(input: {
-  action: 'activate' | 'approve' | 'rollback';
-  from?: string;
-  to: string;
-  hold?: string;
-}): string | undefined {
+export function holdAfterSwitch(
+  input: {
+    action: 'activate' | 'approve' | 'rollback';
+    from?: string;
+    to: string;
+    hold?: string;
+  },
+  order: VersionOrder = SEMVER_ORDER,
+): string | undefined {
   const { action, from, to, hold } = input;
-  const valid = (version: string | undefined): version is string => version !== undefined && semver.valid(version) !== null;
-  if (action === 'rollback' && valid(from) && valid(to) && semver.lt(to, from)) {
-    return valid(hold) && semver.gt(hold, from) ? hold : from;
+  const valid = (version: string | undefined): version is string => version !== undefined && order.valid(version);
+  if (action === 'rollback' && valid(from) && valid(to) && order.compare(to, from) < 0) {
+    return valid(hold) && order.compare(hold, from) > 0 ? hold : from;
   }
   if (action === 'approve') return undefined;
-  if (valid(hold) && valid(to) && semver.gt(to, hold)) return undefined;
+  if (valid(hold) && valid(to) && order.compare(to, hold) > 0) return undefined;
   return hold;
 }
 

@@ -4,7 +4,8 @@
  * previous and the staged version plus the newest `keep`; backups stay while a kept or recently
  * used version may need them to be re-staged, so a rollback after cleanup still works.
  */
-import semver from 'semver';
+import type { Ecosystem } from './inventory.js';
+import { SEMVER_ORDER, versionOrder, type VersionOrder } from './versionOrder.js';
 
 /** A staging directory or an unknown backup younger than this may belong to a running job. */
 export const IN_FLIGHT_GRACE_MS = 60 * 60 * 1000;
@@ -14,6 +15,8 @@ export const BACKUP_HISTORY_EXTRA = 2;
 
 export interface RetentionServer {
   name: string;
+  /** Whose version scheme says which versions are the newest (npm when absent). */
+  ecosystem?: Ecosystem;
   /** Versions kept on disk besides current, previous and staged (inventory `keep`). */
   keep: number;
   current?: string;
@@ -54,13 +57,20 @@ export interface RetentionPlan {
   };
 }
 
-/** Newest first: semver descending (valid versions before invalid ones), ties by stagedAt descending. */
-export function compareInstalledNewestFirst(a: { version: string; stagedAt: number }, b: { version: string; stagedAt: number }): number {
-  const validA = semver.valid(a.version, { loose: true });
-  const validB = semver.valid(b.version, { loose: true });
+/**
+ * Newest first by the ecosystem's version scheme (semver, or PEP 440 for pypi: 1.0.0.post1 after
+ * 1.0.0, 1.10.0 after 1.9), versions it can read before the others, ties by stagedAt descending.
+ */
+export function compareInstalledNewestFirst(
+  a: { version: string; stagedAt: number },
+  b: { version: string; stagedAt: number },
+  order: VersionOrder = SEMVER_ORDER,
+): number {
+  const validA = order.valid(a.version);
+  const validB = order.valid(b.version);
   if (validA && validB) {
-    const order = semver.rcompare(validA, validB);
-    if (order !== 0) return order;
+    const newer = order.compare(b.version, a.version);
+    if (newer !== 0) return newer;
   } else if (validA || validB) {
     return validA ? -1 : 1;
   }
@@ -92,11 +102,12 @@ export function retentionPlan(input: RetentionInput): RetentionPlan {
     keepFor(server.current, 'current');
     keepFor(server.previous, 'previous');
     keepFor(server.staged, 'staged');
-    const newest = [...server.installed].sort(compareInstalledNewestFirst).slice(0, Math.max(0, server.keep));
-    for (const { version } of newest) keepFor(version, 'newest');
+    const order = versionOrder(server.ecosystem);
+    const installed = [...server.installed].sort((a, b) => compareInstalledNewestFirst(a, b, order));
+    for (const { version } of installed.slice(0, Math.max(0, server.keep))) keepFor(version, 'newest');
 
     const seen = new Set<string>();
-    for (const { version } of [...server.installed].sort(compareInstalledNewestFirst)) {
+    for (const { version } of installed) {
       if (seen.has(version)) continue;
       seen.add(version);
       const why = reasons.get(version);

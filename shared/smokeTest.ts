@@ -240,7 +240,14 @@ export function registerRuntimeDir(dir: string): void {
   if (path.isAbsolute(dir)) runtimeDirs.add(dir);
 }
 
-export function sandboxArguments(options: SmokeTestOptions & { cwd: string; command: string }): string[] {
+export function sandboxArguments(
+  options: SmokeTestOptions & {
+    cwd: string;
+    command: string;
+    /** Directories bound read-write (an sdist build's output directory); nothing else is writable. */
+    writable?: string[];
+  },
+): string[] {
   const args = [...NAMESPACE_FLAGS];
   if (options.network === false) args.push('--unshare-net');
   for (const dir of SYSTEM_DIRS) {
@@ -281,6 +288,10 @@ export function sandboxArguments(options: SmokeTestOptions & { cwd: string; comm
   for (const target of readOnly) {
     if (target === '/' || visible(target) || bound.includes(target)) continue;
     args.push('--ro-bind-try', target, target);
+    bound.push(target);
+  }
+  for (const target of options.writable ?? []) {
+    args.push('--bind', target, target);
     bound.push(target);
   }
   // Last, so they cover whatever bind brought them in. A device bind: plain binds are nodev, and

@@ -20,6 +20,8 @@ servers:
     package: "@modelcontextprotocol/server-memory"
   github:
     package: mcp-github
+  fetch:
+    pypi: mcp-server-fetch
 `;
 
 /** Sample lines of one scrape: `name{labels}` -> value. */
@@ -61,11 +63,17 @@ describe('metrics endpoint', function () {
     await recorder.increment('updates_total', ['memory', 'failed']);
     await recorder.increment('updates_total', ['memory', 'activated']);
     await recorder.increment('rollbacks_total', ['memory']);
+    await recorder.checked('fetch', 'update', checkedAt);
+    await recorder.increment('updates_total', ['fetch', 'activated']);
+    await recorder.increment('rollbacks_total', ['fetch']);
+    // A server no longer in the inventory keeps its counts, labelled ecosystem="unknown".
+    await recorder.increment('updates_total', ['gone', 'activated']);
     for (const seconds of [0.2, 0.7, 3, 45, 400]) await recorder.observeStageDuration(seconds);
 
     const state = new StateStore(env.redis, env.config);
     await state.update('memory', { current: '1.2.0', candidate: '1.3.0', latest: '1.3.0' });
     await state.update('github', { current: '0.4.1', candidate: '0.4.1', latest: '0.4.1' });
+    await state.update('fetch', { current: '2025.4.7', candidate: '2025.4.7', latest: '2025.4.7' });
     await producer.check('memory');
     await producer.cleanup({ dryRun: true });
 
@@ -105,13 +113,17 @@ describe('metrics endpoint', function () {
     expect(text).to.include('nodejs_eventloop_lag_seconds');
   });
 
-  it('reads the counters written by workers in any process', () => {
-    expect(scraped.get('mcp_updater_checks_total{server="memory",result="up-to-date"}')).to.equal(2);
-    expect(scraped.get('mcp_updater_checks_total{server="memory",result="update"}')).to.equal(1);
-    expect(scraped.get('mcp_updater_checks_total{server="github",result="error"}')).to.equal(1);
-    expect(scraped.get('mcp_updater_updates_total{server="memory",result="activated"}')).to.equal(2);
-    expect(scraped.get('mcp_updater_updates_total{server="memory",result="failed"}')).to.equal(1);
-    expect(scraped.get('mcp_updater_rollbacks_total{server="memory"}')).to.equal(1);
+  it('reads the counters written by workers in any process, labelled with the ecosystem', () => {
+    expect(scraped.get('mcp_updater_checks_total{server="memory",result="up-to-date",ecosystem="npm"}')).to.equal(2);
+    expect(scraped.get('mcp_updater_checks_total{server="memory",result="update",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_checks_total{server="github",result="error",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_updates_total{server="memory",result="activated",ecosystem="npm"}')).to.equal(2);
+    expect(scraped.get('mcp_updater_updates_total{server="memory",result="failed",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_rollbacks_total{server="memory",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_checks_total{server="fetch",result="update",ecosystem="pypi"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_updates_total{server="fetch",result="activated",ecosystem="pypi"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_rollbacks_total{server="fetch",ecosystem="pypi"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_updates_total{server="gone",result="activated",ecosystem="unknown"}')).to.equal(1);
   });
 
   it('writes the stage duration histogram with cumulative buckets, +Inf, sum and count', () => {
@@ -130,8 +142,9 @@ describe('metrics endpoint', function () {
   });
 
   it("reports each server's active version, update availability and last check time", () => {
-    expect(scraped.get('mcp_updater_server_info{server="memory",version="1.2.0"}')).to.equal(1);
-    expect(scraped.get('mcp_updater_server_info{server="github",version="0.4.1"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_server_info{server="memory",version="1.2.0",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_server_info{server="github",version="0.4.1",ecosystem="npm"}')).to.equal(1);
+    expect(scraped.get('mcp_updater_server_info{server="fetch",version="2025.4.7",ecosystem="pypi"}')).to.equal(1);
     expect(scraped.get('mcp_updater_server_update_available{server="memory"}')).to.equal(1);
     expect(scraped.get('mcp_updater_server_update_available{server="github"}')).to.equal(0);
     expect(scraped.get('mcp_updater_last_check_timestamp_seconds{server="memory"}')).to.equal(checkedAt.getTime() / 1000);
@@ -152,8 +165,8 @@ describe('metrics endpoint', function () {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const [first, second] = await Promise.all([request(app).get('/metrics'), request(app).get('/metrics')]);
     for (const res of [first, second]) {
-      expect(samples(res.text).get('mcp_updater_rollbacks_total{server="memory"}')).to.equal(2);
-      expect(samples(res.text).get('mcp_updater_checks_total{server="memory",result="up-to-date"}')).to.equal(2);
+      expect(samples(res.text).get('mcp_updater_rollbacks_total{server="memory",ecosystem="npm"}')).to.equal(2);
+      expect(samples(res.text).get('mcp_updater_checks_total{server="memory",result="up-to-date",ecosystem="npm"}')).to.equal(2);
     }
   });
 });

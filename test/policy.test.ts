@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { chooseCandidate, holdAfterSwitch, type CandidateSettings } from '../shared/policy.js';
+import { PEP440_ORDER } from '../shared/versionOrder.js';
 import type { Packument, PackumentVersion } from '../shared/registry.js';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -361,4 +362,12 @@ describe('holdAfterSwitch', () => {
     ['no hold, no rollback: none', { action: 'activate', from: '3.2.5', to: '3.3.0' }, undefined],
   ];
   for (const [name, input, expected] of table) it(name, () => expect(holdAfterSwitch(input)).to.equal(expected));
+
+  const pep440: Array<[string, Parameters<typeof holdAfterSwitch>[0], string | undefined]> = [
+    ['pypi: a rollback from 1.1 to 1.0.post1 holds at 1.1', { action: 'rollback', from: '1.1', to: '1.0.post1' }, '1.1'],
+    ['pypi: a rollback from 1.0.0.post1 to 1.0.0 holds', { action: 'rollback', from: '1.0.0.post1', to: '1.0.0' }, '1.0.0.post1'],
+    ['pypi: 1.10 is newer than the hold 1.9 and lifts it', { action: 'activate', from: '1.0', to: '1.10', hold: '1.9' }, undefined],
+    ['pypi: a pre-release below the hold keeps it', { action: 'activate', from: '1.0', to: '1.1rc1', hold: '1.1' }, '1.1'],
+  ];
+  for (const [name, input, expected] of pep440) it(name, () => expect(holdAfterSwitch(input, PEP440_ORDER)).to.equal(expected));
 });

@@ -3,17 +3,29 @@
  * API beside the simple API, redirects only to allowed origins, credentials only to the index,
  * size limits, digest verification; and the fixture index's simple API (PEP 691 JSON and HTML).
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
-import { jsonApiUrl, normalizeProjectName, parseProjectJson, PypiIndexClient, resolveIndexUrl } from '../shared/ecosystems/pypiIndex.js';
+import {
+  jsonApiUrl,
+  normalizeProjectName,
+  parseProjectJson,
+  PypiIndexClient,
+  resolveIndex,
+  resolveIndexUrl,
+} from '../shared/ecosystems/pypiIndex.js';
 import { sha256Integrity } from '../shared/ecosystems/pypiPolicy.js';
 import { ConfigurationError } from '../shared/errors.js';
+import { createTestEnv } from './support/env.js';
 import { FixtureIndex } from './support/pypiIndex.js';
+
+const BIN = fileURLToPath(new URL('../bin/mcp-updater.js', import.meta.url));
 
 const LIMITS = { tarballHosts: [], maxTarballBytes: 10 * 1024 * 1024 };
 
@@ -47,6 +59,65 @@ describe('pypi index: configuration and URLs', () => {
     expect((await rejection(resolveIndexUrl({ PYPI_INDEX_URL: 'ftp://127.0.0.1/simple/' }))).message).to.equal(
       'PYPI_INDEX_URL: "ftp://127.0.0.1/simple/" is not an http(s) URL',
     );
+  });
+
+  it('says where the index came from; a bad value is refused naming the variable it came from', async () => {
+    expect(await resolveIndex({ PYPI_INDEX_URL: ' http://127.0.0.1:9/simple/ ', PIP_INDEX_URL: 'nonsense' })).to.deep.equal({
+      url: 'http://127.0.0.1:9/simple/',
+      source: 'PYPI_INDEX_URL',
+    });
+    expect(await resolveIndex({ PYPI_INDEX_URL: '  ', PIP_INDEX_URL: 'https://u:t@pypi.internal/simple/' })).to.deep.equal({
+      url: 'https://u:t@pypi.internal/simple/',
+      source: 'PIP_INDEX_URL',
+    });
+    const cases: Array<[NodeJS.ProcessEnv, string, RegExp]> = [
+      [{ PIP_INDEX_URL: 'pypi.internal/simple/' }, 'PIP_INDEX_URL', /^PIP_INDEX_URL: "pypi\.internal\/simple\/" is not an http\(s\) URL$/],
+      [{ PYPI_INDEX_URL: 'file:///srv/simple/' }, 'PYPI_INDEX_URL', /^PYPI_INDEX_URL: "file:\/\/\/srv\/simple\/" is not an http\(s\) URL$/],
+      [{ PYPI_INDEX_URL: 'http://exa mple/simple/' }, 'PYPI_INDEX_URL', /^PYPI_INDEX_URL: .* is not an http\(s\) URL$/],
+    ];
+    for (const [env, variable, message] of cases) {
+      const error = await rejection(resolveIndex(env));
+      expect(error, variable).to.be.instanceOf(ConfigurationError);
+      expect(error.message).to.match(message);
+      expect(error.path).to.equal(variable);
+    }
+    // A bad value in pip's own configuration is named as that, and PYPI_INDEX_URL is offered to override it.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-pip-config-'));
+    const fakePython = path.join(dir, 'python3');
+    await fs.writeFile(fakePython, '#!/bin/sh\n[ "$*" = "-m pip config get global.index-url" ] && echo ftp://mirror/simple/\n', {
+      mode: 0o755,
+    });
+    const fromPip = await rejection(resolveIndex({ PATH: process.env.PATH ?? '' }, fakePython));
+    await fs.rm(dir, { recursive: true, force: true });
+    expect(fromPip.message).to.equal(`pip's global.index-url: "ftp://mirror/simple/" is not an http(s) URL`);
+    expect(fromPip.path).to.equal("pip's global.index-url");
+    expect((fromPip as ConfigurationError).hint).to.match(/set PYPI_INDEX_URL \(it wins over pip's configuration\)/);
+  });
+
+  it('`config check` with pypi servers names the index and its source; a bad one exits 78 naming the variable', async () => {
+    const env = await createTestEnv({
+      inventory: 'servers:\n  fetch: { pypi: mcp-server-fetch }\n  memory: { package: "@modelcontextprotocol/server-memory" }\n',
+    });
+    const cli = (extra: Record<string, string>) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const base: NodeJS.ProcessEnv = { ...env.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? env.root };
+        delete base.PYPI_INDEX_URL;
+        delete base.PIP_INDEX_URL;
+        execFile(process.execPath, [BIN, 'config', 'check'], { env: { ...base, ...extra }, timeout: 60_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    try {
+      const good = await cli({ PIP_INDEX_URL: 'http://user:secret@127.0.0.1:8/simple/' });
+      expect(good.code, good.stderr).to.equal(0);
+      expect(good.stdout).to.match(/^Python package index http:\/\/\[REDACTED\]@127\.0\.0\.1:8\/simple\/ \(from PIP_INDEX_URL\)$/m);
+      expect(good.stdout).to.not.include('secret');
+      const bad = await cli({ PYPI_INDEX_URL: 'not a url' });
+      expect(bad.code).to.equal(78);
+      expect(bad.stderr).to.match(/ECONFIG: PYPI_INDEX_URL: "not a url" is not an http\(s\) URL/);
+    } finally {
+      await env.cleanup();
+    }
   });
 
   it('derives the JSON API from the simple API as the index software lays them out', () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ProducerClient } from '../producers/client.js';
-import { runSmokeTest } from '../shared/smokeTest.js';
+import { runSmokeTest, sandboxStatus } from '../shared/smokeTest.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
 import { importClientConfig, renderServers } from '../cli/import.js';
@@ -183,14 +183,113 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     );
   });
 
-  it('allowSdist lets the sdist through check and download, but stage does not build it', async () => {
-    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, sdistOnly: true });
+  it('allowSdist: the verified sdist is built (offline, sandboxed where possible) and installed like a wheel', async () => {
+    index.publish({
+      name: 'demo-py-mcp',
+      version: '1.0.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      sdistOnly: true,
+      // The backend fails the build when it can reach the index: the build must run without network.
+      buildProbesNetwork: `${index.origin}/simple/`,
+    });
+    await setUp('  demo: { pypi: demo-py-mcp, allowSdist: true }\n');
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    if (!sandboxStatus().networkIsolation) {
+      // Without network namespaces the build's own code can reach the network: said, not hidden.
+      expect(state.lastError).to.match(/^ESDISTBUILD: building demo_py_mcp-1\.0\.0\.tar\.gz .*the build reached/s);
+      return;
+    }
+    expect(state).to.include({ current: '1.0.0', state: 'idle' });
+    expect(await handshake('demo')).to.include({ ok: true, serverName: 'demo-py-mcp', serverVersion: '1.0.0', toolCount: 2 });
+    const requirements = await fs.readFile(
+      path.join(context.layout.versionDir('demo', '1.0.0'), '.mcp-updater', 'requirements.txt'),
+      'utf8',
+    );
+    expect(requirements).to.match(
+      /^# The first one was built here from demo_py_mcp-1\.0\.0\.tar\.gz \(sha256 [0-9a-f]{64}\); build requirements: none\.$/m,
+    );
+    const pinned = /^demo-py-mcp==1\.0\.0 --hash=sha256:([0-9a-f]{64})$/m.exec(requirements)?.[1];
+    const built = /built here from \S+ \(sha256 ([0-9a-f]{64})\)/.exec(requirements)?.[1];
+    // The wheel is pinned by its own digest, not the sdist's.
+    expect(pinned).to.be.a('string').and.not.equal(built);
+    // Nothing of the build is left in the version directory.
+    expect(await fs.readdir(path.join(context.layout.versionDir('demo', '1.0.0'), '.mcp-updater'))).to.not.include('work');
+  });
+
+  it('allowSdist: build requirements come from the index, hash-pinned and subject to the release age', async () => {
+    index.publish({ name: 'demo-build-helper', version: '1.0.0', kind: 'library', uploadedAt: old });
+    index.publish({
+      name: 'demo-py-mcp',
+      version: '1.0.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      sdistOnly: true,
+      buildRequires: ['demo-build-helper>=1.0'],
+    });
+    await setUp('  demo: { pypi: demo-py-mcp, allowSdist: true, minReleaseAge: 2d }\n');
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', state: 'idle' });
+    const requirements = await fs.readFile(
+      path.join(context.layout.versionDir('demo', '1.0.0'), '.mcp-updater', 'requirements.txt'),
+      'utf8',
+    );
+    expect(requirements).to.match(/build requirements: demo-build-helper==1\.0\.0\.$/m);
+
+    index.publish({ name: 'demo-build-helper', version: '1.1.0', kind: 'library', uploadedAt: fresh });
+    index.publish({
+      name: 'demo-py-mcp',
+      version: '1.1.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      sdistOnly: true,
+      buildRequires: ['demo-build-helper>=1.1'],
+    });
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state).to.include({ current: '1.0.0', state: 'failed' });
+    expect(state.lastError).to.match(/^EDEPTOOYOUNG: build requirement demo-build-helper 1\.1\.0 of demo-py-mcp@1\.1\.0/);
+    expect(await context.layout.installedVersions('demo')).to.deep.equal(['1.0.0']);
+  });
+
+  it('allowSdist: a failing build names the sdist and its last lines; nothing becomes current', async () => {
+    index.publish({
+      name: 'demo-py-mcp',
+      version: '1.0.0',
+      kind: 'healthy',
+      uploadedAt: old,
+      sdistOnly: true,
+      buildFails: 'cannot build here',
+    });
     await setUp('  demo: { pypi: demo-py-mcp, allowSdist: true }\n');
     await checkAndSettle('demo');
     const state = await context.state.get('demo');
     expect(state.state).to.equal('failed');
     expect(state.lastError).to.match(
-      /ESDISTSTAGE: demo-py-mcp@1\.0\.0 has only a source distribution; staging one \(building it\) is not supported/,
+      /^ESDISTBUILD: building demo_py_mcp-1\.0\.0\.tar\.gz \(the sdist of demo-py-mcp@1\.0\.0\) failed: [\s\S]*RuntimeError: cannot build here/,
+    );
+    expect(state.failedVersions).to.deep.equal(['1.0.0']);
+    expect(await context.layout.currentVersion('demo')).to.equal(undefined);
+    expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
+    expect(await fs.readdir(path.join(context.layout.stagingRoot, 'demo')).catch(() => [])).to.deep.equal([]);
+  });
+
+  it('an sdist downloaded with allowSdist is not built once allowSdist is removed', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0.0', kind: 'healthy', uploadedAt: old, sdistOnly: true });
+    await setUp('  demo: { pypi: demo-py-mcp, allowSdist: true }\n');
+    // Only check and download run: the stage job waits for the inventory change below.
+    await workers!.close();
+    workers = startWorkers(context, ['check', 'download']);
+    await client.check('demo', { reason: 'test' });
+    await waitUntil('the stage job to wait', async () => (await context.queues.stage.getJobCounts('waiting')).waiting === 1);
+    await env.writeInventory(inventory('  demo: { pypi: demo-py-mcp }\n'));
+    await workers.close();
+    workers = startWorkers(context, ['check', 'download', 'stage', 'activate', 'cleanup']);
+    await settle();
+    const state = await context.state.get('demo');
+    expect(state.lastError).to.match(
+      /^ESDISTSTAGE: demo-py-mcp@1\.0\.0 has only a source distribution, and servers\.demo\.allowSdist is not true/,
     );
     expect(await context.layout.installedVersions('demo')).to.deep.equal([]);
   });
@@ -242,6 +341,40 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
     const events = await context.events.list({ server: 'demo', limit: 100 });
     expect(events.filter((event) => event.type === 'update.rolled-back')).to.have.length(1);
     expect((await handshake('demo')).serverVersion).to.equal('1.0.0');
+    // The next check does not install the bad version again.
+    const activations = async () => (await context.events.list({ server: 'demo', type: 'update.activated', limit: 100 })).length;
+    const before = await activations();
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({ current: '1.0.0', lastCheckResult: 'up to date; 1.1.0 skipped (failed-before)' });
+    expect(await activations()).to.equal(before);
+  });
+
+  it('a rollback holds the server by PEP 440 order: the next checks do not move up to the version rolled back from', async () => {
+    index.publish({ name: 'demo-py-mcp', version: '1.0', kind: 'healthy', uploadedAt: old });
+    await setUp('  demo: { pypi: demo-py-mcp }\n');
+    await checkAndSettle('demo');
+    index.publish({ name: 'demo-py-mcp', version: '1.1', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    expect((await context.state.get('demo')).current).to.equal('1.1');
+    await client.rollback('demo', { requestedBy: 'test', ecosystem: 'pypi' });
+    await settle();
+    expect(await context.state.get('demo')).to.include({ current: '1.0', hold: '1.1' });
+    expect((await context.layout.readHistory('demo'))?.hold).to.equal('1.1');
+
+    // 1.0.post1 is newer than 1.0 but not than the hold (and 1.1 itself is what was rolled back from).
+    index.publish({ name: 'demo-py-mcp', version: '1.0.post1', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    expect(await context.state.get('demo')).to.include({
+      current: '1.0',
+      lastCheckResult: 'held at 1.0 after a rollback from 1.1; a version newer than 1.1 moves on (or check --force)',
+    });
+    expect((await handshake('demo')).serverVersion).to.equal('1.0');
+
+    index.publish({ name: 'demo-py-mcp', version: '1.10', kind: 'healthy', uploadedAt: old });
+    await checkAndSettle('demo');
+    const state = await context.state.get('demo');
+    expect(state.current).to.equal('1.10');
+    expect(state.hold).to.equal(undefined);
   });
 
   it('cleanup removes old versions; a rollback re-stages one from its backup wheel', async () => {
@@ -293,6 +426,15 @@ describe('pypi servers end to end (workers, fixture index, real wheels, real pip
       expect(await handshake('node')).to.include({ ok: true, serverName: 'demo-mcp' });
       expect(await handshake('deps')).to.include({ ok: true, serverName: 'dep-py-mcp', toolCount: 3 });
       expect(await handshake('demo')).to.include({ ok: true, serverName: 'demo-py-mcp', serverVersion: '2.0' });
+      // Every event (audit log, API, webhooks) names the server's ecosystem.
+      for (const [server, ecosystem] of [
+        ['node', 'npm'],
+        ['deps', 'pypi'],
+      ] as const) {
+        const events = await context.events.list({ server, limit: 100 });
+        expect(events.map((event) => event.type)).to.include('update.activated');
+        expect(new Set(events.map((event) => event.ecosystem)), server).to.deep.equal(new Set([ecosystem]));
+      }
     } finally {
       await registry.close();
     }

@@ -44,6 +44,7 @@ function decide(
     version?: string;
     exclude?: string[];
     allowSdist?: boolean;
+    hold?: string;
   } = {},
 ) {
   return choosePypiCandidate({
@@ -59,6 +60,7 @@ function decide(
     },
     now: NOW,
     exclude: options.exclude,
+    hold: options.hold,
     supportedTags: ['cp311-cp311-manylinux_2_17_x86_64', 'py3-none-manylinux_2_17_x86_64', 'py3-none-any'],
   });
 }
@@ -138,6 +140,20 @@ describe('pypi: which release', () => {
     const decision = decide(releases, { current: '1.0.0', minReleaseAgeMs: 3 * DAY });
     expect(decision).to.include({ candidate: undefined, summary: 'up to date; 1.2.0 skipped (too-young)' });
     expect(decision.skipped.map((skip) => skip.reason)).to.deep.equal(['too-young', 'too-young']);
+  });
+
+  it('a rollback hold skips every release up to it, by PEP 440 order, until a newer one exists', () => {
+    const held = decide({ '1.0': 1, '1.0.post1': 1, '1.1': 1 }, { current: '1.0', hold: '1.1' });
+    expect([held.candidate, held.allowed]).to.deep.equal([undefined, '1.0']);
+    expect(held.skipped).to.deep.equal([
+      { version: '1.1', reason: 'held' },
+      { version: '1.0.post1', reason: 'held' },
+    ]);
+    expect(held.summary).to.equal('held at 1.0 after a rollback from 1.1; a version newer than 1.1 moves on (or check --force)');
+    expect(decide({ '1.0': 1, '1.1': 1, '1.10': 1 }, { current: '1.0', hold: '1.1' }).candidate).to.equal('1.10');
+    // A pinned version at or below the hold is not installed again either.
+    const pinned = decide({ '1.0': 1, '1.1': 1 }, { current: '1.0', hold: '1.1', policy: 'pin', version: '1.1' });
+    expect([pinned.candidate, pinned.allowed, pinned.skipped]).to.deep.equal([undefined, '1.0', [{ version: '1.1', reason: 'held' }]]);
   });
 
   it('a range narrows, failed versions are skipped', () => {

@@ -6,6 +6,7 @@ import {
   type RetentionInput,
   type RetentionServer,
 } from '../shared/retention.js';
+import { PEP440_ORDER } from '../shared/versionOrder.js';
 
 const NOW = Date.parse('2026-01-10T12:00:00Z');
 const HOUR = 60 * 60 * 1000;
@@ -54,6 +55,17 @@ describe('retentionPlan', () => {
         name: 'orders by semver, not by name (1.10.0 > 1.9.0)',
         server: server({ versions: ['1.10.0', '1.9.0', '1.2.0'], keep: 1, current: '1.10.0' }),
         remove: ['memory@1.2.0', 'memory@1.9.0'],
+      },
+      {
+        // Staged newest-last in the opposite order: PEP 440 decides, not staging time or semver.
+        name: 'pypi versions are ordered by PEP 440 (1.0.0 < 1.0.0.post1 < 1.10.0 < 2026.1.5)',
+        server: server({
+          ecosystem: 'pypi',
+          versions: ['2026.1.5', '1.10.0', '1.0.0.post1', '1.0.0', '1.9'],
+          keep: 2,
+          current: '2026.1.5',
+        }),
+        remove: ['memory@1.0.0', 'memory@1.0.0.post1', 'memory@1.9'],
       },
       {
         name: 'keep larger than what is installed removes nothing',
@@ -111,6 +123,20 @@ describe('retentionPlan', () => {
     for (const [a, stagedA, b, stagedB, first] of cases) {
       it(`${a}@${stagedA} vs ${b}@${stagedB}: ${first === 'a' ? a : b} first`, () => {
         const order = compareInstalledNewestFirst({ version: a, stagedAt: stagedA }, { version: b, stagedAt: stagedB });
+        expect(order < 0 ? 'a' : 'b').to.equal(first);
+      });
+    }
+
+    const pep440: Array<[string, number, string, number, 'a' | 'b']> = [
+      ['1.0.0', 9, '1.0.0.post1', 1, 'b'],
+      ['1.10.0', 1, '1.9', 9, 'a'],
+      ['2026.1.5', 1, '1.10.0', 9, 'a'],
+      ['1.0', 1, '1.0.0', 9, 'b'],
+      ['1.1rc1', 9, '1.1', 1, 'b'],
+    ];
+    for (const [a, stagedA, b, stagedB, first] of pep440) {
+      it(`pypi: ${a}@${stagedA} vs ${b}@${stagedB}: ${first === 'a' ? a : b} first`, () => {
+        const order = compareInstalledNewestFirst({ version: a, stagedAt: stagedA }, { version: b, stagedAt: stagedB }, PEP440_ORDER);
         expect(order < 0 ? 'a' : 'b').to.equal(first);
       });
     }

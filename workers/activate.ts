@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import { activationFacts, planActivation } from '../shared/activation.js';
 import { describeError, MCPError, NotFoundError, type MCPErrorOptions } from '../shared/errors.js';
 import { holdAfterSwitch } from '../shared/policy.js';
+import { versionOrder } from '../shared/versionOrder.js';
 import { carryServerData, dataPreservedMessage, type DataCarry } from '../shared/serverData.js';
 import type { ServerSettings } from '../shared/inventory.js';
 import type { DiskHistory, HistoryEntry, SmokeTestRecord, VersionRecord } from '../shared/layout.js';
@@ -129,7 +130,7 @@ async function activateVersion(
   });
   await store.clearFailedVersion(server, target);
   const { hold: holdBefore } = await store.get(server);
-  const hold = holdAfterSwitch({ action, from, to: target, hold: holdBefore });
+  const hold = holdAfterSwitch({ action, from, to: target, hold: holdBefore }, versionOrder(settings.ecosystem));
   if (hold !== holdBefore) await store.setHold(server, hold);
   const actor = job.data.requestedBy;
   await context.events.publish({

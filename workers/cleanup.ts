@@ -139,7 +139,7 @@ export async function gatherRetentionFacts(context: WorkerContext, scope?: strin
   const allIntegrities = new Map<string, string>();
   for (const settings of inScope) {
     const fact = await serverFacts(context, settings.name, settings.keep);
-    servers.push(fact);
+    servers.push(settings.ecosystem ? { ...fact, ecosystem: settings.ecosystem } : fact);
     for (const integrity of Object.values(fact.integrities)) allIntegrities.set(backupPath(layout, integrity), integrity);
   }
 

@@ -49,7 +49,10 @@ export async function createWorkerContext(config: Config, options: WorkerContext
     redis,
     queues,
     state: new StateStore(redis, config),
-    events: new EventLog(redis, config, queues.webhook),
+    events: new EventLog(redis, config, queues.webhook, (server) => {
+      const settings = inventory.server(server);
+      return settings ? (settings.ecosystem ?? 'npm') : undefined;
+    }),
     metrics: new MetricsRecorder(redis, config),
     registry: new RegistryClient(config, {}),
     provenance: ProvenanceVerifier.fromConfig(config),

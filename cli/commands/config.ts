@@ -3,10 +3,9 @@
  * Exit 0, or 78 with the variable or the inventory key at fault.
  */
 import type { Command } from 'commander';
-import { resolveIndexUrl } from '../../shared/ecosystems/pypiIndex.js';
 import { redactUrl } from '../../shared/redact.js';
 import { print, printJson } from '../format.js';
-import { loadStartupConfig } from '../start.js';
+import { describeIndex, loadStartupConfig } from '../start.js';
 import { jsonOption } from './session.js';
 
 /** `config check --json` (only on success; a failure is exit 78 and one line on stderr). */
@@ -15,8 +14,10 @@ export interface ConfigCheckReport {
   inventory: string;
   servers: string[];
   registry: string;
-  /** The Python package index, when the inventory has pypi servers. */
+  /** The Python package index, when the inventory has pypi servers (credentials redacted). */
   pypiIndex?: string;
+  /** Where it came from: PYPI_INDEX_URL, PIP_INDEX_URL or pip's global.index-url. */
+  pypiIndexSource?: string;
   redisUrl: string;
   queuePrefix: string;
   workers: string[];
@@ -38,18 +39,16 @@ Examples:
 `,
     )
     .action(async (options: { json?: boolean }) => {
-      const { config: loaded, inventory } = await loadStartupConfig();
+      // Only an inventory with Python servers needs an index; a missing or bad one exits 78 naming its variable.
+      const { config: loaded, inventory, pypiIndex } = await loadStartupConfig();
       inventory.close();
       const servers = [...inventory.inventory.servers.keys()].sort();
-      // Only an inventory with Python servers needs an index; without one this exits 78 naming PYPI_INDEX_URL.
-      const hasPypi = [...inventory.inventory.servers.values()].some((server) => server.ecosystem === 'pypi');
-      const pypiIndex = hasPypi ? redactUrl(await resolveIndexUrl()) : undefined;
       const report: ConfigCheckReport = {
         ok: true,
         inventory: loaded.serversConfig,
         servers,
         registry: redactUrl(loaded.apiBaseUrl),
-        ...(pypiIndex ? { pypiIndex } : {}),
+        ...(pypiIndex ? { pypiIndex: redactUrl(pypiIndex.url), pypiIndexSource: pypiIndex.source } : {}),
         redisUrl: redactUrl(loaded.redisUrl),
         queuePrefix: loaded.queuePrefix,
         workers: loaded.workers,
@@ -57,7 +56,7 @@ Examples:
       };
       if (options.json) return printJson(report);
       print(`ok: environment valid, ${servers.length} servers in ${loaded.serversConfig}`);
-      if (pypiIndex) print(`Python package index ${pypiIndex}`);
+      if (pypiIndex) print(describeIndex(pypiIndex, redactUrl));
       print(`registry ${report.registry}, Redis ${report.redisUrl} (prefix ${loaded.queuePrefix}), workers ${loaded.workers.join(',')}`);
       if (report.readOnlyApi) print('API_TOKEN is not set: the HTTP API will be read-only');
     });

@@ -29,6 +29,11 @@ export function isPypiPrerelease(version: string): boolean {
   return explained === null || explained.is_prerelease || explained.is_devrelease;
 }
 
+/** Oldest first. */
+export function comparePypi(a: string, b: string): number {
+  return pep440.compare(a, b);
+}
+
 /** Newest first. */
 export function rcomparePypi(a: string, b: string): number {
   return pep440.rcompare(a, b);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import Joi from 'joi';
 import makeFetch, { type FetchResponse } from 'make-fetch-happen';
 import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from '../config.js';
@@ -35,35 +36,46 @@ export function normalizeProjectName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
 
+/** Where the index URL came from, as `start` and `config check` say it (and a bad one is named). */
+export type IndexSource = 'PYPI_INDEX_URL' | 'PIP_INDEX_URL' | "pip's global.index-url";
+
+export interface ResolvedIndex {
+  /** The simple API URL, credentials included (never logged: see redactUrl). */
+  url: string;
+  source: IndexSource;
+}
+
 /**
- * The index to use: PYPI_INDEX_URL, else pip's configured index (PIP_INDEX_URL, then
- * `pip config get global.index-url`). Never a built-in public host: with none, refuse.
+ * The index to use and where it came from: PYPI_INDEX_URL, else pip's configured index
+ * (PIP_INDEX_URL, then `pip config get global.index-url`). Never a built-in public host: with
+ * none, refuse. The URL obeys the rule of npm's registry (API_BASE_URL): an http(s) URL with a host.
  */
-export async function resolveIndexUrl(env: NodeJS.ProcessEnv = process.env, python = pythonCommand(env)): Promise<string> {
-  const fromEnv = env.PYPI_INDEX_URL?.trim() || env.PIP_INDEX_URL?.trim();
-  const configured = fromEnv || (await pipConfiguredIndex(env, python));
+export async function resolveIndex(env: NodeJS.ProcessEnv = process.env, python = pythonCommand(env)): Promise<ResolvedIndex> {
+  const fromEnv = (['PYPI_INDEX_URL', 'PIP_INDEX_URL'] as const).find((name) => env[name]?.trim());
+  const configured = fromEnv ? env[fromEnv]!.trim() : await pipConfiguredIndex(env, python);
   if (!configured) {
     throw new ConfigurationError('no Python package index is configured for pypi servers', {
       path: 'PYPI_INDEX_URL',
       hint: "set PYPI_INDEX_URL (or PIP_INDEX_URL, or pip's global.index-url) to your index's simple API, e.g. https://pypi.internal/simple/",
     });
   }
-  let url: URL;
-  try {
-    url = new URL(configured);
-  } catch {
-    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not a URL`, {
-      path: 'PYPI_INDEX_URL',
-      hint: "set it to the index's simple API URL, e.g. https://pypi.internal/simple/",
+  const source: IndexSource = fromEnv ?? "pip's global.index-url";
+  if (
+    Joi.string()
+      .uri({ scheme: ['http', 'https'] })
+      .validate(configured).error
+  ) {
+    throw new ConfigurationError(`${source}: "${redactUrl(configured)}" is not an http(s) URL`, {
+      path: source,
+      hint: `set ${source === "pip's global.index-url" ? "PYPI_INDEX_URL (it wins over pip's configuration)" : source} to the index's simple API URL, e.g. https://pypi.internal/simple/`,
     });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigurationError(`PYPI_INDEX_URL: "${redactUrl(configured)}" is not an http(s) URL`, {
-      path: 'PYPI_INDEX_URL',
-      hint: "set it to the index's simple API URL",
-    });
-  }
-  return url.href;
+  return { url: new URL(configured).href, source };
+}
+
+/** resolveIndex's URL. */
+export async function resolveIndexUrl(env: NodeJS.ProcessEnv = process.env, python = pythonCommand(env)): Promise<string> {
+  return (await resolveIndex(env, python)).url;
 }
 
 async function pipConfiguredIndex(env: NodeJS.ProcessEnv, python: string): Promise<string | undefined> {
@@ -136,6 +148,8 @@ function entryOrigin(entry: string, index: URL): string | undefined {
 
 export class PypiIndexClient {
   private readonly indexUrl: URL;
+  /** The index as configured, credentials included: only for pip's environment. */
+  private readonly configured: string;
   private readonly authorization?: string;
   private readonly allowedOrigins: Set<string>;
   private readonly timeoutMs: number;
@@ -147,6 +161,7 @@ export class PypiIndexClient {
     private readonly config: PypiIndexConfig,
   ) {
     const url = new URL(index);
+    this.configured = url.href;
     if (url.username || url.password) {
       this.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     }
@@ -170,6 +185,11 @@ export class PypiIndexClient {
 
   get origin(): string {
     return this.indexUrl.origin;
+  }
+
+  /** The URL with its credentials, for PIP_INDEX_URL in pip's environment (never a command line or a message). */
+  get urlForPip(): string {
+    return this.configured;
   }
 
   /** Why a file URL may not be fetched, or undefined when it may. */

@@ -6,7 +6,16 @@
  * that failed before, old enough by its files' upload times (unknown = too young), and with a
  * file that fits this interpreter (a wheel; an sdist only with allowSdist) carrying a sha256.
  */
-import { decisionSummary, type CandidateDecision, type CandidateSettings, type SkipReason, type UsableDist } from '../policy.js';
+import {
+  decisionSummary,
+  heldSummary,
+  holdRule,
+  type CandidateDecision,
+  type CandidateSettings,
+  type SkipReason,
+  type UsableDist,
+} from '../policy.js';
+import { PEP440_ORDER } from '../versionOrder.js';
 import { gtPypi, isPypiPrerelease, isPypiVersion, normalizePypiVersion, pypiPolicyAllows, rcomparePypi, satisfiesPypi } from './pep440.js';
 
 /** One file of a release, as the JSON API lists it. */
@@ -40,6 +49,8 @@ export interface PypiCandidateInput {
   supportedTags: readonly string[];
   /** Why a file URL may not be used (another origin), or undefined when it may. */
   fileProblem?: (url: string) => string | undefined;
+  /** The version an operator rolled back from: every version up to it is skipped ('held'), as for npm. */
+  hold?: string;
 }
 
 const PURE_PYTHON = 'py3-none-any';
@@ -140,6 +151,7 @@ export function usablePypiDist(
 export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecision {
   const { project, current, settings, now } = input;
   const excluded = new Set(input.exclude ?? []);
+  const { hold, held } = holdRule(input.hold, PEP440_ORDER);
   const skipped: CandidateDecision['skipped'] = [];
   const unusable: CandidateDecision['unusable'] = [];
   // Normalized version -> the index's key; keys that are not installable PEP 440 are left out.
@@ -177,6 +189,16 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
           message: `${project.name} ${target} is not on the index (or has no files)`,
           hint: 'fix servers.<name>.version in the inventory',
         },
+      };
+    }
+    if (current !== version && held(version)) {
+      return {
+        latest,
+        allowed: current,
+        updateAvailable,
+        skipped: [{ version, reason: 'held' }],
+        unusable,
+        summary: heldSummary(current, hold!),
       };
     }
     if (current !== version && excluded.has(version)) {
@@ -218,6 +240,7 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     if (isYanked(files(version))) return 'deprecated';
     if (isPypiPrerelease(version)) return 'prerelease';
     if (settings.range && !satisfiesPypi(version, settings.range)) return 'outside-range';
+    if (held(version)) return 'held';
     if (currentValid && !pypiPolicyAllows(settings.policy, current!, version)) return 'policy';
     if (excluded.has(version)) return 'failed-before';
     if (settings.minReleaseAgeMs > 0) {
@@ -250,7 +273,7 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     skipped,
     unusable,
     ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy),
+    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy, hold),
   };
   if (!allowed && current === undefined) {
     const why =

@@ -33,8 +33,14 @@ export interface IndexPublishOptions extends WheelSpec {
   yanked?: boolean;
   /** Serve bytes that do not match the published digest. */
   corrupt?: boolean;
-  /** Publish only an sdist (a tar.gz), no wheel. */
+  /** Publish only an sdist (a real tar.gz built by an in-tree PEP 517 backend, see buildSdist), no wheel. */
   sdistOnly?: boolean;
+  /** The sdist's `[build-system] requires` (default none: it builds without the network). */
+  buildRequires?: string[];
+  /** The sdist's backend fails with this message instead of building. */
+  buildFails?: string;
+  /** The sdist's backend fails when it can fetch this URL (a build that must run without network). */
+  buildProbesNetwork?: string;
 }
 
 interface StoredFile {
@@ -150,6 +156,109 @@ export function buildWheel(spec: WheelSpec, directory: string): { filename: stri
   return { filename, bytes: execFileSync('cat', [out]) };
 }
 
+/*
+ * An in-tree PEP 517 backend (`backend-path = ["."]`): builds a py3-none-any wheel of the sdist's
+ * package directory with the standard library, so the sdist's build needs nothing from the network.
+ */
+const SDIST_BACKEND = `import base64, hashlib, os, zipfile
+
+FAIL = None
+PROBE = None
+
+def _digest(data):
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if FAIL:
+        raise RuntimeError(FAIL)
+    if PROBE:
+        import urllib.request
+        try:
+            urllib.request.urlopen(PROBE, timeout=5).read()
+        except Exception as error:
+            print("no network during the build: %s" % error)
+        else:
+            raise RuntimeError("the build reached " + PROBE)
+    meta = open("PKG-INFO", encoding="utf-8").read()
+    fields = dict(line.split(": ", 1) for line in meta.splitlines() if ": " in line)
+    dist = fields["Name"].replace("-", "_").lower() + "-" + fields["Version"]
+    info = dist + ".dist-info"
+    files = []
+    for root, _dirs, names in os.walk(PACKAGE):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            files.append((path.replace(os.sep, "/"), open(path, "rb").read()))
+    files.append((info + "/METADATA", meta.encode()))
+    files.append((info + "/WHEEL", b"Wheel-Version: 1.0\\nGenerator: fixture-backend\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"))
+    files.append((info + "/entry_points.txt", ENTRY_POINTS.encode()))
+    filename = dist + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w", zipfile.ZIP_DEFLATED) as wheel:
+        record = []
+        for path, data in files:
+            wheel.writestr(path, data)
+            record.append("%s,sha256=%s,%d" % (path, _digest(data), len(data)))
+        record.append(info + "/RECORD,,")
+        wheel.writestr(info + "/RECORD", "\\n".join(record) + "\\n")
+    return filename
+`;
+
+const BUILD_SDIST = `
+import io, json, sys, tarfile
+spec = json.load(sys.stdin)
+with tarfile.open(sys.argv[1], "w:gz") as archive:
+    for path, text in spec["files"]:
+        data = text.encode("utf-8")
+        info = tarfile.TarInfo(path)
+        info.size = len(data)
+        info.mode = 0o644
+        info.mtime = 1767225600
+        archive.addfile(info, io.BytesIO(data))
+`;
+
+/** A real sdist (tar.gz: PKG-INFO, pyproject.toml, the in-tree backend, the package) of the spec. */
+export function buildSdist(
+  spec: WheelSpec & Pick<IndexPublishOptions, 'buildRequires' | 'buildFails' | 'buildProbesNetwork'>,
+  directory: string,
+): { filename: string; bytes: Buffer } {
+  const dist = `${module(spec.name)}-${spec.version}`;
+  const pkg = module(spec.name);
+  const pkgInfo = [
+    'Metadata-Version: 2.1',
+    `Name: ${spec.name}`,
+    `Version: ${spec.version}`,
+    ...(spec.requiresPython ? [`Requires-Python: ${spec.requiresPython}`] : []),
+    ...(spec.requires ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
+    '',
+  ].join('\n');
+  const pyproject = [
+    '[build-system]',
+    `requires = ${JSON.stringify(spec.buildRequires ?? [])}`,
+    'build-backend = "backend"',
+    'backend-path = ["."]',
+    '',
+  ].join('\n');
+  const scripts = [spec.name, ...(spec.extraScripts ?? [])].map((script) => `${script} = ${pkg}.server:main`);
+  const backend = [
+    SDIST_BACKEND,
+    `PACKAGE = ${JSON.stringify(pkg)}`,
+    `ENTRY_POINTS = ${JSON.stringify(`[console_scripts]\n${scripts.join('\n')}\n`)}`,
+    ...(spec.buildFails ? [`FAIL = ${JSON.stringify(spec.buildFails)}`] : []),
+    ...(spec.buildProbesNetwork ? [`PROBE = ${JSON.stringify(spec.buildProbesNetwork)}`] : []),
+    '',
+  ].join('\n');
+  const files: Array<[string, string]> = [
+    [`${dist}/PKG-INFO`, pkgInfo],
+    [`${dist}/pyproject.toml`, pyproject],
+    [`${dist}/backend.py`, backend],
+    [`${dist}/${pkg}/__init__.py`, ''],
+    [`${dist}/${pkg}/server.py`, serverSource(spec)],
+  ];
+  const filename = `${dist}.tar.gz`;
+  const out = `${directory}/${filename}`;
+  execFileSync('python3', ['-I', '-c', BUILD_SDIST, out], { input: JSON.stringify({ files }) });
+  return { filename, bytes: execFileSync('cat', [out]) };
+}
+
 export function normalize(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
@@ -189,8 +298,7 @@ export class FixtureIndex {
     let filename: string;
     let bytes: Buffer;
     if (options.sdistOnly) {
-      filename = `${module(options.name)}-${options.version}.tar.gz`;
-      bytes = Buffer.from(`not really an sdist of ${options.name} ${options.version}`);
+      ({ filename, bytes } = buildSdist(options, this.scratch));
     } else {
       ({ filename, bytes } = buildWheel(options, this.scratch));
     }

@@ -13,7 +13,7 @@ export interface DecisionInput {
   current?: string;
   now: Date;
   exclude: Iterable<string>;
-  /** After a rollback down: stay at or below this version until a newer one exists (npm servers). */
+  /** After a rollback down: stay at or below this version until a newer one exists. */
   hold?: string;
 }
 
@@ -21,13 +21,14 @@ export interface DecisionInput {
 export async function pypiDecider(context: WorkerContext, settings: ServerSettings): Promise<(input: DecisionInput) => CandidateDecision> {
   const [index, interpreter] = await Promise.all([pypiIndexFor(context.config), pythonInterpreter()]);
   const project = await index.project(settings.package);
-  return ({ current, now, exclude }) =>
+  return ({ current, now, exclude, hold }) =>
     choosePypiCandidate({
       project,
       current,
       settings: { ...settings, allowSdist: settings.python?.allowSdist ?? false },
       now,
       exclude,
+      hold,
       supportedTags: interpreter.tags,
       fileProblem: (url) => index.fileProblem(url),
     });

@@ -18,7 +18,8 @@ import { META_DIR, writeFileAtomic, type VersionRecord } from '../../shared/layo
 import { redactString } from '../../shared/redact.js';
 import type { WorkerContext } from '../context.js';
 import { label, type StageRequest } from './request.js';
-import { verifyBackup } from './tarball.js';
+import { buildSdistWheel, isSourceDistribution, readSdist, refuseSourceDistribution, sha256File } from './sdist.js';
+import { scanTarball, verifyBackup } from './tarball.js';
 
 /** pip gets this long for a resolution or an installation before it counts as hung. */
 export const PIP_TIMEOUT_MS = 10 * 60_000;
@@ -189,26 +190,6 @@ export async function readWheel(interpreter: PythonInterpreter, file: string, re
   return info;
 }
 
-/**
- * A wheel is a zip archive; anything else in the backup store for a pypi version is a source
- * distribution (allowSdist), which this installer does not build: building runs the package's
- * code, and it would need build tools from the index that the hash-pinned install does not fetch.
- */
-async function refuseSourceDistribution(file: string, request: StageRequest): Promise<void> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const { buffer } = await handle.read(Buffer.alloc(4), 0, 4, 0);
-    if (buffer.readUInt32LE(0) === 0x04034b50) return;
-  } finally {
-    await handle.close();
-  }
-  throw new StagingError('ESDISTSTAGE', `${label(request)} has only a source distribution; staging one (building it) is not supported`, {
-    hint: `pin a version that ships a wheel for ${request.server}, or remove allowSdist`,
-    retryable: false,
-    versionFault: true,
-  });
-}
-
 /** Every wheel must pass SCAN_WHEELS before pip installs anything. */
 async function scanWheels(
   interpreter: PythonInterpreter,
@@ -302,11 +283,6 @@ export function chooseConsoleScript(info: WheelInfo, request: StageRequest): { n
   return { name, entry: scripts[name]!.replace(/\s*\[.*$/, '').trim() };
 }
 
-/** Index URL with its credentials for pip (which talks to the index itself during resolution). */
-function indexForPip(): string {
-  return process.env.PYPI_INDEX_URL?.trim() || process.env.PIP_INDEX_URL?.trim() || '';
-}
-
 /**
  * pip's resolution of the wheel and its dependencies, without installing anything: every item's
  * name, version, URL and sha256 (pip's `--dry-run --report`).
@@ -314,13 +290,12 @@ function indexForPip(): string {
 async function resolve(
   interpreter: PythonInterpreter,
   index: PypiIndexClient,
-  wheel: string,
+  requirements: string[],
   work: string,
   request: StageRequest,
+  reportName = 'resolution.json',
 ): Promise<ResolvedItem[]> {
-  const report = path.join(work, 'resolution.json');
-  const extras = request.settings.python?.extras ?? [];
-  const requirement = extras.length > 0 ? `${wheel}[${extras.join(',')}]` : wheel;
+  const report = path.join(work, reportName);
   await runPython(
     interpreter,
     [
@@ -336,13 +311,13 @@ async function resolve(
       report,
       '--only-binary',
       ':all:',
-      requirement,
+      ...requirements,
       // Through the environment: index credentials never appear in a command line (ps).
     ],
     request,
-    'resolving the dependencies',
+    reportName === 'resolution.json' ? 'resolving the dependencies' : 'resolving the build requirements',
     work,
-    { PIP_INDEX_URL: indexForPip() || index.index },
+    { PIP_INDEX_URL: index.urlForPip },
   );
   const data = JSON.parse(await fs.readFile(report, 'utf8')) as {
     install?: Array<{
@@ -375,12 +350,13 @@ async function fetchDependencies(
   items: ResolvedItem[],
   wheels: string,
   request: StageRequest,
+  role = 'dependency',
 ): Promise<string[]> {
   const lines: string[] = [];
   const now = context.now().getTime();
   const minAge = request.settings.minReleaseAgeMs;
   for (const item of items) {
-    const what = `dependency ${item.name} ${item.version} of ${label(request)}`;
+    const what = `${role} ${item.name} ${item.version} of ${label(request)}`;
     const problem = index.fileProblem(item.url);
     if (problem) {
       throw new StagingError('EDEPHOST', `${what}: ${problem}`, {
@@ -477,6 +453,59 @@ export function pythonRunScriptText(python: string, about: string): string {
 }
 
 /**
+ * Build the verified sdist (allowSdist): its entries judged like a tarball's, its build
+ * requirements resolved, checked and downloaded like dependencies (hash, host, yanked, age), then
+ * the build itself, offline and sandboxed (workers/staging/sdist.ts).
+ */
+async function wheelFromSdist(
+  context: WorkerContext,
+  interpreter: PythonInterpreter,
+  index: PypiIndexClient,
+  backup: string,
+  work: string,
+  request: StageRequest,
+): Promise<{ wheel: string; sdist: string; buildRequirements: string[] }> {
+  const { config } = context;
+  await scanTarball(
+    backup,
+    { maxFiles: config.maxPackageFiles, maxTotalBytes: config.maxPackageBytes, maxFileBytes: config.maxTarballBytes },
+    request,
+  );
+  const info = await readSdist(interpreter, backup, request);
+  // The top-level directory names the copy pip reads; an odd one gets a plain name instead.
+  const base = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$/.test(info.name)
+    ? info.name
+    : `${normalizeProjectName(request.package)}-${request.version}`;
+  const sdistDir = path.join(work, 'sdist');
+  const buildWheels = path.join(work, 'build-requirements');
+  await Promise.all([fs.mkdir(sdistDir, { recursive: true }), fs.mkdir(buildWheels, { recursive: true })]);
+  const sdist = path.join(sdistDir, `${base}.tar.gz`);
+  await fs.copyFile(backup, sdist);
+  let buildRequirements: string[] = [];
+  if (info.buildRequires.length > 0) {
+    const resolved = await resolve(interpreter, index, info.buildRequires, work, request, 'build-resolution.json');
+    buildRequirements = await fetchDependencies(context, index, resolved, buildWheels, request, 'build requirement');
+    const limits = { files: config.maxPackageFiles, bytes: config.maxPackageBytes };
+    await scanWheels(
+      interpreter,
+      (await fs.readdir(buildWheels)).map((name) => path.join(buildWheels, name)),
+      limits,
+      request,
+    );
+  }
+  const wheel = await buildSdistWheel({
+    interpreter,
+    sdist,
+    info: { ...info, name: base },
+    buildWheels,
+    work,
+    request,
+    log: context.log.automation,
+  });
+  return { wheel, sdist: `${base}.tar.gz`, buildRequirements: buildRequirements.map((line) => line.split(' ')[0]!) };
+}
+
+/**
  * Fill the (empty) staging directory: site-packages, the run script, the requirements record and
  * the version record. The caller smoke-tests it and moves it into place.
  */
@@ -488,25 +517,37 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
       versionFault: true,
     });
   }
-  const digest = Buffer.from(request.integrity.slice('sha256-'.length), 'base64').toString('hex');
   const backup = layout.backupFile(request.integrity);
   await verifyBackup(backup, request);
-  await refuseSourceDistribution(backup, request);
   const [interpreter, index] = await Promise.all([pythonInterpreter(), pypiIndexFor(context.config)]);
-  const info = await readWheel(interpreter, backup, request);
-  checkInterpreter(interpreter, info, request);
-  const script = chooseConsoleScript(info, request);
-
   const work = path.join(staging, META_DIR, 'work');
   const wheels = path.join(work, 'wheels');
   await fs.mkdir(wheels, { recursive: true });
-  const wheel = path.join(wheels, wheelFileName(info));
-  await fs.copyFile(backup, wheel);
 
-  const resolved = await resolve(interpreter, index, wheel, work, request);
+  // A downloaded wheel is pinned by the index's digest; a wheel built from an sdist by its own.
+  const digest = Buffer.from(request.integrity.slice('sha256-'.length), 'base64').toString('hex');
+  let source = { file: backup, sha256: digest, note: '' };
+  if (await isSourceDistribution(backup)) {
+    if (!request.settings.python?.allowSdist) refuseSourceDistribution(request);
+    const built = await wheelFromSdist(context, interpreter, index, backup, work, request);
+    const requirements = built.buildRequirements.join(', ') || 'none';
+    source = {
+      file: built.wheel,
+      sha256: await sha256File(built.wheel),
+      note: `\n# The first one was built here from ${built.sdist} (sha256 ${digest}); build requirements: ${requirements}.`,
+    };
+  }
+  const info = await readWheel(interpreter, source.file, request);
+  checkInterpreter(interpreter, info, request);
+  const script = chooseConsoleScript(info, request);
+  const wheel = path.join(wheels, wheelFileName(info));
+  await fs.copyFile(source.file, wheel);
+
+  const extras = request.settings.python?.extras ?? [];
+  const resolved = await resolve(interpreter, index, [extras.length > 0 ? `${wheel}[${extras.join(',')}]` : wheel], work, request);
   const dependencies = resolved.filter((item) => !item.requested);
   const requirements = [
-    `${info.name}==${info.version} --hash=sha256:${digest}`,
+    `${info.name}==${info.version} --hash=sha256:${source.sha256}`,
     ...(await fetchDependencies(context, index, dependencies, wheels, request)),
   ];
   const limits = { files: context.config.maxPackageFiles, bytes: context.config.maxPackageBytes };
@@ -519,7 +560,7 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
   const requirementsFile = path.join(staging, META_DIR, 'requirements.txt');
   await writeFileAtomic(
     requirementsFile,
-    `# What mcp-updater installed for ${label(request)}: every distribution pinned by its sha256.\n${requirements.join('\n')}\n`,
+    `# What mcp-updater installed for ${label(request)}: every distribution pinned by its sha256.${source.note}\n${requirements.join('\n')}\n`,
   );
   await runPython(
     interpreter,
