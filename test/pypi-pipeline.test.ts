@@ -13,6 +13,7 @@ import type { WorkerContext } from '../workers/context.js';
 import { importClientConfig, renderServers } from '../cli/import.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { settlePipeline } from './support/pipeline.js';
+import { waitUntil } from './support/wait.js';
 import { FixtureRegistry } from './support/registry.js';
 import { FixtureIndex } from './support/pypiIndex.js';
 

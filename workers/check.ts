@@ -100,7 +100,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
         latest: decision.latest,
         policy: settings.policy,
         chain: chain.id,
-        ...(settings.ecosystem === 'pypi' ? { ecosystem: 'pypi', file: decision.usable?.file } : {}),
+        ...(settings.ecosystem === 'pypi' ? { file: decision.usable?.file } : {}),
       },
     });
     const usable = decision.usable!;
