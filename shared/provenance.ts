@@ -203,6 +203,10 @@ export function attestationRefusal(mode: ProvenanceMode, outcome: AttestationOut
       return undefined;
     case 'repository-mismatch':
       return outcome.message;
+    case 'attestation-invalid':
+      // An attestation that is there but does not verify is a forgery or a tampered copy, as an
+      // invalid registry signature is: refused unless provenance is off.
+      return `${outcome.message} (provenance: ${mode})`;
     default:
       return mode === 'require' ? `${outcome.message} (provenance: require)` : undefined;
   }

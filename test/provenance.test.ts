@@ -134,7 +134,7 @@ describe('provenance: statements, sources and modes', () => {
     ).to.equal('demo@1.0.0: its provenance names github.com/owner/repo, but was signed by a workflow of github.com/evil/repo');
   });
 
-  it('provenance decides what is refused: off nothing, warn a repository mismatch, require anything not attested', () => {
+  it('provenance decides what is refused: off nothing, warn what does not verify or names another repository, require anything not attested', () => {
     const results: AttestationResult[] = [
       'attested',
       'no-attestation',
@@ -144,7 +144,7 @@ describe('provenance: statements, sources and modes', () => {
     ];
     const refused = (mode: 'off' | 'warn' | 'require') => results.filter((result) => attestationRefusal(mode, { result, message: result }));
     expect(refused('off')).to.deep.equal([]);
-    expect(refused('warn')).to.deep.equal(['repository-mismatch']);
+    expect(refused('warn')).to.deep.equal(['attestation-invalid', 'repository-mismatch']);
     expect(refused('require')).to.deep.equal(['no-attestation', 'attestation-invalid', 'repository-mismatch', 'attestation-unverified']);
     const attested = {
       result: 'attested' as const,
@@ -354,7 +354,7 @@ describe('provenance: the pipeline (workers, fixture registry and Sigstore)', fu
     },
   ];
   for (const { variant, problem } of hostile) {
-    it(`${variant}: refused under require naming the problem; let through with a warning under warn`, async () => {
+    it(`${variant}: refused under require and under warn, naming the problem`, async () => {
       await publish('1.0.0', {});
       await setUp('{ package: demo-mcp, provenance: require }');
       await checkAndSettle();
@@ -370,8 +370,12 @@ describe('provenance: the pipeline (workers, fixture registry and Sigstore)', fu
       await reconfigure('{ package: demo-mcp, provenance: warn }');
       await checkAndSettle();
       const warned = await context.state.get('demo');
-      expect(warned).to.include({ current: '1.2.0', state: 'idle' });
-      expect((await context.layout.readVersionRecord('demo', '1.2.0'))?.provenance).to.equal(undefined);
+      expect(warned).to.include({ current: '1.0.0', state: 'failed' });
+      expect(warned.failedVersions).to.have.members(['1.1.0', '1.2.0']);
+      expect(warned.lastError)
+        .to.match(new RegExp(problem.source.replaceAll('1\\.1\\.0', '1\\.2\\.0')))
+        .and.match(/\(provenance: warn\)/);
+      expect(await context.layout.installedVersions('demo')).to.deep.equal(['1.0.0']);
       expect(await attestationCounts()).to.deep.equal({ 'demo|attested': 1, 'demo|attestation-invalid': 2 });
     });
   }
