@@ -261,7 +261,7 @@ function diffLink(server: ServerView, label: string): string {
 
 function availableCell(server: ServerView): string {
   if (server.staged && server.gate) {
-    return `<span class="update">${h(server.staged)} staged</span><div class="gate" data-gate>held by the surface gate: ${h(server.gate)}</div>${diffLink(server, 'what changed')}`;
+    return `<span class="update">${h(server.staged)} staged</span><div class="gate" data-gate>waits for approval: ${h(server.gate)}</div>${diffLink(server, 'what changed')}`;
   }
   if (server.staged) return `<span class="update">${h(server.staged)} staged</span> ${diffLink(server, 'surface diff')}`;
   if (server.updateAvailable && server.candidate) return `<span class="update">${h(server.candidate)}</span>`;

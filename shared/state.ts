@@ -27,7 +27,7 @@ export interface ServerState {
   latest?: string;
   /** Highest version the policy allows now (may equal current). */
   candidate?: string;
-  /** Staged version waiting for approval (activation: manual, or held by the surface gate). */
+  /** Staged version waiting for approval (activation: manual, or held by a trust gate: surface or source repository change). */
   staged?: string;
   /** Why the staged version waits, when the surface gate holds it ("breaking: removed tool add"). */
   gate?: string;

@@ -167,7 +167,7 @@ describe('surface diff: CLI, diff view, status page', function () {
     it('shows why a version waits on the status page, with a link to the diff view', async () => {
       const res = await request(app).get('/');
       expect(res.status).to.equal(200);
-      expect(res.text).to.include('held by the surface gate: surface change breaking: removed tool add');
+      expect(res.text).to.include('waits for approval: surface change breaking: removed tool add');
       expect(res.text).to.include('href="/servers/demo/diff"');
     });
 
