@@ -92,6 +92,12 @@ const SYSTEM_DIRS = ['/usr', '/etc', '/bin', '/sbin', '/lib', '/lib32', '/lib64'
 /** The sandbox's private home (a tmpfs, like /tmp). */
 export const SANDBOX_HOME = '/home/mcp-smoke-test';
 
+/**
+ * Tests only: `1` makes this process (and the workers it starts) look for bwrap nowhere, so the
+ * suite proves the unsandboxed behaviour of a machine without bubblewrap on one that has it.
+ */
+export const HIDE_BWRAP_ENV = 'MCP_UPDATER_TEST_HIDE_BWRAP';
+
 let status: SandboxStatus | undefined;
 
 function findExecutable(name: string, searchPath = process.env.PATH ?? ''): string | undefined {
@@ -125,9 +131,10 @@ function probe(bwrap: string, extra: string[]): { ok: boolean; why: string } {
  * unsandboxed; said by logSandboxStatus at start-up, `mcp-updater status` and GET /status).
  */
 export function sandboxStatus(): SandboxStatus {
-  status ??= detectSandbox();
+  status ??= detectSandbox(process.env[HIDE_BWRAP_ENV] === '1' ? '' : undefined);
   return status;
 }
+
 
 /** The probe behind sandboxStatus, with bwrap looked up on `searchPath`. */
 export function detectSandbox(searchPath = process.env.PATH ?? ''): SandboxStatus {
