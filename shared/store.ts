@@ -185,38 +185,73 @@ export async function pruneStore(store: string): Promise<PruneReport> {
   return report;
 }
 
-/** What `dir` takes on disk, each inode counted once (see TreeUsage). A missing tree takes nothing. */
-export async function treeUsage(dir: string): Promise<TreeUsage> {
-  const usage: TreeUsage = { files: 0, logicalBytes: 0, bytes: 0, allocatedBytes: 0, exclusiveBytes: 0 };
-  const inodes = new Map<string, { stat: Stats; seen: number }>();
+interface InodeWalk {
+  /** Each inode met under the roots, with how many of the paths walked lead to it. */
+  inodes: Map<string, { stat: Stats; seen: number }>;
+  files: number;
+  logicalBytes: number;
+}
+
+/** Walk `roots` (trees or single files; missing ones take nothing), meeting each inode once. */
+async function walkInodes(roots: string[]): Promise<InodeWalk> {
+  const walk: InodeWalk = { inodes: new Map(), files: 0, logicalBytes: 0 };
   const visit = async (target: string): Promise<void> => {
     const stat = await fs.lstat(target);
     const key = `${stat.dev}:${stat.ino}`;
-    const known = inodes.get(key);
+    const known = walk.inodes.get(key);
     if (known) known.seen += 1;
-    else inodes.set(key, { stat, seen: 1 });
+    else walk.inodes.set(key, { stat, seen: 1 });
     if (stat.isFile()) {
-      usage.files += 1;
-      usage.logicalBytes += stat.size;
+      walk.files += 1;
+      walk.logicalBytes += stat.size;
     }
     if (stat.isDirectory()) {
       for (const name of await fs.readdir(target)) await visit(path.join(target, name));
     }
   };
-  try {
-    await visit(dir);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return usage;
-    throw error;
+  for (const root of roots) {
+    try {
+      await visit(root);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
   }
+  return walk;
+}
+
+/**
+ * Links to this file that are no user of it: its store entry. A read-only file is linked from the
+ * store (staging leaves owner write on every file it extracts); the entry goes at the next prune.
+ */
+function storeLinks(stat: Stats): number {
+  return stat.mode & 0o222 ? 0 : 1;
+}
+
+/** What `dir` takes on disk, each inode counted once (see TreeUsage). A missing tree takes nothing. */
+export async function treeUsage(dir: string): Promise<TreeUsage> {
+  const { inodes, files, logicalBytes } = await walkInodes([dir]);
+  const usage: TreeUsage = { files, logicalBytes, bytes: 0, allocatedBytes: 0, exclusiveBytes: 0 };
   for (const { stat, seen } of inodes.values()) {
     usage.allocatedBytes += stat.blocks * 512;
     if (!stat.isFile()) continue;
     usage.bytes += stat.size;
-    // A read-only file is linked from the store (staging leaves owner write on every file it
-    // extracts): that link is no user, the entry goes at the next prune.
-    const links = stat.mode & 0o222 ? stat.nlink : stat.nlink - 1;
-    if (seen >= links) usage.exclusiveBytes += stat.size;
+    if (seen >= stat.nlink - storeLinks(stat)) usage.exclusiveBytes += stat.size;
   }
   return usage;
+}
+
+/**
+ * Bytes that deleting `targets` (trees or files) frees: the files whose every link is inside them
+ * (a file still linked from the store or from another version frees nothing). With
+ * `pruneAfter`, a store entry that would be a file's last other link counts as freed too, since
+ * the next pruneStore removes it: what a cleanup dry run can promise.
+ */
+export async function bytesFreedByRemoving(targets: string[], options: { pruneAfter?: boolean } = {}): Promise<number> {
+  let freed = 0;
+  for (const { stat, seen } of (await walkInodes(targets)).inodes.values()) {
+    if (!stat.isFile()) continue;
+    const others = stat.nlink - seen - (options.pruneAfter ? storeLinks(stat) : 0);
+    if (others <= 0) freed += stat.size;
+  }
+  return freed;
 }

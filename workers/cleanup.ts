@@ -9,11 +9,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, LockError, NotFoundError } from '../shared/errors.js';
-import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layout.js';
+import type { DiskHistory, InstallLayout } from '../shared/layout.js';
 import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
 import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
-import { pruneStore, storeRoot } from '../shared/store.js';
+import { bytesFreedByRemoving, pruneStore, storeRoot } from '../shared/store.js';
 import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -63,18 +63,18 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
 
   const removedStaging: string[] = [];
   for (const leftover of plan.removeStaging) {
-    bytesFreed += await diskUsage(leftover);
+    bytesFreed += await bytesFreedByRemoving([leftover]);
     await fs.rm(leftover, { recursive: true, force: true });
     removedStaging.push(leftover);
   }
   const removedBackups: string[] = [];
   for (const file of plan.removeBackups) {
-    bytesFreed += await diskUsage(file);
+    bytesFreed += await bytesFreedByRemoving([file]);
     await fs.rm(file, { force: true });
     removedBackups.push(file);
   }
-  // Shared files (shared/store.ts) whose last version went just now.
-  await pruneStore(storeRoot(context.layout.root));
+  // Shared files (shared/store.ts) whose last version went just now: freed only now.
+  bytesFreed += (await pruneStore(storeRoot(context.layout.root))).bytesFreed;
 
   log.info(
     `cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`,
@@ -276,19 +276,23 @@ async function backupFiles(layout: InstallLayout): Promise<Array<{ file: string;
   return files;
 }
 
+/** What the plan would free: files shared with a version that stays (through the store) free nothing. */
 async function plannedBytes(layout: InstallLayout, plan: RetentionPlan): Promise<number> {
-  let total = 0;
-  for (const { server, version } of plan.removeVersions) total += await diskUsage(layout.versionDir(server, version));
-  for (const target of [...plan.removeStaging, ...plan.removeBackups]) total += await diskUsage(target);
-  return total;
+  const targets = [
+    ...plan.removeVersions.map(({ server, version }) => layout.versionDir(server, version)),
+    ...plan.removeStaging,
+    ...plan.removeBackups,
+  ];
+  return bytesFreedByRemoving(targets, { pruneAfter: true });
 }
 
 /**
  * Delete a version directory so it never shows half-deleted under versions/: rename it into
- * STAGING_DIR first (same filesystem), then remove it there. Returns the bytes freed.
+ * STAGING_DIR first (same filesystem), then remove it there. Returns the bytes freed at once (its
+ * files still linked from the store are freed, and counted, by the prune that follows).
  */
 async function removeTree(layout: InstallLayout, dir: string, server: string): Promise<number> {
-  const bytes = await diskUsage(dir);
+  const bytes = await bytesFreedByRemoving([dir]);
   const trash = path.join(layout.stagingRoot, server, `.deleting-${path.basename(dir)}-${crypto.randomBytes(4).toString('hex')}`);
   let target = dir;
   try {
