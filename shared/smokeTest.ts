@@ -135,7 +135,6 @@ export function sandboxStatus(): SandboxStatus {
   return status;
 }
 
-
 /** The probe behind sandboxStatus, with bwrap looked up on `searchPath`. */
 export function detectSandbox(searchPath = process.env.PATH ?? ''): SandboxStatus {
   const bwrap = findExecutable('bwrap', searchPath);

@@ -255,3 +255,30 @@ export async function bytesFreedByRemoving(targets: string[], options: { pruneAf
   }
   return freed;
 }
+
+/**
+ * What one server takes on disk ($MCP_SERVERS_PATH/<name>: its versions, data and history), kept
+ * in its record (measured after stage, activate and cleanup, never on a request). A file its
+ * versions share through the store counts once; a file other servers link too counts in full for
+ * each of them (a server's figure does not depend on its neighbours), and `sharedBytes` says how
+ * much of it that is: removing the server would free `bytes - sharedBytes`.
+ */
+export interface ServerDiskUsage {
+  /** Each inode of the server's tree once. */
+  bytes: number;
+  /** Of `bytes`, files another server links too. */
+  sharedBytes: number;
+  /** What the same files would take as full copies (every link counted). */
+  fullCopyBytes: number;
+  measuredAt: string;
+}
+
+export async function serverDiskUsage(serverDir: string, now = new Date()): Promise<ServerDiskUsage> {
+  const usage = await treeUsage(serverDir);
+  return {
+    bytes: usage.bytes,
+    sharedBytes: usage.bytes - usage.exclusiveBytes,
+    fullCopyBytes: usage.logicalBytes,
+    measuredAt: now.toISOString(),
+  };
+}

@@ -15,7 +15,7 @@ import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionS
 import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
 import { bytesFreedByRemoving, pruneStore, storeRoot } from '../shared/store.js';
 import { withServerLock } from './activation/lock.js';
-import type { WorkerContext } from './context.js';
+import { measureServerDisk, type WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
 export function createCleanupWorker(context: WorkerContext) {
@@ -75,6 +75,7 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
   }
   // Shared files (shared/store.ts) whose last version went just now: freed only now.
   bytesFreed += (await pruneStore(storeRoot(context.layout.root))).bytesFreed;
+  await recordDiskUsage(context, input.servers);
 
   log.info(
     `cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`,
@@ -245,6 +246,20 @@ async function childDirectories(dir: string): Promise<string[]> {
 async function serverDirectories(layout: InstallLayout): Promise<string[]> {
   const binName = path.basename(layout.binDir);
   return (await childDirectories(layout.root)).filter((name) => name !== binName && !name.startsWith('.'));
+}
+
+/**
+ * Every server in the run gets its bytes on disk measured again: its own versions went, or a
+ * neighbour's did and a file is no longer shared. Read first, so a lost record is rebuilt from
+ * disk rather than replaced by one holding only the figure.
+ */
+async function recordDiskUsage(context: WorkerContext, servers: RetentionServer[]): Promise<void> {
+  for (const { name, installed } of servers) {
+    if (installed.length === 0) continue;
+    await context.state.get(name);
+    const disk = await measureServerDisk(context, name);
+    if (disk) await context.state.update(name, { disk });
+  }
 }
 
 /** Children of STAGING_DIR/<server>/ (all servers, or one). */

@@ -6,7 +6,6 @@
 import type { Redis } from 'ioredis';
 import type winston from 'winston';
 import type { Config } from '../shared/config.js';
-import { NotFoundError } from '../shared/errors.js';
 import { EventLog } from '../shared/events.js';
 import { inventoryDefaults, InventoryWatcher, type ServerSettings } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
@@ -15,6 +14,8 @@ import { MetricsRecorder } from '../shared/metrics.js';
 import { closeQueues, createQueues, createRedis, type QueueSet } from '../shared/redis.js';
 import { RegistryClient } from '../shared/registry.js';
 import { StateStore } from '../shared/state.js';
+import { serverDiskUsage, type ServerDiskUsage } from '../shared/store.js';
+import { describeError, NotFoundError } from '../shared/errors.js';
 
 export interface WorkerContext {
   config: Config;
@@ -74,4 +75,17 @@ export function serverSettings(context: WorkerContext, server: string): ServerSe
     });
   }
   return settings;
+}
+
+/**
+ * What `server` takes on disk now, for its record (stage, activate and cleanup measure it after
+ * they changed the disk, so no request ever walks a tree). A failure costs only the figure.
+ */
+export async function measureServerDisk(context: WorkerContext, server: string): Promise<ServerDiskUsage | undefined> {
+  try {
+    return await serverDiskUsage(context.layout.serverDir(server), context.now());
+  } catch (error) {
+    context.log.automation.warn(`${server}: measuring its bytes on disk failed: ${describeError(error)}`, { server });
+    return undefined;
+  }
 }

@@ -7,7 +7,7 @@
 import { enqueue, type StageJobData, type StageResult } from '../shared/queues.js';
 import { nextState, startState } from '../shared/stateMachine.js';
 import type { WorkerContext } from './context.js';
-import { serverSettings } from './context.js';
+import { measureServerDisk, serverSettings } from './context.js';
 import { surfaceGate } from './staging/surfaceGate.js';
 import { stageVersion } from './staging/version.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
@@ -30,6 +30,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
     settings,
   });
   if (!staged.reused) await context.metrics.observeStageDuration((performance.now() - started) / 1000);
+  const disk = staged.reused ? undefined : await measureServerDisk(context, server);
   const smokeTest = staged.record.smokeTest;
   const { current } = await context.state.get(server);
   await context.events.publish({
@@ -51,7 +52,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
   const result: StageResult = { version, dir: staged.dir, toolCount: smokeTest?.toolCount, reused: staged.reused, next, chain };
 
   if (next === 'activate') {
-    await context.state.update(server, { lastError: null, gate: null });
+    await context.state.update(server, { lastError: null, gate: null, disk });
     await enqueue(context.queues, 'activate', {
       server,
       chain,
@@ -67,6 +68,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
       staged: version,
       gate: gate.reason ?? null,
       lastError: null,
+      disk,
     });
     await context.events.publish({
       type: 'update.awaiting-approval',

@@ -6,7 +6,8 @@
 import { Option, type Command } from 'commander';
 import type { CleanupResult } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
-import { formatBytes, note, print, printJson, table } from '../format.js';
+import { formatBytes } from '../../shared/humanTime.js';
+import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession } from './session.js';
 
 /** `cleanup --json`: `result` is the worker's answer, null when the command did not wait. */

@@ -10,7 +10,7 @@ import { relativeTime } from '../../shared/humanTime.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
 import { sandboxStatus } from '../../shared/smokeTest.js';
-import { packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
+import { diskSummary, packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
@@ -99,6 +99,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
       ['schedule', `${settings.schedule} (${settings.timezone})`],
       ['smoke test', settings.smokeTest.enabled ? `on, timeout ${formatDuration(settings.smokeTest.timeoutMs)}` : 'off'],
       ['launcher', server.launcher],
+      ['disk', diskSummary(server.disk, true)],
     ]),
   );
   const history = server.history.slice(0, RECENT);
