@@ -71,7 +71,8 @@ export async function start(role: Role): Promise<void> {
     { InstallLayout },
     { closeLoggers, configureLogging, createLogger },
     { registerSecret },
-    { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis },
+    { createRedis, evictionPolicyProblem, waitForRedis },
+    { closeQueues, createQueues },
     { StateStore },
     { Scheduler },
     { ensureRedis },
@@ -81,6 +82,7 @@ export async function start(role: Role): Promise<void> {
     import('../shared/logger.js'),
     import('../shared/redact.js'),
     import('../shared/redis.js'),
+    import('../shared/queueSet.js'),
     import('../shared/state.js'),
     import('../producers/scheduler.js'),
     import('./redisLauncher.js'),
@@ -123,7 +125,7 @@ export async function start(role: Role): Promise<void> {
   if (role === 'all' || role === 'worker') {
     const { createWorkerContext, closeWorkerContext } = await import('../workers/context.js');
     const { startWorkers } = await import('../workers/index.js');
-    (await import('../shared/smokeTest.js')).logSandboxStatus(log);
+    (await import('../shared/sandbox.js')).logSandboxStatus(log);
     const context = await createWorkerContext(config, { inventory });
     const workers = startWorkers(context, config.workers);
     stoppers.unshift(async () => {

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
 import { expect } from 'chai';
 import { ChainFollower } from '../cli/commands/check.js';
-import type { CliSession } from '../cli/commands/session.js';
 import { ProducerClient } from '../producers/client.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
@@ -365,8 +364,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         const { jobId } = await client.check('demo');
         await client.waitFor('check', jobId, 20_000);
         await (await context.queues.check.getJob(jobId))!.remove();
-        const session = { client, state: context.state } as unknown as CliSession;
-        const [report] = await new ChainFollower(session, [{ server: 'demo', jobId, from: null }]).follow(1_000);
+        const [report] = await new ChainFollower({ client, state: context.state }, [{ server: 'demo', jobId, from: null }]).follow(1_000);
         expect(report).to.include({ outcome: 'timed-out', step: 'download', version: '1.1.0' });
       } finally {
         await client.close();

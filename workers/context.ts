@@ -11,7 +11,8 @@ import { inventoryDefaults, InventoryWatcher, type ServerSettings } from '../sha
 import { InstallLayout } from '../shared/layout.js';
 import { createLogger } from '../shared/logger.js';
 import { MetricsRecorder } from '../shared/metrics.js';
-import { closeQueues, createQueues, createRedis, type QueueSet } from '../shared/redis.js';
+import { closeQueues, createQueues, type QueueSet } from '../shared/queueSet.js';
+import { createRedis } from '../shared/redis.js';
 import { RegistryClient } from '../shared/registry.js';
 import { StateStore } from '../shared/state.js';
 import { serverDiskUsage, type ServerDiskUsage } from '../shared/store.js';

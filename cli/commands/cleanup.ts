@@ -73,7 +73,9 @@ Examples:
     .action(async (options: CleanupOptions) => {
       await withSession(async (session) => {
         const dryRun = Boolean(options.dryRun);
-        const { jobId } = await session.client.cleanup({
+        const { jobId } = await (
+          await session.client()
+        ).cleanup({
           dryRun,
           reason: 'mcp-updater cleanup (CLI)',
           requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
@@ -81,7 +83,7 @@ Examples:
         const report: CleanupReport = { jobId, queue: 'cleanup', dryRun, result: null };
         if (dryRun || options.wait) {
           try {
-            report.result = await session.client.waitFor('cleanup', jobId, options.timeout);
+            report.result = await (await session.client()).waitFor('cleanup', jobId, options.timeout);
           } catch (error) {
             const message = (error as Error).message;
             const stuck = /timed out/i.test(message)

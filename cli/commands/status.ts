@@ -9,7 +9,7 @@ import type { UpdateEvent } from '../../shared/events.js';
 import { relativeTime } from '../../shared/humanTime.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
-import { sandboxStatus } from '../../shared/smokeTest.js';
+import { sandboxStatus } from '../../shared/sandbox.js';
 import { diskSummary, packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
@@ -39,7 +39,7 @@ function outcome(view: ServerView): string | null {
 async function overview(session: CliSession, json: boolean): Promise<void> {
   const [servers, counts] = await Promise.all([
     sortedServerViews(session.inventory, session.state, session.layout),
-    new QueueCounts(session.client.queue, 0).read(),
+    session.client().then((client) => new QueueCounts(client.queue, 0).read()),
   ]);
   const result: StatusOverview = { servers, queues: summarizeQueues(counts) };
   if (json) return printJson(result);

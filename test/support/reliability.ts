@@ -7,9 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QueueSet } from '../../shared/redis.js';
+import type { QueueSet } from '../../shared/queueSet.js';
 import type { InstallLayout } from '../../shared/layout.js';
-import { HIDE_BWRAP_ENV } from '../../shared/smokeTest.js';
+import { HIDE_BWRAP_ENV } from '../../shared/sandbox.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-updater.js', import.meta.url));
 export const PIPELINE = ['check', 'download', 'stage', 'activate', 'cleanup'] as const;
