@@ -36,9 +36,14 @@ export function redisOptions(role: ConnectionRole): RedisOptions {
       };
 }
 
-/** A new ioredis client for REDIS_URL. Errors are logged by the caller's 'error' listener. */
-export function createRedis(config: Pick<Config, 'redisUrl'>, role: ConnectionRole): Redis {
-  const client = new Redis(config.redisUrl, redisOptions(role));
+/**
+ * A new ioredis client for REDIS_URL. Errors are logged by the caller's 'error' listener.
+ * `autoPipelining` sends the commands of one event-loop turn in one write: only for a connection
+ * that never blocks (BZPOPMIN, XREAD… would hold up every command queued behind them), which is
+ * why BullMQ's own Worker and QueueEvents connections (ownedConnection) never get it.
+ */
+export function createRedis(config: Pick<Config, 'redisUrl'>, role: ConnectionRole, options: { autoPipelining?: boolean } = {}): Redis {
+  const client = new Redis(config.redisUrl, { ...redisOptions(role), ...(options.autoPipelining ? { enableAutoPipelining: true } : {}) });
   // An unhandled 'error' event would crash the process; reconnection is automatic.
   client.on('error', () => undefined);
   return client;

@@ -40,7 +40,9 @@ export interface WorkerContextOptions {
 
 export async function createWorkerContext(config: Config, options: WorkerContextOptions = {}): Promise<WorkerContext> {
   const inventory = options.inventory ?? (await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config)));
-  const redis = createRedis(config, 'worker');
+  // Shared by every processor (state, events, metrics, locks, follow-up jobs): at a sweep's
+  // concurrency many of their commands meet in one event-loop turn, and one write each costs CPU.
+  const redis = createRedis(config, 'worker', { autoPipelining: true });
   const queues = createQueues(config, redis);
   return {
     config,
