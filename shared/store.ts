@@ -9,7 +9,7 @@
  * inode once, which is what a server really takes on disk.
  */
 import crypto from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -192,11 +192,29 @@ interface InodeWalk {
   logicalBytes: number;
 }
 
-/** Walk `roots` (trees or single files; missing ones take nothing), meeting each inode once. */
+/** Entries looked at between two turns of the event loop (see walkInodes). */
+const WALK_BATCH = 256;
+
+/**
+ * Walk `roots` (trees or single files; missing ones take nothing), meeting each inode once. The
+ * calls are synchronous: a promise per lstat cost ~20 times the CPU (a pipeline update paid ~4 ms
+ * for walking its server's tree), and the walk yields to the event loop every WALK_BATCH entries
+ * so a tree of 27,000 files does not hold up a worker's other jobs.
+ */
 async function walkInodes(roots: string[]): Promise<InodeWalk> {
   const walk: InodeWalk = { inodes: new Map(), files: 0, logicalBytes: 0 };
-  const visit = async (target: string): Promise<void> => {
-    const stat = await fs.lstat(target);
+  const pending = [...roots];
+  let sinceYield = 0;
+  while (pending.length > 0) {
+    const target = pending.pop()!;
+    let stat: Stats;
+    try {
+      stat = lstatSync(target);
+    } catch (error) {
+      // Gone meanwhile (or never there): it takes nothing.
+      if (errorCode(error) === 'ENOENT') continue;
+      throw error;
+    }
     const key = `${stat.dev}:${stat.ino}`;
     const known = walk.inodes.get(key);
     if (known) known.seen += 1;
@@ -204,16 +222,16 @@ async function walkInodes(roots: string[]): Promise<InodeWalk> {
     if (stat.isFile()) {
       walk.files += 1;
       walk.logicalBytes += stat.size;
+    } else if (stat.isDirectory()) {
+      try {
+        for (const name of readdirSync(target)) pending.push(path.join(target, name));
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') throw error;
+      }
     }
-    if (stat.isDirectory()) {
-      for (const name of await fs.readdir(target)) await visit(path.join(target, name));
-    }
-  };
-  for (const root of roots) {
-    try {
-      await visit(root);
-    } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw error;
+    if (++sinceYield >= WALK_BATCH) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
   return walk;

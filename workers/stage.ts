@@ -30,7 +30,6 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
     settings,
   });
   if (!staged.reused) await context.metrics.observeStageDuration((performance.now() - started) / 1000);
-  const disk = staged.reused ? undefined : await measureServerDisk(context, server);
   const smokeTest = staged.record.smokeTest;
   const { current } = await context.state.get(server);
   await context.events.publish({
@@ -52,7 +51,8 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
   const result: StageResult = { version, dir: staged.dir, toolCount: smokeTest?.toolCount, reused: staged.reused, next, chain };
 
   if (next === 'activate') {
-    await context.state.update(server, { lastError: null, gate: null, disk });
+    // Its activate job measures the server's bytes on disk (one walk of its tree per update).
+    await context.state.update(server, { lastError: null, gate: null });
     await enqueue(context.queues, 'activate', {
       server,
       chain,
@@ -68,7 +68,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
       staged: version,
       gate: gate.reason ?? null,
       lastError: null,
-      disk,
+      disk: staged.reused ? undefined : await measureServerDisk(context, server),
     });
     await context.events.publish({
       type: 'update.awaiting-approval',
