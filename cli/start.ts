@@ -91,7 +91,8 @@ export async function start(role: Role): Promise<void> {
     { InstallLayout },
     { closeLoggers, configureLogging, createLogger },
     { redactUrl, registerSecret },
-    { closeQueues, createQueues, createRedis, evictionPolicyProblem, waitForRedis },
+    { createRedis, evictionPolicyProblem, waitForRedis },
+    { closeQueues, createQueues },
     { StateStore },
     { Scheduler },
     { ensureRedis },
@@ -101,6 +102,7 @@ export async function start(role: Role): Promise<void> {
     import('../shared/logger.js'),
     import('../shared/redact.js'),
     import('../shared/redis.js'),
+    import('../shared/queueSet.js'),
     import('../shared/state.js'),
     import('../producers/scheduler.js'),
     import('./redisLauncher.js'),
@@ -144,7 +146,7 @@ export async function start(role: Role): Promise<void> {
   if (role === 'all' || role === 'worker') {
     const { createWorkerContext, closeWorkerContext } = await import('../workers/context.js');
     const { startWorkers } = await import('../workers/index.js');
-    (await import('../shared/smokeTest.js')).logSandboxStatus(log);
+    (await import('../shared/sandbox.js')).logSandboxStatus(log);
     const context = await createWorkerContext(config, { inventory });
     const workers = startWorkers(context, config.workers);
     stoppers.unshift(async () => {

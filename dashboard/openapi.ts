@@ -112,6 +112,10 @@ const serverViewProperties: Record<string, Schema> = {
     description: 'After a rollback down: the version rolled away from; checks stay at or below it until a newer one is published.',
   },
   launcher: { type: 'string', description: 'The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>.' },
+  disk: {
+    oneOf: [{ type: 'null' }, ref('ServerDiskUsage')],
+    description: 'Bytes on disk, measured after the last stage, activation or cleanup (null before any).',
+  },
 };
 
 const schemas: Record<string, Schema> = {
@@ -141,6 +145,23 @@ const schemas: Record<string, Schema> = {
     jobId: { type: 'string' },
     queue: { type: 'string', enum: [...QUEUE_NAMES] },
   }),
+  ServerDiskUsage: {
+    ...strict({
+      bytes: {
+        type: 'integer',
+        minimum: 0,
+        description: "Each inode of the server's directory once (its versions share files through the store).",
+      },
+      sharedBytes: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Of bytes, files another server links too: removing this server frees bytes - sharedBytes.',
+      },
+      fullCopyBytes: { type: 'integer', minimum: 0, description: 'What the same files would take as full copies.' },
+      measuredAt: { type: 'string', format: 'date-time' },
+    }),
+    description: 'A file several servers share counts in full for each of them; sharedBytes says how much that is.',
+  },
   ServerView: {
     ...strict(serverViewProperties),
     description: 'One server as the status page, this API and the CLI show it. Absent values are null.',

@@ -11,7 +11,7 @@ import type { QueueName } from '../shared/queues.js';
 import { redactString } from '../shared/redact.js';
 import { PACKAGE_VERSION } from '../shared/packageVersion.js';
 import { RedisUnavailableError } from '../shared/redis.js';
-import { sandboxStatus } from '../shared/smokeTest.js';
+import { sandboxStatus } from '../shared/sandbox.js';
 import { formatDuration } from '../shared/schedule.js';
 import { countByState } from '../shared/serverView.js';
 import type { ServerStateName } from '../shared/state.js';

@@ -5,7 +5,7 @@
  */
 import type { UpdateEvent } from '../shared/events.js';
 import { relativeTime } from '../shared/humanTime.js';
-import { packageLabel, type ServerView } from '../shared/serverView.js';
+import { diskSummary, packageLabel, type ServerView } from '../shared/serverView.js';
 import type { SurfaceChange } from '../shared/surface.js';
 import type { SurfaceComparison } from '../shared/surfaceStore.js';
 import { summarizeQueue, type QueueCountMap } from './queue-counts.js';
@@ -55,7 +55,7 @@ table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:.55rem .75rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.78rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600}
 tr:last-child td{border-bottom:0}
-td.name strong{display:block}
+td.name strong,td.name .disk{display:block}
 td.last-check{min-width:11rem}
 .muted{color:var(--muted)}
 .small{font-size:.85rem}
@@ -271,9 +271,15 @@ function availableCell(server: ServerView): string {
   return server.lastCheck ? '<span class="muted">up to date</span>' : '<span class="muted">–</span>';
 }
 
+/** Bytes on disk, as measured after the last stage, activation or cleanup (never on a request). */
+function diskLine(server: ServerView): string {
+  const summary = diskSummary(server.disk);
+  return summary ? `<span class="muted small disk" title="bytes on disk">${h(summary)}</span>` : '';
+}
+
 function serverRow(server: ServerView, model: StatusPageModel): string {
   return `<tr id="server-${h(server.name)}" data-server="${h(server.name)}">
-<td class="name" data-label="Server"><strong>${h(server.name)}</strong><span class="muted small">${h(packageLabel(server))}</span></td>
+<td class="name" data-label="Server"><strong>${h(server.name)}</strong><span class="muted small">${h(packageLabel(server))}</span>${diskLine(server)}</td>
 <td data-label="Current">${versionCell(server.current)}</td>
 <td data-label="Latest">${versionCell(server.latest)}</td>
 <td data-label="Available">${availableCell(server)}</td>

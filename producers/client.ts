@@ -21,15 +21,8 @@ import {
   type JobResultByQueue,
   type QueueName,
 } from '../shared/queues.js';
-import {
-  closeQueues,
-  createQueueEvents,
-  createQueues,
-  createRedis,
-  RedisUnavailableError,
-  waitForRedis,
-  type QueueSet,
-} from '../shared/redis.js';
+import { closeQueues, createQueueEvents, createQueues, type QueueSet } from '../shared/queueSet.js';
+import { createRedis, RedisUnavailableError, waitForRedis } from '../shared/redis.js';
 
 export interface EnqueueResult {
   jobId: string;

@@ -3,7 +3,6 @@
  * `hint` that tells the reader what to do. `isRetryable` is the one place that decides whether
  * trying again can help; workers turn everything else into BullMQ's UnrecoverableError.
  */
-import { UnrecoverableError } from 'bullmq';
 
 export interface MCPErrorOptions {
   hint?: string;
@@ -128,7 +127,8 @@ const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR'
 
 /** The single decision "can trying again help?" used by workers and `retry`. */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof UnrecoverableError) return false;
+  // BullMQ's UnrecoverableError, known by name: this module is loaded by every CLI command, BullMQ is not.
+  if (error instanceof Error && error.name === 'UnrecoverableError') return false;
   if (error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) return false;
   if (typeof (error as { code?: unknown })?.code === 'string' && PERMANENT_CODES.has((error as { code: string }).code)) return false;
   if (error instanceof MCPError && error.retryable !== undefined) return error.retryable;
@@ -191,16 +191,6 @@ export function isVersionFault(error: unknown): boolean {
   if (error instanceof MCPError && error.versionFault !== undefined) return error.versionFault;
   const code = (error as { code?: unknown })?.code;
   return typeof code === 'string' && VERSION_FAULT_CODES.has(code);
-}
-
-/** Make an error safe to throw from a BullMQ processor: non-retryable ones stop the job at once. */
-export function toJobError(error: unknown): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
-  if (isRetryable(err)) return err;
-  if (err instanceof UnrecoverableError) return err;
-  const unrecoverable = new UnrecoverableError(err instanceof MCPError ? err.toString() : err.message);
-  (unrecoverable as { code?: string }).code = (err as { code?: string }).code;
-  return unrecoverable;
 }
 
 /** Short "CODE: message: hint" text for state records, events and API answers. */

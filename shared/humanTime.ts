@@ -2,6 +2,7 @@
  * The one way a point in time is shown to people: "5 min ago", "in 3 h", "never". The status
  * page and the CLI both use it, so the same event reads the same everywhere. Durations are
  * shown with formatDuration (shared/schedule.ts), the inverse of the inventory's duration syntax.
+ * Sizes likewise, with formatBytes.
  */
 
 const MINUTE = 60;
@@ -23,4 +24,17 @@ export function relativeTime(iso: string | null | undefined, now: Date = new Dat
   else if (magnitude < 2 * DAY) text = `${Math.round(magnitude / HOUR)} h`;
   else text = `${Math.round(magnitude / DAY)} days`;
   return seconds >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -233,17 +233,3 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
   await fs.writeFile(temporary, content, { mode });
   await fs.rename(temporary, file);
 }
-
-/** Bytes used by a file or directory tree (for cleanup reports). */
-export async function diskUsage(target: string): Promise<number> {
-  let stat;
-  try {
-    stat = await fs.lstat(target);
-  } catch {
-    return 0;
-  }
-  if (!stat.isDirectory()) return stat.size;
-  let total = 0;
-  for (const entry of await fs.readdir(target)) total += await diskUsage(path.join(target, entry));
-  return total;
-}

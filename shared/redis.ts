@@ -1,20 +1,13 @@
 /*
  * The one Redis connection factory and the queue constructor. Workers wait for Redis forever
  * (maxRetriesPerRequest: null, as BullMQ requires); producers fail fast so an API call or a CLI
- * command answers at once with a clear error instead of hanging while Redis is down.
+ * command answers at once with a clear error instead of hanging while Redis is down. BullMQ's
+ * queue objects are built in shared/queueSet.ts, so what only reads Redis never loads BullMQ.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
 import type { Config } from './config.js';
 import { MCPError } from './errors.js';
-import {
-  defaultJobOptions,
-  QUEUE_NAMES,
-  type ContractQueues,
-  type JobDataByQueue,
-  type JobResultByQueue,
-  type QueueName,
-} from './queues.js';
 import { redactUrl } from './redact.js';
 
 export type ConnectionRole = 'worker' | 'producer';
@@ -43,9 +36,14 @@ export function redisOptions(role: ConnectionRole): RedisOptions {
       };
 }
 
-/** A new ioredis client for REDIS_URL. Errors are logged by the caller's 'error' listener. */
-export function createRedis(config: Pick<Config, 'redisUrl'>, role: ConnectionRole): Redis {
-  const client = new Redis(config.redisUrl, redisOptions(role));
+/**
+ * A new ioredis client for REDIS_URL. Errors are logged by the caller's 'error' listener.
+ * `autoPipelining` sends the commands of one event-loop turn in one write: only for a connection
+ * that never blocks (BZPOPMIN, XREAD… would hold up every command queued behind them), which is
+ * why BullMQ's own Worker and QueueEvents connections (ownedConnection) never get it.
+ */
+export function createRedis(config: Pick<Config, 'redisUrl'>, role: ConnectionRole, options: { autoPipelining?: boolean } = {}): Redis {
+  const client = new Redis(config.redisUrl, { ...redisOptions(role), ...(options.autoPipelining ? { enableAutoPipelining: true } : {}) });
   // An unhandled 'error' event would crash the process; reconnection is automatic.
   client.on('error', () => undefined);
   return client;
@@ -70,20 +68,6 @@ export async function waitForRedis(client: Redis, url: string, timeoutMs = 3_000
   });
 }
 
-export function createQueue<Q extends QueueName>(
-  name: Q,
-  config: Config,
-  connection: Redis,
-): Queue<JobDataByQueue[Q], JobResultByQueue[Q]> {
-  const queue = new Queue<JobDataByQueue[Q], JobResultByQueue[Q]>(name, {
-    connection,
-    prefix: config.queuePrefix,
-    defaultJobOptions: defaultJobOptions(config.maxRetries, config.retryBackoffMs),
-  });
-  queue.on('error', () => undefined);
-  return queue;
-}
-
 /**
  * Connection options (not a client) for BullMQ objects that need a connection of their own
  * (workers, QueueEvents): BullMQ then creates it and closes it on close(); a client it is
@@ -91,12 +75,6 @@ export function createQueue<Q extends QueueName>(
  */
 export function ownedConnection(config: Pick<Config, 'redisUrl'>, role: ConnectionRole): ConnectionOptions {
   return { url: config.redisUrl, ...redisOptions(role) } as ConnectionOptions;
-}
-
-export function createQueueEvents(name: QueueName, config: Config): QueueEvents {
-  const events = new QueueEvents(name, { connection: ownedConnection(config, 'worker'), prefix: config.queuePrefix });
-  events.on('error', () => undefined);
-  return events;
 }
 
 /** Redis key for mcp-updater's own data (server state, events, locks), under QUEUE_PREFIX. */
@@ -116,15 +94,4 @@ export async function evictionPolicyProblem(client: Redis): Promise<string | und
     // Managed Redis often forbids CONFIG; nothing to say then.
   }
   return undefined;
-}
-
-export type QueueSet = ContractQueues;
-
-/** One Queue object per queue name, sharing one connection. */
-export function createQueues(config: Config, connection: Redis): QueueSet {
-  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, createQueue(name, config, connection)])) as unknown as QueueSet;
-}
-
-export async function closeQueues(queues: QueueSet): Promise<void> {
-  await Promise.all(Object.values(queues).map((queue) => queue.close()));
 }

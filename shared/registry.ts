@@ -94,6 +94,17 @@ interface CachedPackument {
 }
 
 /**
+ * A copy in memory of its own: Buffer.from puts a small body in one of Node's shared 8 KiB slabs,
+ * and a cached body would keep alive its slab and whatever short-lived buffers shared it (a
+ * 10,000-server sweep held 18 MB of buffer memory for an 8 MiB cache).
+ */
+function ownCopy(body: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  copy.set(body);
+  return copy;
+}
+
+/**
  * Packument bodies by URL and form, with their ETags, up to a total size. A full cache admits
  * nothing new rather than evicting: checks sweep the same packages in the same order, and
  * evicting the oldest entry would then miss on every request. Entries are replaced when the
@@ -404,7 +415,7 @@ export class RegistryClient {
       this.packuments.delete(key);
       throw Object.assign(new Error(`${answer.status} from ${redactUrl(url)}`), { statusCode: answer.status });
     }
-    if (answer.etag && answer.status === 200) this.packuments.set(key, { etag: answer.etag, body: Buffer.from(answer.body) });
+    if (answer.etag && answer.status === 200) this.packuments.set(key, { etag: answer.etag, body: ownCopy(answer.body) });
     else this.packuments.delete(key);
     return answer.body;
   }

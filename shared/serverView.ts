@@ -5,10 +5,12 @@
  * settings leave out smoke-test env values (they are often API keys).
  */
 import type { Activation, Ecosystem, Policy, PythonSettings, ServerSettings, SmokeTestSettings } from './inventory.js';
+import { formatBytes, relativeTime } from './humanTime.js';
 import type { HistoryEntry, InstallLayout } from './layout.js';
 import type { ProvenanceSource } from './provenance.js';
 import { redact, redactArguments, redactString, REDACTED } from './redact.js';
 import type { ServerState, ServerStateName, StateStore } from './state.js';
+import type { ServerDiskUsage } from './store.js';
 import { SERVER_STATES } from './stateMachine.js';
 
 export interface ServerView {
@@ -44,6 +46,8 @@ export interface ServerView {
   hold: string | null;
   /** The path MCP clients run: $MCP_SERVERS_PATH/bin/<name>. */
   launcher: string;
+  /** Bytes on disk (shared/store.ts ServerDiskUsage), measured after the last stage, activation or cleanup; null before any. */
+  disk: ServerDiskUsage | null;
 }
 
 /** Optional keys made required, absent as null: the JSON always has every key. */
@@ -89,6 +93,7 @@ export function serverView(settings: ServerSettings, state: ServerState, layout:
     failedVersions: state.failedVersions,
     hold: state.hold ?? null,
     launcher: layout.launcher(settings.name),
+    disk: state.disk ?? null,
   };
 }
 
@@ -166,4 +171,15 @@ export function countByState(views: Array<Pick<ServerView, 'state'>>): Record<Se
   const counts = Object.fromEntries(SERVER_STATES.map((state) => [state, 0])) as Record<ServerStateName, number>;
   for (const view of views) counts[view.state] = (counts[view.state] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * A server's bytes on disk as people read them: "2.4 MiB (1.1 MiB shared with other servers;
+ * 13.0 MiB as full copies)", and with `when`, ", measured 5 min ago". Null before any measurement.
+ */
+export function diskSummary(disk: ServerView['disk'], when = false, now = new Date()): string | null {
+  if (!disk) return null;
+  const shared = disk.sharedBytes > 0 ? `${formatBytes(disk.sharedBytes)} shared with other servers; ` : '';
+  const measured = when ? `, measured ${relativeTime(disk.measuredAt, now)}` : '';
+  return `${formatBytes(disk.bytes)} (${shared}${formatBytes(disk.fullCopyBytes)} as full copies)${measured}`;
 }

@@ -9,18 +9,15 @@
  * runs in a sandbox (see sandboxArguments) that cannot see the service's processes, environment,
  * secret files or anything on disk it was not given.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { SmokeTestError } from './errors.js';
 import { META_DIR, type SmokeTestRecord } from './layout.js';
-import { createLogger } from './logger.js';
 import { redactString, secretFiles } from './redact.js';
+import { findExecutable, NAMESPACE_FLAGS, sandboxStatus } from './sandbox.js';
 import { buildSurfaceRecord, type RawSurface, type SurfaceRecord } from './surface.js';
 
 export interface SmokeTestOptions {
@@ -62,9 +59,23 @@ const CLIENT_INFO = { name: 'mcp-updater-smoke-test', version: '1.0.0' };
 
 type Phase = 'start' | 'initialize' | 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
+/**
+ * The MCP SDK's client, with zod under it (~150 modules, several MB of heap), is loaded by the
+ * first smoke test rather than by every process that imports this module: a check-only worker, the
+ * dashboard and the CLI never need it.
+ */
+async function loadSdk() {
+  const [{ Client }, { getDefaultEnvironment, StdioClientTransport }, { ErrorCode, McpError }] = await Promise.all([
+    import('@modelcontextprotocol/sdk/client/index.js'),
+    import('@modelcontextprotocol/sdk/client/stdio.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]);
+  return { Client, getDefaultEnvironment, StdioClientTransport, ErrorCode, McpError };
+}
+
 /** A minimal environment (no secrets of ours) with the configured variables on top. */
-export function smokeTestEnvironment(env: Record<string, string> = {}): Record<string, string> {
-  const base = getDefaultEnvironment();
+export async function smokeTestEnvironment(env: Record<string, string> = {}): Promise<Record<string, string>> {
+  const base = (await loadSdk()).getDefaultEnvironment();
   for (const key of EXTRA_INHERITED_ENV) {
     const value = process.env[key];
     if (value !== undefined) base[key] = value;
@@ -72,96 +83,10 @@ export function smokeTestEnvironment(env: Record<string, string> = {}): Record<s
   return { ...base, ...env };
 }
 
-/** Whether smoke tests run sandboxed in this process, decided once (see sandboxStatus). */
-export interface SandboxStatus {
-  sandboxed: boolean;
-  /** The sandbox can also take the network away (smokeTest.network: false). */
-  networkIsolation: boolean;
-  /** bwrap's path when sandboxed. */
-  bwrap?: string;
-  /** Why smoke tests run unsandboxed. */
-  reason?: string;
-  /** One line for start-up, `mcp-updater status` and GET /status. */
-  summary: string;
-}
-
-/** Namespaces every sandbox gets; the probe tries exactly these. */
-const NAMESPACE_FLAGS = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session'];
 /** Read-only system directories; /bin, /lib... may be symlinks into /usr (merged /usr). */
 const SYSTEM_DIRS = ['/usr', '/etc', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** The sandbox's private home (a tmpfs, like /tmp). */
 export const SANDBOX_HOME = '/home/mcp-smoke-test';
-
-let status: SandboxStatus | undefined;
-
-function findExecutable(name: string, searchPath = process.env.PATH ?? ''): string | undefined {
-  for (const dir of searchPath.split(path.delimiter)) {
-    if (!path.isAbsolute(dir)) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here; next PATH entry
-    }
-  }
-  return undefined;
-}
-
-function probe(bwrap: string, extra: string[]): { ok: boolean; why: string } {
-  const run = spawnSync(bwrap, [...extra, ...NAMESPACE_FLAGS, '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', 'true'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-  });
-  const why = run.error?.message ?? (run.stderr.trim().split('\n')[0] || `exit code ${run.status ?? run.signal}`);
-  return { ok: run.status === 0, why };
-}
-
-/**
- * Can smoke tests be sandboxed here? Decided once per process by starting `bwrap` with the
- * namespaces it will use (missing bwrap, or a kernel or container that refuses namespaces, means
- * unsandboxed; said by logSandboxStatus at start-up, `mcp-updater status` and GET /status).
- */
-export function sandboxStatus(): SandboxStatus {
-  status ??= detectSandbox();
-  return status;
-}
-
-/** The probe behind sandboxStatus, with bwrap looked up on `searchPath`. */
-export function detectSandbox(searchPath = process.env.PATH ?? ''): SandboxStatus {
-  const bwrap = findExecutable('bwrap', searchPath);
-  if (!bwrap) {
-    const reason = 'bubblewrap (bwrap) is not installed';
-    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
-  }
-  const base = probe(bwrap, []);
-  if (!base.ok) {
-    const reason = `bwrap cannot create namespaces here (${base.why})`;
-    return { sandboxed: false, networkIsolation: false, reason, summary: `smoke tests run unsandboxed: ${reason}` };
-  }
-  const networkIsolation = probe(bwrap, ['--unshare-net']).ok;
-  return {
-    sandboxed: true,
-    networkIsolation,
-    bwrap,
-    summary: `smoke tests run sandboxed (bubblewrap)${networkIsolation ? '' : '; smokeTest.network: false is not possible here (no network namespaces)'}`,
-  };
-}
-
-/** The start-up line: a plain warning when smoke tests run unsandboxed. */
-export function logSandboxStatus(log = createLogger('orchestration')): SandboxStatus {
-  const current = sandboxStatus();
-  if (current.sandboxed) {
-    log.info(current.summary);
-  } else {
-    log.warn(
-      `${current.summary}. A staged (possibly never approved) version runs as this user and can read this service's environment and files; install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow user namespaces.`,
-    );
-  }
-  return current;
-}
 
 function exists(target: string): boolean {
   try {
@@ -304,8 +229,8 @@ export function sandboxArguments(
 }
 
 /** The smoke test's environment inside the sandbox: the minimal one, with a private HOME and /tmp. */
-function sandboxEnvironment(env: Record<string, string> = {}): Record<string, string> {
-  return { ...smokeTestEnvironment(), HOME: SANDBOX_HOME, TMPDIR: '/tmp', ...env };
+async function sandboxEnvironment(env: Record<string, string> = {}): Promise<Record<string, string>> {
+  return { ...(await smokeTestEnvironment()), HOME: SANDBOX_HOME, TMPDIR: '/tmp', ...env };
 }
 
 /** Where bwrap would only say "execvp ... failed" after starting, fail the way an unsandboxed spawn does. */
@@ -378,6 +303,7 @@ export class OutputExcerpt {
 
 /** Run the smoke test; resolves with what the server said, or throws SmokeTestError. */
 export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestResult> {
+  const { Client, StdioClientTransport, ErrorCode, McpError } = await loadSdk();
   const started = performance.now();
   const stderr = new OutputExcerpt(STDERR_TAIL_BYTES);
   const stdout = new OutputExcerpt(STDERR_TAIL_BYTES);
@@ -392,9 +318,9 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     );
   }
   const cwd = path.resolve(options.cwd ?? process.cwd());
-  let launch = { command: options.command, args: options.args ?? [], env: smokeTestEnvironment(options.env) };
+  let launch = { command: options.command, args: options.args ?? [], env: await smokeTestEnvironment(options.env) };
   if (sandbox?.sandboxed && sandbox.bwrap) {
-    const env = sandboxEnvironment(options.env);
+    const env = await sandboxEnvironment(options.env);
     try {
       assertExecutable(options.command, cwd, env.PATH);
     } catch (error) {

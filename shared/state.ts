@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import type { DiskHistory, HistoryEntry } from './layout.js';
 import { HISTORY_LIMIT, InstallLayout } from './layout.js';
 import { appKey } from './redis.js';
+import type { ServerDiskUsage } from './store.js';
 import { nextState, type ServerStateName } from './stateMachine.js';
 
 export type { ServerStateName } from './stateMachine.js';
@@ -47,6 +48,8 @@ export interface ServerState {
   hold?: string;
   /** Versions that failed integrity, staging or smoke test; checks skip them unless forced. */
   failedVersions: string[];
+  /** Bytes on disk, measured after the last stage, activation or cleanup (shared/store.ts). */
+  disk?: ServerDiskUsage;
 }
 
 type StoredFields = Omit<ServerState, 'name' | 'failedVersions'>;
@@ -66,6 +69,7 @@ const FIELDS: (keyof StoredFields)[] = [
   'chain',
   'chainVersion',
   'hold',
+  'disk',
 ];
 
 /*
@@ -199,7 +203,7 @@ export class StateStore {
     for (const [field, value] of Object.entries(patch)) {
       if (value === undefined) continue;
       if (value === null) clear.push(field);
-      else set.push(field, String(value));
+      else set.push(field, typeof value === 'object' ? JSON.stringify(value) : String(value));
     }
     await this.scripts.mcpUpdaterUpdateState(this.key(server), this.indexKey, server, set.length / 2, ...set, ...clear);
   }
@@ -272,7 +276,10 @@ export function versionsRolledAwayFrom(history: Pick<DiskHistory, 'entries'>): s
 function toState(name: string, values: (string | null)[], failed: string[]): ServerState {
   const state: ServerState = { name, state: 'idle', failedVersions: failed.sort() };
   values.forEach((value, fieldIndex) => {
-    if (value !== null && value !== '') (state as unknown as Record<string, string>)[FIELDS[fieldIndex]!] = value;
+    if (value === null || value === '') return;
+    const field = FIELDS[fieldIndex]!;
+    if (field === 'disk') state.disk = JSON.parse(value) as ServerDiskUsage;
+    else (state as unknown as Record<string, string>)[field] = value;
   });
   return state;
 }

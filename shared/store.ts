@@ -9,7 +9,7 @@
  * inode once, which is what a server really takes on disk.
  */
 import crypto from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -185,38 +185,118 @@ export async function pruneStore(store: string): Promise<PruneReport> {
   return report;
 }
 
+interface InodeWalk {
+  /** Each inode met under the roots, with how many of the paths walked lead to it. */
+  inodes: Map<string, { stat: Stats; seen: number }>;
+  files: number;
+  logicalBytes: number;
+}
+
+/** Entries looked at between two turns of the event loop (see walkInodes). */
+const WALK_BATCH = 256;
+
+/**
+ * Walk `roots` (trees or single files; missing ones take nothing), meeting each inode once. The
+ * calls are synchronous: a promise per lstat cost ~20 times the CPU (a pipeline update paid ~4 ms
+ * for walking its server's tree), and the walk yields to the event loop every WALK_BATCH entries
+ * so a tree of 27,000 files does not hold up a worker's other jobs.
+ */
+async function walkInodes(roots: string[]): Promise<InodeWalk> {
+  const walk: InodeWalk = { inodes: new Map(), files: 0, logicalBytes: 0 };
+  const pending = [...roots];
+  let sinceYield = 0;
+  while (pending.length > 0) {
+    const target = pending.pop()!;
+    let stat: Stats;
+    try {
+      stat = lstatSync(target);
+    } catch (error) {
+      // Gone meanwhile (or never there): it takes nothing.
+      if (errorCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    const key = `${stat.dev}:${stat.ino}`;
+    const known = walk.inodes.get(key);
+    if (known) known.seen += 1;
+    else walk.inodes.set(key, { stat, seen: 1 });
+    if (stat.isFile()) {
+      walk.files += 1;
+      walk.logicalBytes += stat.size;
+    } else if (stat.isDirectory()) {
+      try {
+        for (const name of readdirSync(target)) pending.push(path.join(target, name));
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') throw error;
+      }
+    }
+    if (++sinceYield >= WALK_BATCH) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return walk;
+}
+
+/**
+ * Links to this file that are no user of it: its store entry. A read-only file is linked from the
+ * store (staging leaves owner write on every file it extracts); the entry goes at the next prune.
+ */
+function storeLinks(stat: Stats): number {
+  return stat.mode & 0o222 ? 0 : 1;
+}
+
 /** What `dir` takes on disk, each inode counted once (see TreeUsage). A missing tree takes nothing. */
 export async function treeUsage(dir: string): Promise<TreeUsage> {
-  const usage: TreeUsage = { files: 0, logicalBytes: 0, bytes: 0, allocatedBytes: 0, exclusiveBytes: 0 };
-  const inodes = new Map<string, { stat: Stats; seen: number }>();
-  const visit = async (target: string): Promise<void> => {
-    const stat = await fs.lstat(target);
-    const key = `${stat.dev}:${stat.ino}`;
-    const known = inodes.get(key);
-    if (known) known.seen += 1;
-    else inodes.set(key, { stat, seen: 1 });
-    if (stat.isFile()) {
-      usage.files += 1;
-      usage.logicalBytes += stat.size;
-    }
-    if (stat.isDirectory()) {
-      for (const name of await fs.readdir(target)) await visit(path.join(target, name));
-    }
-  };
-  try {
-    await visit(dir);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return usage;
-    throw error;
-  }
+  const { inodes, files, logicalBytes } = await walkInodes([dir]);
+  const usage: TreeUsage = { files, logicalBytes, bytes: 0, allocatedBytes: 0, exclusiveBytes: 0 };
   for (const { stat, seen } of inodes.values()) {
     usage.allocatedBytes += stat.blocks * 512;
     if (!stat.isFile()) continue;
     usage.bytes += stat.size;
-    // A read-only file is linked from the store (staging leaves owner write on every file it
-    // extracts): that link is no user, the entry goes at the next prune.
-    const links = stat.mode & 0o222 ? stat.nlink : stat.nlink - 1;
-    if (seen >= links) usage.exclusiveBytes += stat.size;
+    if (seen >= stat.nlink - storeLinks(stat)) usage.exclusiveBytes += stat.size;
   }
   return usage;
+}
+
+/**
+ * Bytes that deleting `targets` (trees or files) frees: the files whose every link is inside them
+ * (a file still linked from the store or from another version frees nothing). With
+ * `pruneAfter`, a store entry that would be a file's last other link counts as freed too, since
+ * the next pruneStore removes it: what a cleanup dry run can promise.
+ */
+export async function bytesFreedByRemoving(targets: string[], options: { pruneAfter?: boolean } = {}): Promise<number> {
+  let freed = 0;
+  for (const { stat, seen } of (await walkInodes(targets)).inodes.values()) {
+    if (!stat.isFile()) continue;
+    const others = stat.nlink - seen - (options.pruneAfter ? storeLinks(stat) : 0);
+    if (others <= 0) freed += stat.size;
+  }
+  return freed;
+}
+
+/**
+ * What one server takes on disk ($MCP_SERVERS_PATH/<name>: its versions, data and history), kept
+ * in its record (measured after stage, activate and cleanup, never on a request). A file its
+ * versions share through the store counts once; a file other servers link too counts in full for
+ * each of them (a server's figure does not depend on its neighbours), and `sharedBytes` says how
+ * much of it that is: removing the server would free `bytes - sharedBytes`.
+ */
+export interface ServerDiskUsage {
+  /** Each inode of the server's tree once. */
+  bytes: number;
+  /** Of `bytes`, files another server links too. */
+  sharedBytes: number;
+  /** What the same files would take as full copies (every link counted). */
+  fullCopyBytes: number;
+  measuredAt: string;
+}
+
+export async function serverDiskUsage(serverDir: string, now = new Date()): Promise<ServerDiskUsage> {
+  const usage = await treeUsage(serverDir);
+  return {
+    bytes: usage.bytes,
+    sharedBytes: usage.bytes - usage.exclusiveBytes,
+    fullCopyBytes: usage.logicalBytes,
+    measuredAt: now.toISOString(),
+  };
 }

@@ -7,6 +7,7 @@ import { enqueue } from '../shared/queues.js';
 import { execCleanupJob } from '../workers/cleanup.js';
 import type { WorkerContext } from '../workers/context.js';
 import { runProcessor } from '../workers/worker.js';
+import { storeRoot, storeTree } from '../shared/store.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { fixturePackageDir } from './support/registry.js';
 import { integrityOf, packDirectory } from './support/tarball.js';
@@ -135,6 +136,32 @@ describe('cleanup worker', function () {
     expect(done[0]!.details?.removedVersions).to.have.members(['memory@1.0.0', 'memory@1.1.0', 'memory@1.3.0']);
     // Nothing half-deleted is left in staging.
     expect(await tree(path.join(context.layout.stagingRoot, 'memory'))).to.deep.equal([]);
+  });
+
+  it('counts only bytes it frees: a file a kept version shares through the store frees nothing, a store entry whose last version went is freed once', async () => {
+    await writeHistory(context, 'memory', ['1.0.0', '1.1.0', '1.3.0', '1.5.0', '1.2.0'], integrities);
+    const unique = 'only in 1.0.0\n'.repeat(100);
+    await fs.writeFile(path.join(context.layout.versionDir('memory', '1.0.0'), 'unique.txt'), unique);
+    // Every version holds the same package files: stored, each of them is one inode for all six.
+    for (const version of versions) await storeTree(context.layout.versionDir('memory', version), storeRoot(context.layout.root));
+    let records = 0;
+    for (const version of ['1.0.0', '1.1.0', '1.3.0']) {
+      records += (await fs.stat(context.layout.versionRecordFile(context.layout.versionDir('memory', version)))).size;
+    }
+    const dryRun = await cleanup({ dryRun: true });
+    let backups = 0;
+    for (const file of dryRun.plan.removeBackups) backups += (await fs.stat(file)).size;
+    // The removed versions' own records (never stored), the one file no kept version has, the old backups.
+    const freed = records + Buffer.byteLength(unique) + backups;
+    expect(dryRun.bytesPlanned).to.equal(freed);
+
+    const result = await cleanup();
+    expect(result.plan.removeVersions.map((item) => item.version)).to.have.members(['1.0.0', '1.1.0', '1.3.0']);
+    expect(result.bytesFreed).to.equal(freed);
+    expect(result.bytesPlanned).to.equal(freed);
+    const done = await context.events.list({ type: 'cleanup.done' });
+    expect(done).to.have.length(1);
+    expect(done[0]!.details).to.include({ bytesFreed: freed });
   });
 
   it('a dry run returns the plan and changes nothing', async () => {

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
 import { expect } from 'chai';
 import { ChainFollower } from '../cli/commands/check.js';
-import type { CliSession } from '../cli/commands/session.js';
 import { ProducerClient } from '../producers/client.js';
 import { startWorkers, type RunningWorkers } from '../workers/index.js';
 import type { WorkerContext } from '../workers/context.js';
@@ -138,6 +137,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         failedVersions: [],
         hold: null,
         launcher: path.join(env.config.serversPath, 'bin', 'demo'),
+        disk: null,
       });
       expect(result.servers[1]).to.include({ name: 'ghost', state: 'failed', lastError: longError });
       expect(result.servers[2]).to.include({ name: 'manual', activation: 'manual', current: null });
@@ -149,6 +149,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         previous: '1.0.0',
         lastCheck: new Date(Date.now() - 5 * 60_000).toISOString(),
         lastCheckResult: 'up to date',
+        disk: { bytes: 2_516_582, sharedBytes: 0, fullCopyBytes: 13_631_488, measuredAt: new Date(Date.now() - 5 * 60_000).toISOString() },
       });
       await context.state.appendHistory('demo', {
         action: 'activate',
@@ -178,6 +179,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
       expect(detail.stdout).to.match(/^current:\s+1\.1\.0$/m);
       expect(detail.stdout).to.match(/^smoke test:\s+on, timeout 15s$/m);
       expect(detail.stdout).to.include(`launcher:         ${path.join(env.config.serversPath, 'bin', 'demo')}`);
+      expect(detail.stdout).to.match(/^disk:\s+2\.4 MiB \(13\.0 MiB as full copies\), measured 5 min ago$/m);
       expect(detail.stdout).to.match(/^2 h ago\s+activate\s+1\.0\.0\s+1\.1\.0\s+test$/m);
       // Published when the test began: a few seconds before this CLI run on a busy machine.
       expect(detail.stdout).to.match(/^(just now|\d+ s ago|\d+ min ago)\s+update\.activated\s+1\.0\.0 -> 1\.1\.0\s+-$/m);
@@ -363,8 +365,7 @@ describe('cli (real binary, real Redis, fixture registry)', function () {
         const { jobId } = await client.check('demo');
         await client.waitFor('check', jobId, 20_000);
         await (await context.queues.check.getJob(jobId))!.remove();
-        const session = { client, state: context.state } as unknown as CliSession;
-        const [report] = await new ChainFollower(session, [{ server: 'demo', jobId, from: null }]).follow(1_000);
+        const [report] = await new ChainFollower({ client, state: context.state }, [{ server: 'demo', jobId, from: null }]).follow(1_000);
         expect(report).to.include({ outcome: 'timed-out', step: 'download', version: '1.1.0' });
       } finally {
         await client.close();

@@ -18,9 +18,9 @@ import {
   retry,
   SmokeTestError,
   StagingError,
-  toJobError,
   ValidationError,
 } from '../shared/errors.js';
+import { toJobError } from '../workers/worker.js';
 
 /** An Error with extra fields, the way Node, npm-registry-fetch and pacote throw them. */
 function errorWith(fields: Record<string, unknown>, message = 'boom'): Error {

@@ -3,7 +3,8 @@
  * relative-time formatter the CLI and the status page share.
  */
 import { expect } from 'chai';
-import { cell, fields, formatBytes, listNames, table, truncate } from '../cli/format.js';
+import { cell, fields, listNames, table, truncate } from '../cli/format.js';
+import { formatBytes } from '../shared/humanTime.js';
 import { relativeTime } from '../shared/humanTime.js';
 import { formatDuration } from '../shared/schedule.js';
 

@@ -3,7 +3,7 @@ import { ConfigurationError } from '../shared/errors.js';
 import { inventoryDefaults, InventoryWatcher } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
 import { createLogger } from '../shared/logger.js';
-import { closeQueues, createQueues, type QueueSet } from '../shared/redis.js';
+import { closeQueues, createQueues, type QueueSet } from '../shared/queueSet.js';
 import { StateStore } from '../shared/state.js';
 import { Scheduler, checkSchedulerId } from '../producers/scheduler.js';
 import { createTestEnv, type TestEnv } from './support/env.js';

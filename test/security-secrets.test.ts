@@ -26,7 +26,8 @@ import {
   secretArguments,
   secretFiles,
 } from '../shared/redact.js';
-import { createQueues, createRedis, type QueueSet } from '../shared/redis.js';
+import { createQueues, type QueueSet } from '../shared/queueSet.js';
+import { createRedis } from '../shared/redis.js';
 import { StateStore } from '../shared/state.js';
 import { escapeChatMarkup } from '../workers/webhook.js';
 import { ProducerClient } from '../producers/client.js';

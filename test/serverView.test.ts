@@ -8,7 +8,7 @@ import { sortedServerViews } from '../cli/commands/servers.js';
 import { ServerOverview } from '../dashboard/servers.js';
 import { inventoryDefaults, InventoryWatcher, loadInventory, type ServerSettings } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
-import { countByState, publicSettings, readServerDetail, readServerViews, serverView } from '../shared/serverView.js';
+import { countByState, diskSummary, publicSettings, readServerDetail, readServerViews, serverView } from '../shared/serverView.js';
 import { StateStore } from '../shared/state.js';
 import { SERVER_STATES } from '../shared/stateMachine.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -68,7 +68,19 @@ describe('read model: one view of a server', () => {
       failedVersions: [],
       hold: null,
       launcher: '/srv/mcp/bin/memory',
+      disk: null,
     });
+  });
+
+  it('shows the bytes on disk the workers measured, as a figure and as people read it', () => {
+    const disk = { bytes: 2_516_582, sharedBytes: 1_153_434, fullCopyBytes: 13_631_488, measuredAt: '2026-11-29T10:00:00.000Z' };
+    const view = serverView(settings, { name: 'memory', state: 'idle', failedVersions: [], disk }, layout);
+    expect(view.disk).to.deep.equal(disk);
+    expect(diskSummary(view.disk)).to.equal('2.4 MiB (1.1 MiB shared with other servers; 13.0 MiB as full copies)');
+    expect(diskSummary({ ...disk, sharedBytes: 0 }, true, new Date('2026-11-29T10:05:00.000Z'))).to.equal(
+      '2.4 MiB (13.0 MiB as full copies), measured 5 min ago',
+    );
+    expect(diskSummary(null)).to.equal(null);
   });
 
   it('says an update is available only for a candidate other than the current version', () => {

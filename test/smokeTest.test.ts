@@ -221,10 +221,10 @@ describe('runSmokeTest', function () {
     expect((error.details?.stderr as string).length).to.be.at.most(2048);
   });
 
-  it('gives the server a minimal environment with the configured variables on top', () => {
+  it('gives the server a minimal environment with the configured variables on top', async () => {
     process.env.MCPU_SMOKE_SECRET = 'do-not-pass';
     try {
-      const env = smokeTestEnvironment({ API_KEY: 'dummy' });
+      const env = await smokeTestEnvironment({ API_KEY: 'dummy' });
       expect(env.PATH).to.equal(process.env.PATH);
       expect(env.API_KEY).to.equal('dummy');
       expect(env).not.to.have.property('MCPU_SMOKE_SECRET');

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { treeUsage } from '../shared/store.js';
 import type { StageJobData, StageResult } from '../shared/queues.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
@@ -258,6 +259,10 @@ servers:
 
     const state = await context.state.get('healthy');
     expect(state).to.include({ state: 'awaiting-approval', staged: '1.0.0' });
+    // Its bytes on disk, measured once the version was in place: what treeUsage sees now.
+    const usage = await treeUsage(context.layout.serverDir('healthy'));
+    expect(state.disk).to.deep.include({ bytes: usage.bytes, sharedBytes: 0, fullCopyBytes: usage.logicalBytes });
+    expect(state.disk!.bytes).to.be.greaterThan(0);
     const staged = await context.events.list({ server: 'healthy', type: 'update.staged' });
     expect(staged[0]).to.include({ version: '1.0.0', jobId: 'healthy@1.0.0' });
     expect(staged[0]!.details).to.include({ toolCount: 2, serverName: 'mcp-healthy' });

@@ -19,7 +19,7 @@ import { runSmokeTest } from '../shared/smokeTest.js';
 import { nextState, startState } from '../shared/stateMachine.js';
 import { withServerLock } from './activation/lock.js';
 import type { WorkerContext } from './context.js';
-import { serverSettings } from './context.js';
+import { measureServerDisk, serverSettings } from './context.js';
 import { stageVersion } from './staging/version.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
@@ -126,6 +126,7 @@ async function activateVersion(
   await store.update(server, {
     state: nextState('activating', { step: 'activate', event: 'done', stillAwaiting }),
     lastError: null,
+    disk: await measureServerDisk(context, server),
     ...(facts.staged === target ? { staged: null, gate: null } : {}),
   });
   await store.clearFailedVersion(server, target);

@@ -9,13 +9,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, LockError, NotFoundError } from '../shared/errors.js';
-import { diskUsage, type DiskHistory, type InstallLayout } from '../shared/layout.js';
+import type { DiskHistory, InstallLayout } from '../shared/layout.js';
 import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
 import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
-import { pruneStore, storeRoot } from '../shared/store.js';
+import { bytesFreedByRemoving, pruneStore, storeRoot } from '../shared/store.js';
 import { withServerLock } from './activation/lock.js';
-import type { WorkerContext } from './context.js';
+import { measureServerDisk, type WorkerContext } from './context.js';
 import { createPipelineWorker, type JobLike } from './worker.js';
 
 export function createCleanupWorker(context: WorkerContext) {
@@ -63,18 +63,19 @@ export async function execCleanupJob(job: JobLike<CleanupJobData>, context: Work
 
   const removedStaging: string[] = [];
   for (const leftover of plan.removeStaging) {
-    bytesFreed += await diskUsage(leftover);
+    bytesFreed += await bytesFreedByRemoving([leftover]);
     await fs.rm(leftover, { recursive: true, force: true });
     removedStaging.push(leftover);
   }
   const removedBackups: string[] = [];
   for (const file of plan.removeBackups) {
-    bytesFreed += await diskUsage(file);
+    bytesFreed += await bytesFreedByRemoving([file]);
     await fs.rm(file, { force: true });
     removedBackups.push(file);
   }
-  // Shared files (shared/store.ts) whose last version went just now.
-  await pruneStore(storeRoot(context.layout.root));
+  // Shared files (shared/store.ts) whose last version went just now: freed only now.
+  bytesFreed += (await pruneStore(storeRoot(context.layout.root))).bytesFreed;
+  await recordDiskUsage(context, input.servers);
 
   log.info(
     `cleanup${scope ? ` of ${scope}` : ''}: removed ${removedVersions.length} version(s), ${removedStaging.length} staging leftover(s), ${removedBackups.length} backup(s), ${bytesFreed} bytes freed`,
@@ -247,6 +248,20 @@ async function serverDirectories(layout: InstallLayout): Promise<string[]> {
   return (await childDirectories(layout.root)).filter((name) => name !== binName && !name.startsWith('.'));
 }
 
+/**
+ * Every server in the run gets its bytes on disk measured again: its own versions went, or a
+ * neighbour's did and a file is no longer shared. Read first, so a lost record is rebuilt from
+ * disk rather than replaced by one holding only the figure.
+ */
+async function recordDiskUsage(context: WorkerContext, servers: RetentionServer[]): Promise<void> {
+  for (const { name, installed } of servers) {
+    if (installed.length === 0) continue;
+    await context.state.get(name);
+    const disk = await measureServerDisk(context, name);
+    if (disk) await context.state.update(name, { disk });
+  }
+}
+
 /** Children of STAGING_DIR/<server>/ (all servers, or one). */
 async function stagingLeftovers(layout: InstallLayout, scope?: string): Promise<RetentionInput['staging']> {
   const servers = scope ? [scope] : await childDirectories(layout.stagingRoot);
@@ -276,19 +291,23 @@ async function backupFiles(layout: InstallLayout): Promise<Array<{ file: string;
   return files;
 }
 
+/** What the plan would free: files shared with a version that stays (through the store) free nothing. */
 async function plannedBytes(layout: InstallLayout, plan: RetentionPlan): Promise<number> {
-  let total = 0;
-  for (const { server, version } of plan.removeVersions) total += await diskUsage(layout.versionDir(server, version));
-  for (const target of [...plan.removeStaging, ...plan.removeBackups]) total += await diskUsage(target);
-  return total;
+  const targets = [
+    ...plan.removeVersions.map(({ server, version }) => layout.versionDir(server, version)),
+    ...plan.removeStaging,
+    ...plan.removeBackups,
+  ];
+  return bytesFreedByRemoving(targets, { pruneAfter: true });
 }
 
 /**
  * Delete a version directory so it never shows half-deleted under versions/: rename it into
- * STAGING_DIR first (same filesystem), then remove it there. Returns the bytes freed.
+ * STAGING_DIR first (same filesystem), then remove it there. Returns the bytes freed at once (its
+ * files still linked from the store are freed, and counted, by the prune that follows).
  */
 async function removeTree(layout: InstallLayout, dir: string, server: string): Promise<number> {
-  const bytes = await diskUsage(dir);
+  const bytes = await bytesFreedByRemoving([dir]);
   const trash = path.join(layout.stagingRoot, server, `.deleting-${path.basename(dir)}-${crypto.randomBytes(4).toString('hex')}`);
   let target = dir;
   try {

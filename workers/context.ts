@@ -6,16 +6,18 @@
 import type { Redis } from 'ioredis';
 import type winston from 'winston';
 import type { Config } from '../shared/config.js';
-import { NotFoundError } from '../shared/errors.js';
 import { EventLog } from '../shared/events.js';
 import { inventoryDefaults, InventoryWatcher, type ServerSettings } from '../shared/inventory.js';
 import { InstallLayout } from '../shared/layout.js';
 import { createLogger } from '../shared/logger.js';
 import { MetricsRecorder } from '../shared/metrics.js';
-import { closeQueues, createQueues, createRedis, type QueueSet } from '../shared/redis.js';
+import { closeQueues, createQueues, type QueueSet } from '../shared/queueSet.js';
+import { createRedis } from '../shared/redis.js';
 import { RegistryClient } from '../shared/registry.js';
 import { ProvenanceVerifier } from '../shared/sigstore.js';
 import { StateStore } from '../shared/state.js';
+import { serverDiskUsage, type ServerDiskUsage } from '../shared/store.js';
+import { describeError, NotFoundError } from '../shared/errors.js';
 
 export interface WorkerContext {
   config: Config;
@@ -41,7 +43,9 @@ export interface WorkerContextOptions {
 
 export async function createWorkerContext(config: Config, options: WorkerContextOptions = {}): Promise<WorkerContext> {
   const inventory = options.inventory ?? (await InventoryWatcher.open(config.serversConfig, inventoryDefaults(config)));
-  const redis = createRedis(config, 'worker');
+  // Shared by every processor (state, events, metrics, locks, follow-up jobs): at a sweep's
+  // concurrency many of their commands meet in one event-loop turn, and one write each costs CPU.
+  const redis = createRedis(config, 'worker', { autoPipelining: true });
   const queues = createQueues(config, redis);
   return {
     config,
@@ -81,4 +85,17 @@ export function serverSettings(context: WorkerContext, server: string): ServerSe
     });
   }
   return settings;
+}
+
+/**
+ * What `server` takes on disk now, for its record (stage, activate and cleanup measure it after
+ * they changed the disk, so no request ever walks a tree). A failure costs only the figure.
+ */
+export async function measureServerDisk(context: WorkerContext, server: string): Promise<ServerDiskUsage | undefined> {
+  try {
+    return await serverDiskUsage(context.layout.serverDir(server), context.now());
+  } catch (error) {
+    context.log.automation.warn(`${server}: measuring its bytes on disk failed: ${describeError(error)}`, { server });
+    return undefined;
+  }
 }

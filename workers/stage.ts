@@ -9,7 +9,7 @@ import { enqueue, type StageJobData, type StageResult } from '../shared/queues.j
 import { nextState, startState } from '../shared/stateMachine.js';
 import type { SurfaceGateAction } from '../shared/surface.js';
 import type { WorkerContext } from './context.js';
-import { serverSettings } from './context.js';
+import { measureServerDisk, serverSettings } from './context.js';
 import { sourceGate } from './staging/sourceGate.js';
 import { surfaceGate } from './staging/surfaceGate.js';
 import { stageVersion } from './staging/version.js';
@@ -58,6 +58,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
   const result: StageResult = { version, dir: staged.dir, toolCount: smokeTest?.toolCount, reused: staged.reused, next, chain };
 
   if (next === 'activate') {
+    // Its activate job measures the server's bytes on disk (one walk of its tree per update).
     await context.state.update(server, { lastError: null, gate: null });
     await enqueue(context.queues, 'activate', {
       server,
@@ -74,6 +75,7 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
       staged: version,
       gate: gate.reason ?? null,
       lastError: null,
+      disk: staged.reused ? undefined : await measureServerDisk(context, server),
     });
     await context.events.publish({
       type: 'update.awaiting-approval',

@@ -6,11 +6,21 @@
  */
 import os from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { describeError, toJobError, ValidationError } from '../shared/errors.js';
+import { describeError, isRetryable, MCPError, ValidationError } from '../shared/errors.js';
 import { ownedConnection } from '../shared/redis.js';
 import { validateJobData, type JobDataByQueue, type JobResultByQueue, type QueueName } from '../shared/queues.js';
 import type { WorkerContext } from './context.js';
 import { recordFailure } from './failure.js';
+
+/** Make an error safe to throw from a BullMQ processor: non-retryable ones stop the job at once. */
+export function toJobError(error: unknown): Error {
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (isRetryable(err)) return err;
+  if (err instanceof UnrecoverableError) return err;
+  const unrecoverable = new UnrecoverableError(err instanceof MCPError ? err.toString() : err.message);
+  (unrecoverable as { code?: string }).code = (err as { code?: string }).code;
+  return unrecoverable;
+}
 
 /** The part of a BullMQ job a processor uses; tests pass plain objects. */
 export interface JobLike<T> {

@@ -5,7 +5,7 @@
  */
 import { ProducerClient } from '../../producers/client.js';
 import { MetricsRecorder } from '../../shared/metrics.js';
-import { createQueues, closeQueues, type QueueSet } from '../../shared/redis.js';
+import { createQueues, closeQueues, type QueueSet } from '../../shared/queueSet.js';
 import type { BenchEnv } from './benchEnv.js';
 import { mb, pollUntil } from './measure.js';
 import { WorkerProcess } from './workerProcess.js';

@@ -6,7 +6,7 @@
  */
 import type { FixtureRegistry } from '../../test/support/registry.js';
 import { StateStore } from '../../shared/state.js';
-import { createQueues, closeQueues } from '../../shared/redis.js';
+import { createQueues, closeQueues } from '../../shared/queueSet.js';
 import { BenchEnv } from '../lib/benchEnv.js';
 import { fleet, inventoryYaml, publishFleet } from '../lib/fleet.js';
 import { mb, percentile, pollUntil, sleep } from '../lib/measure.js';

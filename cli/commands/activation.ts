@@ -37,7 +37,7 @@ function requestedBy(): string {
 async function finish(session: CliSession, report: ActivationReport, options: ActivationOptions): Promise<void> {
   if (options.wait) {
     try {
-      const result = await session.client.waitFor('activate', report.jobId, options.timeout);
+      const result = await (await session.client()).waitFor('activate', report.jobId, options.timeout);
       report.result = { outcome: result.outcome, from: result.from ?? null, to: result.version, reason: null };
     } catch (error) {
       const state = await session.state.get(report.server);
@@ -104,7 +104,9 @@ Examples:
       await withSession(
         async (session) => {
           const target = await planFor(session, name, 'approve', version);
-          const { jobId } = await session.client.approve(name, target, requestedBy(), session.inventory.servers.get(name)?.ecosystem);
+          const { jobId } = await (
+            await session.client()
+          ).approve(name, target, requestedBy(), session.inventory.servers.get(name)?.ecosystem);
           await finish(session, { server: name, action: 'approve', version: target, jobId, queue: 'activate' }, options);
         },
         { servers: [name] },
@@ -131,7 +133,9 @@ Examples:
       await withSession(
         async (session) => {
           await planFor(session, name, 'rollback', options.to);
-          const { jobId } = await session.client.rollback(name, {
+          const { jobId } = await (
+            await session.client()
+          ).rollback(name, {
             ...(options.to ? { version: options.to } : {}),
             requestedBy: requestedBy(),
             ...(options.reason ? { reason: options.reason } : {}),

@@ -10,6 +10,7 @@
  */
 import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
+import type { ProducerClient } from '../../producers/client.js';
 import type { ActivateResult, CheckResult, QueueName, StageResult } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
 import { EXIT } from '../exit.js';
@@ -51,6 +52,12 @@ const POLL_INTERVAL_MS = 250;
 const CLOCK_SKEW_MS = 5_000;
 const POLL_BATCH = 200;
 
+/** What following chains needs: the producer client (queues, queue events) and the state. */
+export interface FollowerSession {
+  client: ProducerClient;
+  state: CliSession['state'];
+}
+
 export class ChainFollower {
   private readonly trackers: Tracker[];
   private readonly startedAt = Date.now();
@@ -58,7 +65,7 @@ export class ChainFollower {
   private readonly listeners: Array<() => void> = [];
 
   constructor(
-    private readonly session: CliSession,
+    private readonly session: FollowerSession,
     jobs: Array<{ server: string; jobId: string; from: string | null }>,
     private readonly onEnd: (report: CheckReport) => void = () => undefined,
     private readonly onProgress: (trackers: readonly Tracker[]) => void = () => undefined,
@@ -274,8 +281,8 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
   }
   const before = await session.state.getMany(servers);
   const jobOptions = { ...(options.force ? { force: true } : {}), reason: options.reason ?? 'mcp-updater check (CLI)' };
-  const enqueued =
-    servers.length === 1 ? [await session.client.check(servers[0]!, jobOptions)] : await session.client.checkAll(servers, jobOptions);
+  const client = await session.client();
+  const enqueued = servers.length === 1 ? [await client.check(servers[0]!, jobOptions)] : await client.checkAll(servers, jobOptions);
   const jobs = servers.map((server, index) => ({ server, jobId: enqueued[index]!.jobId, from: before[index]!.current ?? null }));
 
   if (!options.wait) {
@@ -296,7 +303,7 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
     : undefined;
   bar?.start(jobs.length * CHAIN.length, 0, { done: 0, servers: jobs.length, status: 'check' });
   const follower = new ChainFollower(
-    session,
+    { client, state: session.state },
     jobs,
     (report) => {
       if (!interactive && !options.json) print(`${report.server}: ${describe(report)}`);

@@ -6,7 +6,8 @@
 import { Option, type Command } from 'commander';
 import type { CleanupResult } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
-import { formatBytes, note, print, printJson, table } from '../format.js';
+import { formatBytes } from '../../shared/humanTime.js';
+import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession } from './session.js';
 
 /** `cleanup --json`: `result` is the worker's answer, null when the command did not wait. */
@@ -72,7 +73,9 @@ Examples:
     .action(async (options: CleanupOptions) => {
       await withSession(async (session) => {
         const dryRun = Boolean(options.dryRun);
-        const { jobId } = await session.client.cleanup({
+        const { jobId } = await (
+          await session.client()
+        ).cleanup({
           dryRun,
           reason: 'mcp-updater cleanup (CLI)',
           requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
@@ -80,7 +83,7 @@ Examples:
         const report: CleanupReport = { jobId, queue: 'cleanup', dryRun, result: null };
         if (dryRun || options.wait) {
           try {
-            report.result = await session.client.waitFor('cleanup', jobId, options.timeout);
+            report.result = await (await session.client()).waitFor('cleanup', jobId, options.timeout);
           } catch (error) {
             const message = (error as Error).message;
             const stuck = /timed out/i.test(message)

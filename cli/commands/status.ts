@@ -10,8 +10,8 @@ import { relativeTime } from '../../shared/humanTime.js';
 import { describeSource } from '../../shared/provenance.js';
 import type { QueueName } from '../../shared/queues.js';
 import { formatDuration } from '../../shared/schedule.js';
-import { sandboxStatus } from '../../shared/smokeTest.js';
-import { packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
+import { sandboxStatus } from '../../shared/sandbox.js';
+import { diskSummary, packageLabel, readServerDetail, type ServerDetail, type ServerView } from '../../shared/serverView.js';
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
@@ -40,7 +40,7 @@ function outcome(view: ServerView): string | null {
 async function overview(session: CliSession, json: boolean): Promise<void> {
   const [servers, counts] = await Promise.all([
     sortedServerViews(session.inventory, session.state, session.layout),
-    new QueueCounts(session.client.queue, 0).read(),
+    session.client().then((client) => new QueueCounts(client.queue, 0).read()),
   ]);
   const result: StatusOverview = { servers, queues: summarizeQueues(counts) };
   if (json) return printJson(result);
@@ -102,6 +102,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
       ['source', server.source ? describeSource(server.source) : null],
       ['provenance', `${settings.provenance}${settings.repository ? `, repository ${settings.repository}` : ''}`],
       ['launcher', server.launcher],
+      ['disk', diskSummary(server.disk, true)],
     ]),
   );
   const history = server.history.slice(0, RECENT);

@@ -8,14 +8,19 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InstallLayout } from '../../shared/layout.js';
+import { HIDE_BWRAP_ENV } from '../../shared/sandbox.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/mcp-updater.js', import.meta.url));
 export type ChildWithOutput = ChildProcess & { output: string[] };
 
-/** `mcp-updater start --role <role>` as a child process with exactly `env` (plus PATH and HOME). */
+/**
+ * `mcp-updater start --role <role>` as a child process with exactly `env` (plus PATH, HOME and
+ * the test switch that hides bubblewrap, so the child sees the machine this suite pretends to be).
+ */
 export function startRole(role: 'worker' | 'scheduler' | 'dashboard' | 'all', env: Record<string, string>): ChildWithOutput {
+  const hideBwrap = process.env[HIDE_BWRAP_ENV];
   const child = spawn(process.execPath, [BIN, 'start', '--role', role], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...(hideBwrap ? { [HIDE_BWRAP_ENV]: hideBwrap } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildWithOutput;
   child.output = [];

@@ -18,7 +18,8 @@ import type winston from 'winston';
 import type { PythonInterpreter } from '../../shared/ecosystems/python.js';
 import { StagingError } from '../../shared/errors.js';
 import { redactString } from '../../shared/redact.js';
-import { SANDBOX_HOME, sandboxArguments, sandboxStatus, smokeTestEnvironment } from '../../shared/smokeTest.js';
+import { sandboxStatus } from '../../shared/sandbox.js';
+import { SANDBOX_HOME, sandboxArguments, smokeTestEnvironment } from '../../shared/smokeTest.js';
 import { label, type StageRequest } from './request.js';
 
 /** A build gets this long before it counts as hung (a build compiling extensions can be slow). */
@@ -96,7 +97,7 @@ export async function readSdist(interpreter: PythonInterpreter, file: string, re
   try {
     const { stdout } = await promisify(execFile)(interpreter.executable, ['-I', '-c', READ_SDIST, file], {
       timeout: 60_000,
-      env: buildEnvironment(SANDBOX_HOME),
+      env: await buildEnvironment(SANDBOX_HOME),
     });
     return JSON.parse(stdout) as SdistInfo;
   } catch (error) {
@@ -119,9 +120,9 @@ export async function readSdist(interpreter: PythonInterpreter, file: string, re
 }
 
 /** A minimal environment (no secrets of ours, no pip configuration from the host). */
-function buildEnvironment(home: string, tmp = '/tmp'): Record<string, string> {
+async function buildEnvironment(home: string, tmp = '/tmp'): Promise<Record<string, string>> {
   return {
-    ...smokeTestEnvironment(),
+    ...(await smokeTestEnvironment()),
     HOME: home,
     TMPDIR: tmp,
     PIP_CONFIG_FILE: '/dev/null',
@@ -192,7 +193,7 @@ export async function buildSdistWheel(build: SdistBuild): Promise<string> {
     });
     command = sandbox.bwrap;
     args = [...isolation, '--', interpreter.executable, ...pipArgs];
-    env = buildEnvironment(SANDBOX_HOME);
+    env = await buildEnvironment(SANDBOX_HOME);
     build.log.info(
       `${request.server}: building ${info.name}.tar.gz (sdist of ${label(request)}) sandboxed${sandbox.networkIsolation ? ', without network' : ''}`,
       { server: request.server, version: request.version, jobId: request.jobId },
@@ -201,7 +202,7 @@ export async function buildSdistWheel(build: SdistBuild): Promise<string> {
     const home = path.join(build.work, 'home');
     const tmp = path.join(build.work, 'tmp');
     await Promise.all([fs.mkdir(home, { recursive: true }), fs.mkdir(tmp, { recursive: true })]);
-    env = buildEnvironment(home, tmp);
+    env = await buildEnvironment(home, tmp);
     build.log.warn(
       `${request.server}: building ${info.name}.tar.gz (sdist of ${label(request)}) UNSANDBOXED (${sandbox.summary}); pip fetches nothing, but the package's build code runs as this user`,
       { server: request.server, version: request.version, jobId: request.jobId },

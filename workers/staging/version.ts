@@ -76,7 +76,6 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
       0o755,
     );
     await fs.chmod(layout.runScript(staging), 0o755);
-    await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     // The limits cover the whole install, dependencies included, not only the package's tarball.
     const tree = await versionTree(staging);
     const tooBig = installLimitProblem(tree, { maxFiles: config.maxPackageFiles, maxBytes: config.maxPackageBytes });
@@ -92,6 +91,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     record.smokeTest = await smokeTest(layout, staging, request);
     // Files the smoke test's run wrote are not the user's data: the version starts pristine.
     await removeUnrecordedFiles(staging);
+    // Written once, complete: nothing reads the record before the version is in place.
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     const placed = await moveIntoPlace(layout, staging, target, record);
     // Identical files of other versions and servers are kept once (shared/store.ts); a failure
