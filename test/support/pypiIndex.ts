@@ -118,12 +118,9 @@ function module(name: string): string {
   return name.replace(/[-.]+/g, '_').toLowerCase();
 }
 
-/** A real wheel (py3-none-any) of the spec. */
-export function buildWheel(spec: WheelSpec, directory: string): { filename: string; bytes: Buffer } {
-  const dist = `${module(spec.name)}-${spec.version}`;
-  const info = `${dist}.dist-info`;
-  const pkg = module(spec.name);
-  const metadata = [
+/** The core metadata of the spec: a wheel's METADATA, an sdist's PKG-INFO. */
+function coreMetadata(spec: WheelSpec): string {
+  return [
     'Metadata-Version: 2.1',
     `Name: ${spec.name}`,
     `Version: ${spec.version}`,
@@ -131,6 +128,14 @@ export function buildWheel(spec: WheelSpec, directory: string): { filename: stri
     ...(spec.requires ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
     '',
   ].join('\n');
+}
+
+/** A real wheel (py3-none-any) of the spec. */
+export function buildWheel(spec: WheelSpec, directory: string): { filename: string; bytes: Buffer } {
+  const dist = `${module(spec.name)}-${spec.version}`;
+  const info = `${dist}.dist-info`;
+  const pkg = module(spec.name);
+  const metadata = coreMetadata(spec);
   const files: Array<[string, string]> =
     spec.kind === 'library'
       ? [
@@ -222,14 +227,7 @@ export function buildSdist(
 ): { filename: string; bytes: Buffer } {
   const dist = `${module(spec.name)}-${spec.version}`;
   const pkg = module(spec.name);
-  const pkgInfo = [
-    'Metadata-Version: 2.1',
-    `Name: ${spec.name}`,
-    `Version: ${spec.version}`,
-    ...(spec.requiresPython ? [`Requires-Python: ${spec.requiresPython}`] : []),
-    ...(spec.requires ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
-    '',
-  ].join('\n');
+  const pkgInfo = coreMetadata(spec);
   const pyproject = [
     '[build-system]',
     `requires = ${JSON.stringify(spec.buildRequires ?? [])}`,
