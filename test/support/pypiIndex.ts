@@ -177,9 +177,12 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     if FAIL:
         raise RuntimeError(FAIL)
     if PROBE:
-        import urllib.request
+        import urllib.error, urllib.request
         try:
             urllib.request.urlopen(PROBE, timeout=5).read()
+        except urllib.error.HTTPError:
+            # Any HTTP answer (a 404 too) means the build reached the network.
+            raise RuntimeError("the build reached " + PROBE)
         except Exception as error:
             print("no network during the build: %s" % error)
         else:
