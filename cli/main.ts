@@ -3,43 +3,28 @@
  * to Redis through producers/ (or only reads files) and exits 0 ok, 1 failure, 2 usage,
  * 78 configuration error. Commands live in cli/commands/, one file per command or group.
  * A command's module (and what it pulls in: Redis, BullMQ, joi…) is loaded only when that
- * command runs; the full list is loaded for the overall help and for anything unrecognised.
+ * command runs or shows its own help; the overall help and anything unrecognised are answered
+ * from the catalogue (cli/commands/catalog.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { PACKAGE_VERSION } from '../shared/packageVersion.js';
+import { COMMANDS, registerSummaries, type CommandSummary } from './commands/catalog.js';
 import { ROLES, start, type Role } from './start.js';
 
-type Register = (program: Command) => void;
-
-/** Command name -> its registration, loaded on demand. */
-const COMMANDS: Record<string, () => Promise<Register>> = {
-  servers: async () => (await import('./commands/servers.js')).registerServersCommand,
-  check: async () => (await import('./commands/check.js')).registerCheckCommand,
-  status: async () => (await import('./commands/status.js')).registerStatusCommand,
-  approve: async () => (await import('./commands/activation.js')).registerActivationCommands,
-  rollback: async () => (await import('./commands/activation.js')).registerActivationCommands,
-  diff: async () => (await import('./commands/diff.js')).registerDiffCommand,
-  cleanup: async () => (await import('./commands/cleanup.js')).registerCleanupCommand,
-  import: async () => (await import('./commands/import.js')).registerImportCommand,
-  config: async () => (await import('./commands/config.js')).registerConfigCommand,
-};
-
 const HELP_FLAGS = new Set(['-h', '--help']);
-const VERSION_FLAGS = new Set(['-V', '--version']);
 
 /**
- * Which command modules argv needs: the named command's (the first argument that is not an
- * option, or `help <name>`), none for `--version`, all for the overall help and anything else.
+ * Which commands argv needs loaded: the named command's (the first argument that is not an
+ * option, or `help <name>`), or none: the overall help, `--version` and an unknown command need
+ * only the catalogue's summaries.
  */
-function commandsNeeded(argv: string[]): Array<() => Promise<Register>> {
+function commandsNeeded(argv: string[]): CommandSummary[] {
   const args = argv.slice(2);
   const at = args.findIndex((arg) => !arg.startsWith('-'));
   const before = at < 0 ? args : args.slice(0, at);
-  if (before.some((arg) => HELP_FLAGS.has(arg))) return Object.values(COMMANDS);
-  if (at < 0) return before.some((arg) => VERSION_FLAGS.has(arg)) ? [] : Object.values(COMMANDS);
+  if (at < 0 || before.some((arg) => HELP_FLAGS.has(arg))) return [];
   const name = args[at] === 'help' ? args.slice(at + 1).find((arg) => !arg.startsWith('-')) : args[at];
-  if (name === 'start') return [];
-  return name && Object.hasOwn(COMMANDS, name) ? [COMMANDS[name]!] : Object.values(COMMANDS);
+  return name && Object.hasOwn(COMMANDS, name) ? [COMMANDS[name]!] : [];
 }
 
 export async function buildProgram(argv: string[]): Promise<Command> {
@@ -58,7 +43,9 @@ export async function buildProgram(argv: string[]): Promise<Command> {
       await start(options.role);
     });
 
-  const registrations = new Set(await Promise.all(commandsNeeded(argv).map((load) => load())));
+  const needed = commandsNeeded(argv);
+  if (needed.length === 0) registerSummaries(program);
+  const registrations = new Set(await Promise.all(needed.map((summary) => summary.load())));
   for (const register of registrations) register(program);
 
   program.addHelpText(

@@ -11,6 +11,7 @@ import type { ActivateAction } from '../../shared/queues.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson } from '../format.js';
 import { jsonOption, parseTimeout, withSession, type CliSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** `approve --json` and `rollback --json`. */
 export interface ActivationReport {
@@ -88,7 +89,7 @@ export function registerActivationCommands(program: Command): void {
   waitOptions(
     program
       .command('approve')
-      .description('activate a staged version (servers with activation: manual)')
+      .description(describedAs('approve'))
       .argument('<name>', 'a server of the inventory')
       .argument('[version]', 'the version to activate (default: the one staged for approval)'),
   )
@@ -116,7 +117,7 @@ Examples:
   waitOptions(
     program
       .command('rollback')
-      .description('go back to the previous version (or the one named with --to)')
+      .description(describedAs('rollback'))
       .argument('<name>', 'a server of the inventory')
       .option('--to <version>', 'the version to go back to (re-staged from its backup if cleanup removed it)')
       .option('--reason <text>', 'why, for the audit log'),

@@ -16,6 +16,7 @@ import { formatDuration } from '../../shared/schedule.js';
 import { EXIT } from '../exit.js';
 import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession, type CliSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 export const CHAIN = ['check', 'download', 'stage', 'activate'] as const satisfies readonly QueueName[];
 export type ChainStep = (typeof CHAIN)[number];
@@ -357,7 +358,7 @@ async function runCheck(session: CliSession, names: string[], options: CheckOpti
 export function registerCheckCommand(program: Command): void {
   program
     .command('check')
-    .description('check servers for updates now (all when none is named)')
+    .description(describedAs('check'))
     .argument('[name...]', 'servers of the inventory')
     .option('--wait', 'follow every check and the update it starts until it ends, then print what changed')
     .addOption(

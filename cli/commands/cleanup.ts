@@ -9,6 +9,7 @@ import { EXIT } from '../exit.js';
 import { formatBytes } from '../../shared/humanTime.js';
 import { note, print, printJson, table } from '../format.js';
 import { jsonOption, parseTimeout, withSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** `cleanup --json`: `result` is the worker's answer, null when the command did not wait. */
 export interface CleanupReport {
@@ -52,7 +53,7 @@ function printPlan(outcome: CleanupResult, dryRun: boolean): void {
 export function registerCleanupCommand(program: Command): void {
   program
     .command('cleanup')
-    .description('remove old versions, staging leftovers and unneeded backups (active and previous are always kept)')
+    .description(describedAs('cleanup'))
     .option('--dry-run', 'only show what would be removed (waits for the plan)')
     .option('--wait', 'wait for the cleanup to finish and print what it removed')
     .addOption(

@@ -7,6 +7,7 @@ import { redactUrl } from '../../shared/redact.js';
 import { print, printJson } from '../format.js';
 import { describeIndex, loadStartupConfig } from '../start.js';
 import { jsonOption } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** `config check --json` (only on success; a failure is exit 78 and one line on stderr). */
 export interface ConfigCheckReport {
@@ -25,7 +26,7 @@ export interface ConfigCheckReport {
 }
 
 export function registerConfigCommand(program: Command): void {
-  const config = program.command('config').description('configuration commands');
+  const config = program.command('config').description(describedAs('config'));
   config
     .command('check')
     .description('validate the environment and the inventory; exit 0, or 78 naming the bad variable or key')

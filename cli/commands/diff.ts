@@ -8,6 +8,7 @@ import type { SurfaceChange } from '../../shared/surface.js';
 import { compareSurfaces, type SurfaceComparison } from '../../shared/surfaceStore.js';
 import { print, printJson } from '../format.js';
 import { jsonOption, withSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 const MARK: Record<SurfaceChange['change'], string> = {
   added: '+',
@@ -57,7 +58,7 @@ export function renderSurfaceDiff(comparison: SurfaceComparison): string {
 export function registerDiffCommand(program: Command): void {
   program
     .command('diff')
-    .description("what changed in a server's MCP surface (tools, prompts, resources, instructions) between two versions")
+    .description(describedAs('diff'))
     .argument('<name>', 'a server of the inventory')
     .argument('[from]', 'the version to compare from (default: the active version, or the previous one)')
     .argument('[to]', 'the version to compare to (default: the version waiting for approval, else the active one)')

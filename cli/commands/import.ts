@@ -22,6 +22,7 @@ import {
   type ImportedServer,
 } from '../import.js';
 import { cliConfig, jsonOption } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** `import --json`. */
 export interface ImportReport {
@@ -69,7 +70,7 @@ function clientSnippet(source: string, launcher: string, args: string[]): string
 export function registerImportCommand(program: Command): void {
   program
     .command('import')
-    .description('turn a Claude Desktop / Cursor / VS Code MCP config into inventory entries')
+    .description(describedAs('import'))
     .argument('<client-config.json>', "the client's config file (JSON; comments and trailing commas allowed)")
     .option('--write', 'add the entries to the inventory file (MCP_SERVERS_CONFIG), keeping its comments')
     .addOption(jsonOption())

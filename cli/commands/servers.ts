@@ -10,6 +10,7 @@ import { packageLabel, readServerViews, type ServerView } from '../../shared/ser
 import type { StateStore } from '../../shared/state.js';
 import { print, printJson, table, truncate } from '../format.js';
 import { jsonOption, withSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** Characters of an error shown in a table; `status <name>` shows all of it. */
 export const ERROR_COLUMN_WIDTH = 60;
@@ -33,7 +34,7 @@ export function availableText(view: ServerView): string | null {
 export function registerServersCommand(program: Command): void {
   program
     .command('servers')
-    .description("table of the inventory's servers, their versions and last errors")
+    .description(describedAs('servers'))
     .addOption(jsonOption())
     .addHelpText(
       'after',

@@ -15,6 +15,7 @@ import { diskSummary, packageLabel, readServerDetail, type ServerDetail, type Se
 import { fields, print, printJson, table, truncate } from '../format.js';
 import { availableText, ERROR_COLUMN_WIDTH, sortedServerViews } from './servers.js';
 import { jsonOption, withSession, type CliSession } from './session.js';
+import { describedAs } from './catalog.js';
 
 /** `status --json`. */
 export interface StatusOverview {
@@ -140,7 +141,7 @@ async function detail(session: CliSession, name: string, json: boolean): Promise
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('what the servers and the queues are doing; with a name, one server in detail')
+    .description(describedAs('status'))
     .argument('[name]', 'a server of the inventory')
     .addOption(jsonOption())
     .addHelpText(
