@@ -4,9 +4,17 @@
  * TTY and JSON otherwise. Every record passes through `redact` first.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import winston from 'winston';
+import type winston from 'winston';
 import { redact } from './redact.js';
+
+let library: typeof winston | undefined;
+/** winston, loaded with the first logger: read-only commands (`servers`, `status`) never log. */
+function winstonLibrary(): typeof winston {
+  library ??= createRequire(import.meta.url)('winston') as typeof winston;
+  return library;
+}
 
 export const LOG_CATEGORIES = ['automation', 'cleanup', 'monitoring', 'orchestration', 'audit'] as const;
 export type LogCategory = (typeof LOG_CATEGORIES)[number];
@@ -18,12 +26,12 @@ export interface LoggerSettings {
   console?: 'auto' | 'json' | 'pretty' | 'off';
 }
 
-const redactFormat = winston.format((info) => {
+function redactInfo(info: winston.Logform.TransformableInfo): winston.Logform.TransformableInfo {
   const clean = redact({ ...info });
   for (const key of Object.keys(info)) delete (info as Record<string, unknown>)[key];
   Object.assign(info, clean);
   return info;
-});
+}
 
 const loggers = new Map<string, winston.Logger>();
 let settings: LoggerSettings = { logDir: path.resolve('data/logs'), logLevel: 'info', console: 'auto' };
@@ -37,6 +45,7 @@ export function configureLogging(next: LoggerSettings): void {
 
 function consoleTransport(mode: LoggerSettings['console']): winston.transport | undefined {
   if (mode === 'off') return undefined;
+  const winston = winstonLibrary();
   const pretty = mode === 'pretty' || (mode !== 'json' && process.stdout.isTTY);
   const format = pretty
     ? winston.format.combine(
@@ -54,6 +63,7 @@ export function createLogger(category: LogCategory): winston.Logger {
   const existing = loggers.get(category);
   if (existing) return existing;
   fs.mkdirSync(settings.logDir, { recursive: true });
+  const winston = winstonLibrary();
   const transports: winston.transport[] = [
     new winston.transports.File({
       filename: path.join(settings.logDir, `${category}.log`),
@@ -68,7 +78,7 @@ export function createLogger(category: LogCategory): winston.Logger {
   const logger = winston.createLogger({
     level: category === 'audit' ? 'info' : settings.logLevel,
     defaultMeta: { category },
-    format: winston.format.combine(winston.format.errors({ stack: true }), redactFormat(), winston.format.timestamp()),
+    format: winston.format.combine(winston.format.errors({ stack: true }), winston.format(redactInfo)(), winston.format.timestamp()),
     transports,
   });
   loggers.set(category, logger);
