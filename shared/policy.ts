@@ -279,31 +279,17 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     };
   }
 
-  let allowed: string | undefined;
-  for (const version of versions) {
-    if (currentValid && semver.lte(version, current!)) {
-      allowed ??= current;
-      break;
-    }
-    const reason = acceptable(version, true);
-    if (reason === undefined) {
-      allowed = version;
-      break;
-    }
-    if (skipped.length < 10 && reason !== 'above-channel') skipped.push({ version, reason });
-  }
-  const candidate = allowed && allowed !== current ? allowed : undefined;
-  const decision: CandidateDecision = {
-    latest,
-    candidate,
-    allowed,
-    updateAvailable,
-    skipped,
-    unusable,
-    ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy, hold),
-  };
-  if (!allowed && current === undefined) {
+  const decision = chooseNewest({
+    versions,
+    current,
+    isNewer,
+    acceptable: (version) => acceptable(version, true),
+    reported: (reason) => (reason === 'above-channel' ? undefined : reason),
+    found: { latest, updateAvailable, skipped, unusable, dists },
+    policy: settings.policy,
+    hold,
+  });
+  if (!decision.allowed && current === undefined) {
     // A first install with nothing allowed is a failure, not "up to date": nothing is installed.
     const why =
       skipped.length > 0
@@ -319,6 +305,60 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     };
   }
   return decision;
+}
+
+/** What a chooser has gathered of an ecosystem's versions when it decides. */
+export interface ChoiceFacts {
+  latest?: string;
+  updateAvailable: boolean;
+  skipped: CandidateDecision['skipped'];
+  unusable: CandidateDecision['unusable'];
+  /** What download needs of each version found usable. */
+  dists: ReadonlyMap<string, UsableDist>;
+}
+
+/**
+ * The walk every ecosystem's chooser ends with: through `versions` (newest first) down to
+ * current, take the first that `acceptable` lets through; the skipped ones are reported (at most
+ * 10) under the reason `reported` gives, or not at all.
+ */
+export function chooseNewest(input: {
+  versions: readonly string[];
+  current: string | undefined;
+  /** Whether a version is above current (always, when there is no readable current). */
+  isNewer: (version: string) => boolean;
+  acceptable: (version: string) => SkipReason | undefined;
+  reported: (reason: SkipReason) => SkipReason | undefined;
+  found: ChoiceFacts;
+  policy: Policy;
+  hold?: string;
+}): CandidateDecision {
+  const { current, found } = input;
+  let allowed: string | undefined;
+  for (const version of input.versions) {
+    if (!input.isNewer(version)) {
+      allowed ??= current;
+      break;
+    }
+    const reason = input.acceptable(version);
+    if (reason === undefined) {
+      allowed = version;
+      break;
+    }
+    const shown = input.reported(reason);
+    if (found.skipped.length < 10 && shown !== undefined) found.skipped.push({ version, reason: shown });
+  }
+  const candidate = allowed && allowed !== current ? allowed : undefined;
+  return {
+    latest: found.latest,
+    candidate,
+    allowed,
+    updateAvailable: found.updateAvailable,
+    skipped: found.skipped,
+    unusable: found.unusable,
+    ...(candidate ? { usable: found.dists.get(candidate) } : {}),
+    summary: decisionSummary(current, candidate, allowed, found.skipped, input.policy, input.hold),
+  };
 }
 
 /** One line for people, for every ecosystem: "update 1.2.3 -> 1.3.0", "up to date; 2.0.0 held back by policy minor". */

@@ -7,7 +7,7 @@
  * file that fits this interpreter (a wheel; an sdist only with allowSdist) carrying a sha256.
  */
 import {
-  decisionSummary,
+  chooseNewest,
   heldSummary,
   holdRule,
   type CandidateDecision,
@@ -251,31 +251,17 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
     return undefined;
   };
 
-  let allowed: string | undefined;
-  for (const version of versions) {
-    if (currentValid && !gtPypi(version, current!)) {
-      allowed ??= current;
-      break;
-    }
-    const reason = acceptable(version);
-    if (reason === undefined) {
-      allowed = version;
-      break;
-    }
-    if (skipped.length < 10) skipped.push({ version, reason: reason === 'deprecated' ? 'yanked' : reason });
-  }
-  const candidate = allowed && allowed !== current ? allowed : undefined;
-  const decision: CandidateDecision = {
-    latest,
-    candidate,
-    allowed,
-    updateAvailable,
-    skipped,
-    unusable,
-    ...(candidate ? { usable: dists.get(candidate) } : {}),
-    summary: decisionSummary(current, candidate, allowed, skipped, settings.policy, hold),
-  };
-  if (!allowed && current === undefined) {
+  const decision = chooseNewest({
+    versions,
+    current,
+    isNewer: (version) => !currentValid || gtPypi(version, current!),
+    acceptable,
+    reported: (reason) => (reason === 'deprecated' ? 'yanked' : reason),
+    found: { latest, updateAvailable, skipped, unusable, dists },
+    policy: settings.policy,
+    hold,
+  });
+  if (!decision.allowed && current === undefined) {
     const why =
       [
         ...unusable.slice(0, 3).map((entry) => entry.message),
