@@ -233,26 +233,8 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
         },
       };
     }
-    if (current !== target && held(target)) {
-      return {
-        latest,
-        allowed: current,
-        updateAvailable,
-        skipped: [{ version: target, reason: 'held' }],
-        unusable,
-        summary: heldSummary(current, hold!),
-      };
-    }
-    if (current !== target && excluded.has(target)) {
-      return {
-        latest,
-        allowed: current,
-        updateAvailable,
-        skipped: [{ version: target, reason: 'failed-before' }],
-        unusable,
-        summary: `${target} failed or was rolled back before; a forced check tries it again`,
-      };
-    }
+    const blocked = blockedTarget(target, current, { held, hold, excluded }, { latest, updateAvailable, unusable });
+    if (blocked) return blocked;
     const candidate = current === target ? undefined : target;
     if (candidate && !checkUsable(candidate)) {
       const message = unusable.at(-1)!.message;
@@ -305,6 +287,29 @@ export function chooseCandidate(input: CandidateInput): CandidateDecision {
     };
   }
   return decision;
+}
+
+/**
+ * A pinned or first-install target that the rollback hold or an earlier failure keeps out (for
+ * every ecosystem): the decision to stay on current, or undefined when it may be installed.
+ */
+export function blockedTarget(
+  target: string,
+  current: string | undefined,
+  rules: { held: (version: string) => boolean; hold?: string; excluded: ReadonlySet<string> },
+  found: Pick<ChoiceFacts, 'latest' | 'updateAvailable' | 'unusable'>,
+): CandidateDecision | undefined {
+  if (current === target) return undefined;
+  const stay = { latest: found.latest, allowed: current, updateAvailable: found.updateAvailable, unusable: found.unusable };
+  if (rules.held(target)) return { ...stay, skipped: [{ version: target, reason: 'held' }], summary: heldSummary(current, rules.hold!) };
+  if (rules.excluded.has(target)) {
+    return {
+      ...stay,
+      skipped: [{ version: target, reason: 'failed-before' }],
+      summary: `${target} failed or was rolled back before; a forced check tries it again`,
+    };
+  }
+  return undefined;
 }
 
 /** What a chooser has gathered of an ecosystem's versions when it decides. */

@@ -7,8 +7,8 @@
  * file that fits this interpreter (a wheel; an sdist only with allowSdist) carrying a sha256.
  */
 import {
+  blockedTarget,
   chooseNewest,
-  heldSummary,
   holdRule,
   type CandidateDecision,
   type CandidateSettings,
@@ -191,26 +191,8 @@ export function choosePypiCandidate(input: PypiCandidateInput): CandidateDecisio
         },
       };
     }
-    if (current !== version && held(version)) {
-      return {
-        latest,
-        allowed: current,
-        updateAvailable,
-        skipped: [{ version, reason: 'held' }],
-        unusable,
-        summary: heldSummary(current, hold!),
-      };
-    }
-    if (current !== version && excluded.has(version)) {
-      return {
-        latest,
-        allowed: current,
-        updateAvailable,
-        skipped: [{ version, reason: 'failed-before' }],
-        unusable,
-        summary: `${version} failed or was rolled back before; a forced check tries it again`,
-      };
-    }
+    const blocked = blockedTarget(version, current, { held, hold, excluded }, { latest, updateAvailable, unusable });
+    if (blocked) return blocked;
     const candidate = current === version ? undefined : version;
     if (candidate && !checkUsable(candidate)) {
       return {
