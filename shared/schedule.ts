@@ -2,7 +2,16 @@
  * Durations ("30s", "3d") and cron expressions. Cron is parsed by cron-parser, the same parser
  * BullMQ's Job Schedulers use, so what passes here is what BullMQ will run.
  */
+import { createRequire } from 'node:module';
 import { CronExpressionParser } from 'cron-parser';
+
+/**
+ * The Settings of the luxon that cron-parser loads (luxon's CommonJS build: `import 'luxon'` would
+ * load its ESM build, another copy with Settings of its own).
+ */
+const luxonSettings = (
+  createRequire(createRequire(import.meta.url).resolve('cron-parser'))('luxon') as { Settings: { defaultLocale: string } }
+).Settings;
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -56,7 +65,18 @@ export function parseCron(expression: string, timezone = 'UTC'): Date {
   if (fields.length < 5 || fields.length > 6) {
     throw new Error(`"${expression}" has ${fields.length} fields; cron needs 5 (minute hour day month weekday) or 6`);
   }
-  return CronExpressionParser.parse(expression, { tz: timezone }).next().toDate();
+  // Every luxon date takes the system locale unless told one, and asking ICU for it costs a fresh
+  // process ~25 ms and 8 MB (the CLI validates every schedule it reads). Cron fields are numbers:
+  // no locale changes a next run. The current date is passed for the same reason (luxon's "now"
+  // asks ICU for the system timezone). Set for this synchronous parse only, so luxon elsewhere in
+  // the process (BullMQ's job schedulers) keeps its defaults.
+  const previousLocale = luxonSettings.defaultLocale;
+  luxonSettings.defaultLocale = 'en-US';
+  try {
+    return CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date() }).next().toDate();
+  } finally {
+    luxonSettings.defaultLocale = previousLocale;
+  }
 }
 
 /** Is `timezone` an IANA name this Node knows (UTC, Europe/Berlin)? */
