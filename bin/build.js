@@ -8,6 +8,8 @@
  * crypto and child_process are loaded only when a hash or a build is needed (they cost a fresh
  * process milliseconds and megabytes on every command).
  *
+ * With esbuild installed, the build also bundles the CLI into dist/cli-bundle/ (see bundleCli).
+ *
  *   node bin/build.js            build dist/ now (what `npm run build` does after the type check)
  *   node bin/build.js --check    exit 0 when dist/ is fresh, 1 with the reason when it is not
  */
@@ -23,6 +25,14 @@ const SOURCE_FILE = /\.(c|m)?tsx?$/;
 const MANIFEST = '.build-manifest.json';
 const LOCK_STALE_MS = 5 * 60_000;
 const MAX_ERROR_LINES = 20;
+const BUNDLE_DIR = 'cli-bundle';
+const BUNDLE_PACKAGES = 'packages.json';
+/**
+ * The libraries the CLI bundle takes in: pure JavaScript that reads no file of its own at run time.
+ * Everything else (BullMQ, winston, cron-parser with luxon, …) stays an import from node_modules.
+ */
+const BUNDLED_PACKAGES =
+  /^(joi|@hapi\/[^/]+|yaml|ioredis|@ioredis\/commands|cluster-key-slot|debug|ms|denque|lodash\.defaults|lodash\.isarguments|redis-errors|redis-parser|standard-as-callback|commander|semver|ssri|minipass|validate-npm-package-name|@renovatebot\/pep440|safe-stable-stringify)(\/|$)/;
 
 export class BuildError extends Error {
   constructor(message) {
@@ -123,6 +133,84 @@ async function typescriptCompiler(root) {
   }
 }
 
+/** `{ "node_modules/joi": "18.3.2", … }`: where each package of the bundle was and its version. */
+function bundledPackageVersions(root, inputs) {
+  const versions = {};
+  for (const input of inputs) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (!match || match[1] in versions) continue;
+    versions[match[1]] = JSON.parse(fs.readFileSync(`${base(root)}${match[1]}/package.json`, 'utf8')).version;
+  }
+  return versions;
+}
+
+/**
+ * Every command but `start` lives for a fraction of a second, and loading its ~350 module files
+ * one by one (resolve, read, compile) was the largest part of that. esbuild bundles the compiled
+ * CLI with BUNDLED_PACKAGES into a few files (split by command, so each loads what it needs), and
+ * records the version of every package it took in; the bin runs the bundle only while
+ * node_modules holds exactly those versions (bundleIsCurrent), else dist/cli/main.js. Without
+ * esbuild (a production-only install) nothing is bundled and the bin runs dist/ as it is.
+ */
+async function bundleCli(root, building) {
+  const { createRequire } = await import('node:module');
+  let esbuild;
+  try {
+    esbuild = createRequire(path.join(root, 'package.json'))('esbuild');
+  } catch {
+    return;
+  }
+  const outdir = path.join(building, BUNDLE_DIR);
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: [path.join(building, 'cli', 'main.js')],
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    metafile: true,
+    logLevel: 'silent',
+    // The CommonJS libraries inside call require() for Node's modules.
+    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+    plugins: [
+      {
+        name: 'bundled-packages-only',
+        setup(build) {
+          build.onResolve({ filter: /^[^./]/ }, (args) =>
+            BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true },
+          );
+        },
+      },
+    ],
+  });
+  const packages = bundledPackageVersions(root, Object.keys(result.metafile.inputs));
+  fs.writeFileSync(path.join(outdir, BUNDLE_PACKAGES), `${JSON.stringify(packages, null, 1)}\n`);
+}
+
+/**
+ * Whether dist/cli-bundle/ exists and every package it took in is still the version it bundled:
+ * after `npm install` changed one, the bin runs dist/cli/main.js (with node_modules as it is) until
+ * the next build.
+ */
+export function bundleIsCurrent(root = PROJECT_ROOT) {
+  let packages;
+  try {
+    packages = JSON.parse(fs.readFileSync(`${base(root)}dist/${BUNDLE_DIR}/${BUNDLE_PACKAGES}`, 'utf8'));
+  } catch {
+    return false;
+  }
+  for (const [dir, version] of Object.entries(packages)) {
+    try {
+      if (JSON.parse(fs.readFileSync(`${base(root)}${dir}/package.json`, 'utf8')).version !== version) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 function pidAlive(pid) {
   try {
     process.kill(pid, 0);
@@ -191,6 +279,12 @@ async function compile(root, tsc) {
       'the TypeScript build failed and dist/ was left as it was: fix the errors below '
         + `(when they name missing type definitions, run \`npm install\` with dev dependencies):\n${shown.join('\n')}`,
     );
+  }
+  try {
+    await bundleCli(root, building);
+  } catch (error) {
+    fs.rmSync(building, { recursive: true, force: true });
+    throw new BuildError(`bundling the CLI failed and dist/ was left as it was: ${error.message}`);
   }
   fs.writeFileSync(path.join(building, MANIFEST), `${JSON.stringify({ builtAt: new Date().toISOString(), files })}\n`);
   if (fs.existsSync(dist)) fs.renameSync(dist, old);
