@@ -1,6 +1,6 @@
 /*
  * mcp-updater's own version, from its package.json: one directory above shared/ when run from the
- * sources (tsx), two above dist/shared/ when compiled.
+ * sources (tsx), two above dist/shared/ (or dist/cli-bundle/, the CLI bundle) when compiled.
  */
 import fs from 'node:fs';
 
