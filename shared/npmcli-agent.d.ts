@@ -8,6 +8,8 @@ declare module '@npmcli/agent' {
   export interface Agent extends HttpAgent {
     /** "http:" or "https:"; agent-base derives it from a stack trace when it is not set. */
     protocol: string;
+    /** 443 for https:, else 80, unless set. */
+    readonly defaultPort: number;
   }
 
   export function getAgent(url: string, options?: { timeout?: number; rejectUnauthorized?: boolean }): Agent;
