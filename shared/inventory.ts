@@ -287,6 +287,8 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
   const defaults = (value.defaults ?? {}) as RawSettings;
   const servers = new Map<string, ServerSettings>();
   const reserved = new Set([...RESERVED_SERVER_NAMES, ...(base.reservedNames ?? [])]);
+  // Most servers share the defaults' schedule: each schedule and timezone is parsed once.
+  const cronProblems = new Map<string, string | undefined>();
   for (const [name, raw] of Object.entries(value.servers as Record<string, RawServer>)) {
     if (reserved.has(name)) {
       refuse(
@@ -298,14 +300,31 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
     if (!SERVER_NAME_PATTERN.test(name)) {
       refuse(file, `servers.${name}`, 'server names must match [a-z0-9][a-z0-9-]{0,62} (lower-case letters, digits, dashes)');
     }
-    servers.set(name, resolveServer(name, raw, defaults, base, file));
+    servers.set(name, resolveServer(name, raw, defaults, base, file, cronProblems));
   }
   registerSmokeTestSecrets(servers.values());
   const digest = crypto.createHash('sha256').update(text).digest('hex');
   return { file, digest, servers };
 }
 
-function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base: InventoryDefaults, file: string): ServerSettings {
+/** Why `schedule` is not a cron expression in `timezone`, or undefined when it is one. */
+function cronProblem(schedule: string, timezone: string): string | undefined {
+  try {
+    parseCron(schedule, timezone);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function resolveServer(
+  name: string,
+  raw: RawServer,
+  defaults: RawSettings,
+  base: InventoryDefaults,
+  file: string,
+  cronProblems: Map<string, string | undefined>,
+): ServerSettings {
   const pick = <K extends keyof RawSettings>(key: K): RawSettings[K] => raw[key] ?? defaults[key];
   const smoke = { ...defaults.smokeTest, ...raw.smokeTest, env: { ...defaults.smokeTest?.env, ...raw.smokeTest?.env } };
   const policy = pick('policy') ?? 'minor';
@@ -319,11 +338,10 @@ function resolveServer(name: string, raw: RawServer, defaults: RawSettings, base
   }
   const timezoneSetting = pick('timezone') ?? base.timezone;
   const schedule = pick('schedule') ?? base.schedule;
-  try {
-    parseCron(schedule, timezoneSetting);
-  } catch (error) {
-    refuse(file, `servers.${name}.schedule`, `must be a valid cron expression (${(error as Error).message})`);
-  }
+  const cronKey = `${schedule}\n${timezoneSetting}`;
+  if (!cronProblems.has(cronKey)) cronProblems.set(cronKey, cronProblem(schedule, timezoneSetting));
+  const problem = cronProblems.get(cronKey);
+  if (problem) refuse(file, `servers.${name}.schedule`, `must be a valid cron expression (${problem})`);
   return {
     name,
     package: raw.pypi ?? raw.package!,

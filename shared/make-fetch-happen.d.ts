@@ -6,6 +6,8 @@ declare module 'make-fetch-happen' {
   import type { Readable } from 'node:stream';
 
   export interface FetchOptions {
+    /** The http(s) agent to use instead of the one make-fetch-happen would look up. */
+    agent?: import('node:http').Agent;
     method?: string;
     headers?: Record<string, string>;
     /** 'manual' answers a 3xx as it is, so every hop can be checked before it is followed. */

@@ -229,3 +229,22 @@ export function describeSource(source: ProvenanceSource): string {
   const how = [source.workflow, source.ref].filter(Boolean).join(', ');
   return how ? `${where} (${how})` : where;
 }
+
+/** What the check step asks of a Sigstore verifier (shared/sigstore.ts `ProvenanceVerifier`). */
+export interface AttestationVerifier {
+  verify(pkg: { name: string; version: string; integrity?: string }, bundle: unknown): Promise<AttestationOutcome>;
+}
+
+/**
+ * A verifier whose Sigstore libraries load at its first verification: a worker none of whose
+ * packages carries an attestation never loads them (about 20 MB of resident memory).
+ */
+export function lazyAttestationVerifier(create: () => Promise<AttestationVerifier>): AttestationVerifier {
+  let verifier: Promise<AttestationVerifier> | undefined;
+  return {
+    async verify(pkg, bundle) {
+      verifier ??= create();
+      return (await verifier).verify(pkg, bundle);
+    },
+  };
+}

@@ -27,6 +27,7 @@ import makeFetch, { type FetchResponse } from 'make-fetch-happen';
 import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from './config.js';
 import { IntegrityError, MCPError, RegistryError } from './errors.js';
+import { fetchAgent } from './httpAgent.js';
 import { redactUrl } from './redact.js';
 import type { RegistryKey } from './signatures.js';
 
@@ -481,6 +482,7 @@ export class RegistryClient {
         // BullMQ retries failed jobs with backoff; a second retry layer would multiply the waits.
         retry: { retries: 0 },
         timeout: this.timeoutMs,
+        agent: fetchAgent(current, this.timeoutMs),
         signal: deadline.signal,
       });
       if (!REDIRECT_STATUSES.has(response.status)) return response;

@@ -16,6 +16,7 @@ import {
   attestationRefusal,
   expectRepository,
   identityProblem,
+  lazyAttestationVerifier,
   normalizeRepository,
   npmPurl,
   sourceFromPredicate,
@@ -173,6 +174,19 @@ describe('provenance: statements, sources and modes', () => {
         .with.property('message')
         .that.contains(message);
     }
+  });
+  it('loads the Sigstore verifier at the first verification, once', async () => {
+    let created = 0;
+    const outcome = { result: 'attested' as const, message: 'ok' };
+    const verifier = lazyAttestationVerifier(async () => {
+      created += 1;
+      return { verify: async () => outcome };
+    });
+    expect(created).to.equal(0);
+    const pkg = { name: 'pkg', version: '1.0.0' };
+    expect(await Promise.all([verifier.verify(pkg, {}), verifier.verify(pkg, {})])).to.deep.equal([outcome, outcome]);
+    expect(await verifier.verify(pkg, {})).to.equal(outcome);
+    expect(created).to.equal(1);
   });
 });
 

@@ -70,7 +70,7 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
   const chain = decision.candidate && !awaiting ? await chainFor(context, before, decision.candidate, Boolean(force)) : undefined;
   const self = starting ? 'checking' : before.state;
   const ending = nextState(self, { step: 'check', event: 'done', chain: chain !== undefined }, before.state);
-  await context.state.update(server, {
+  const recorded = context.state.update(server, {
     package: settings.package,
     current: current ?? null,
     latest: decision.latest ?? null,
@@ -81,9 +81,11 @@ export async function execCheckJob(job: JobLike<CheckJobData>, context: WorkerCo
     ...(chain?.started ? { chain: chain.id, chainVersion: decision.candidate } : {}),
   });
   if (!decision.candidate || !chain) {
-    await context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now);
+    // The record and the metric leave in one write (the processors' connection auto-pipelines).
+    await Promise.all([recorded, context.metrics.checked(server, decision.updateAvailable ? 'held-back' : 'up-to-date', now)]);
     return result;
   }
+  await recorded;
   const candidate = decision.candidate;
   result.candidate = candidate;
   result.chain = chain.id;

@@ -13,8 +13,8 @@ import { createLogger } from '../shared/logger.js';
 import { MetricsRecorder } from '../shared/metrics.js';
 import { closeQueues, createQueues, type QueueSet } from '../shared/queueSet.js';
 import { createRedis } from '../shared/redis.js';
+import { lazyAttestationVerifier, type AttestationVerifier } from '../shared/provenance.js';
 import { RegistryClient } from '../shared/registry.js';
-import { ProvenanceVerifier } from '../shared/sigstore.js';
 import { StateStore } from '../shared/state.js';
 import { serverDiskUsage, type ServerDiskUsage } from '../shared/store.js';
 import { describeError, NotFoundError } from '../shared/errors.js';
@@ -28,8 +28,8 @@ export interface WorkerContext {
   events: EventLog;
   metrics: MetricsRecorder;
   registry: RegistryClient;
-  /** Sigstore verification of npm provenance attestations (its trust root read once a day). */
-  provenance: ProvenanceVerifier;
+  /** Sigstore verification of npm provenance attestations (its trust root read once a day; its libraries loaded at the first). */
+  provenance: AttestationVerifier;
   layout: InstallLayout;
   /** Injectable clock (minReleaseAge tests). */
   now: () => Date;
@@ -59,7 +59,7 @@ export async function createWorkerContext(config: Config, options: WorkerContext
     }),
     metrics: new MetricsRecorder(redis, config),
     registry: new RegistryClient(config, {}),
-    provenance: ProvenanceVerifier.fromConfig(config),
+    provenance: lazyAttestationVerifier(async () => (await import('../shared/sigstore.js')).ProvenanceVerifier.fromConfig(config)),
     layout: new InstallLayout(config),
     now: options.now ?? (() => new Date()),
     log: {

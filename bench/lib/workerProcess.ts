@@ -54,7 +54,9 @@ export class WorkerProcess {
   private stderr = '';
 
   constructor(options: WorkerProcessOptions) {
-    const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+    // BENCH_WORKER_NODE_ARGS: V8 flags to try on the measured worker (e.g. "--max-semi-space-size=4").
+    const tried = process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+    const nodeArgs = [...tried, ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [])];
     this.child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--role', options.role ?? 'worker'], {
       cwd: PROJECT_ROOT,
       env: cleanEnv(options.env),

@@ -20,6 +20,7 @@ import makeFetch, { type FetchResponse } from 'make-fetch-happen';
 import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from '../config.js';
 import { ConfigurationError, IntegrityError, MCPError, RegistryError } from '../errors.js';
+import { fetchAgent } from '../httpAgent.js';
 import { redactUrl } from '../redact.js';
 import type { PypiFile, PypiProject } from './pypiPolicy.js';
 import { pythonCommand } from './python.js';
@@ -323,6 +324,7 @@ export class PypiIndexClient {
         redirect: 'manual',
         retry: { retries: 0 },
         timeout: this.timeoutMs,
+        agent: fetchAgent(current, this.timeoutMs),
         signal,
       });
       if (!REDIRECT_STATUSES.has(response.status)) return response;
