@@ -213,7 +213,7 @@ const inventorySchema = Joi.object({
 function refuse(file: string, keyPath: string, message: string): never {
   throw new ConfigurationError(`${keyPath}: ${message}`, {
     path: keyPath,
-    hint: `fix ${keyPath} in ${file}; the running set of servers is kept until the file is valid`,
+    hint: `fix ${keyPath} in ${file}; a running service keeps the servers of its last valid inventory until then`,
   });
 }
 

@@ -354,7 +354,9 @@ describe('inventory: parseInventory', () => {
         if (includes) expect(error.message).to.include(includes);
         expect(error.path).to.equal(keyPath);
         expect(error.code).to.equal('ECONFIG');
-        expect(error.hint).to.equal(`fix ${keyPath} in ${FILE}; the running set of servers is kept until the file is valid`);
+        expect(error.hint).to.equal(
+          `fix ${keyPath} in ${FILE}; a running service keeps the servers of its last valid inventory until then`,
+        );
       });
     }
   });

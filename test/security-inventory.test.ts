@@ -52,7 +52,7 @@ describe('security: server names cannot collide with the install layout', () => 
       expect(error.message).to.match(
         new RegExp(`^servers\\.${name.replace('.', '\\.')}: "${name.replace('.', '\\.')}" is a name the install layout uses`),
       );
-      expect(error.hint).to.include('the running set of servers is kept');
+      expect(error.hint).to.include('a running service keeps the servers of its last valid inventory');
     });
   }
 
