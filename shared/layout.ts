@@ -204,15 +204,19 @@ export class InstallLayout {
       `exec "$root/${server}/$target/${META_DIR}/run" "$@"`,
       '',
     ].join('\n');
-    await fs.mkdir(this.binDir, { recursive: true });
-    try {
-      const handle = await fs.open(file, 'wx', 0o755);
-      await handle.writeFile(script);
-      await handle.close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
+    // Every activation asks; the directory is made only when the launcher's open finds none.
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const handle = await fs.open(file, 'wx', 0o755);
+        await handle.writeFile(script);
+        await handle.close();
+        return true;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'ENOENT' || attempt > 0) throw error;
+        await fs.mkdir(this.binDir, { recursive: true });
+      }
     }
   }
 }
@@ -226,10 +230,19 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
   }
 }
 
-/** Write a file so readers see the old or the new content, never a torn one. */
+/**
+ * Write a file so readers see the old or the new content, never a torn one: a temporary file
+ * beside it, renamed over it. Its directory is made only when the write finds none (most writes
+ * go into a directory that is there, and a mkdir each cost a system call).
+ */
 export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(temporary, content, { mode });
+  try {
+    await fs.writeFile(temporary, content, { mode });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(temporary, content, { mode });
+  }
   await fs.rename(temporary, file);
 }
