@@ -71,7 +71,8 @@ async function activateVersion(
   const resumed = plan.kind === 'resume';
 
   await store.update(server, { state: startState('activate') });
-  const history = await layout.readHistory(server);
+  // As read with the facts, a moment ago; recordSwitch reads it again before it writes.
+  const { history } = facts;
   const { record, restaged } = await ensureVersionDir(context, settings, job, target, history);
   const integrity = record?.integrity ?? history?.integrities?.[target];
 
@@ -229,9 +230,9 @@ async function ensureVersionDir(
 ): Promise<{ record?: VersionRecord; restaged: boolean }> {
   const { layout } = context;
   const { server } = job.data;
-  if (await exists(layout.versionDir(server, version))) {
-    return { record: await layout.readVersionRecord(server, version), restaged: false };
-  }
+  // The record is there whenever the directory is (staging writes it before the move): one read.
+  const installed = await layout.readVersionRecord(server, version);
+  if (installed || (await exists(layout.versionDir(server, version)))) return { record: installed, restaged: false };
   const integrity = history?.integrities?.[version];
   const hint = `run \`mcp-updater check ${server}\` to download and stage a version again, or choose an installed version`;
   if (!integrity) {
