@@ -1,12 +1,12 @@
 /*
  * Staging steps on the verified tarball: check the backup still matches its integrity, judge
  * every tar entry (shared/tarSafety.ts) before anything is extracted, then extract it safely.
- * A small tarball is read once: the bytes that matched the integrity are the ones judged and
- * extracted. A larger one is streamed from the file each time, its integrity checked again
+ * A small tarball (up to 1 MB) is read once: the bytes that matched the integrity are the ones
+ * judged and extracted. A larger one is streamed from the file each time, its integrity checked again
  * while it is extracted.
  */
 import fs from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ssri from 'ssri';
@@ -16,7 +16,7 @@ import { TarScan, type TarEntryProblem, type TarLimits } from '../../shared/tarS
 import { label, type StageRequest } from './request.js';
 
 /** Tarballs up to this size are read into memory once (verified, scanned and extracted from there). */
-const READ_WHOLE_BYTES = 4 * 1024 * 1024;
+const READ_WHOLE_BYTES = 1024 * 1024;
 
 /** A backup tarball that matched its integrity: its path, and its bytes when it was small enough to keep. */
 export interface VerifiedTarball {
@@ -106,7 +106,7 @@ export async function scanTarball(tarball: string | VerifiedTarball, limits: Tar
  * again on the way; bytes kept in memory are the ones verifyBackup checked.
  */
 export async function extractTarball(tarball: VerifiedTarball, dir: string, request: StageRequest): Promise<void> {
-  const unpack = tar.x({
+  const options = {
     cwd: dir,
     strip: 1,
     // Any warning (an entry node-tar would skip or alter) fails the extraction: the scan
@@ -115,17 +115,17 @@ export async function extractTarball(tarball: VerifiedTarball, dir: string, requ
     // node-tar preserves owners by default when running as root.
     preserveOwner: false,
     noMtime: true,
-    filter: (_path, entry) => {
+    filter: (_path: string, entry: tar.ReadEntry | Stats) => {
       const readEntry = entry as tar.ReadEntry;
       // Like npm: owner may always read and write, nobody else may write.
       if (readEntry.type === 'Directory') readEntry.mode = 0o755;
       else if (readEntry.mode !== undefined) readEntry.mode = (readEntry.mode & 0o755) | 0o644;
       return true;
     },
-  });
+  };
   try {
-    if (tarball.bytes) await pipeline(tarballSource(tarball), unpack);
-    else await pipeline(createReadStream(tarball.file), ssri.integrityStream({ integrity: tarball.integrity }), unpack);
+    if (tarball.bytes) extractSync(tarball.bytes, options);
+    else await pipeline(createReadStream(tarball.file), ssri.integrityStream({ integrity: tarball.integrity }), tar.x(options));
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'EINTEGRITY' || code === 'EBADSIZE') {
@@ -140,4 +140,18 @@ export async function extractTarball(tarball: VerifiedTarball, dir: string, requ
       cause: error,
     });
   }
+}
+
+/**
+ * A small tarball kept in memory is extracted with node-tar's synchronous unpacker: its few
+ * files cost a thread-pool trip per open, write, chmod and close otherwise. Throws the first error.
+ */
+function extractSync(bytes: Buffer, options: tar.TarOptionsWithAliases): void {
+  let failure: unknown;
+  const unpack = new tar.UnpackSync({ ...options, sync: true });
+  unpack.on('error', (error: unknown) => {
+    failure ??= error;
+  });
+  unpack.end(bytes);
+  if (failure) throw failure;
 }
