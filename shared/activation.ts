@@ -5,7 +5,7 @@
  * server's lock), by the API and by the CLI (to answer 409 before enqueueing anything).
  */
 import { ConflictError } from './errors.js';
-import type { HistoryEntry, InstallLayout } from './layout.js';
+import type { DiskHistory, HistoryEntry, InstallLayout } from './layout.js';
 import type { ActivateAction } from './queues.js';
 import type { StateStore } from './state.js';
 
@@ -32,6 +32,8 @@ export interface ActivationFacts {
   restorable: readonly string[];
   /** The newest history entry. */
   lastEntry?: HistoryEntry;
+  /** history.json as it was read for these facts (the activate job goes on from it). */
+  history?: DiskHistory;
 }
 
 export type ActivationPlan =
@@ -101,5 +103,6 @@ export async function activationFacts(state: Pick<StateStore, 'get'>, layout: In
     installed,
     restorable: Object.keys(history?.integrities ?? {}),
     lastEntry: history?.entries.at(-1),
+    ...(history ? { history } : {}),
   };
 }

@@ -8,6 +8,7 @@
  * file-system primitives here; the stages decide what to do with them.
  */
 import crypto from 'node:crypto';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.js';
@@ -144,7 +145,7 @@ export class InstallLayout {
   /** Version `current` points at, or undefined when nothing is active. */
   async currentVersion(server: string): Promise<string | undefined> {
     try {
-      const target = await fs.readlink(this.currentLink(server));
+      const target = readlinkSync(this.currentLink(server));
       return path.basename(target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -179,9 +180,9 @@ export class InstallLayout {
   async switchCurrent(server: string, version: string): Promise<void> {
     const link = this.currentLink(server);
     const temporary = `${link}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
-    await fs.symlink(path.join('versions', version), temporary, 'dir');
+    symlinkSync(path.join('versions', version), temporary, 'dir');
     try {
-      await fs.rename(temporary, link);
+      renameSync(temporary, link);
     } catch (error) {
       await fs.rm(temporary, { force: true });
       throw error;
@@ -204,32 +205,54 @@ export class InstallLayout {
       `exec "$root/${server}/$target/${META_DIR}/run" "$@"`,
       '',
     ].join('\n');
-    await fs.mkdir(this.binDir, { recursive: true });
-    try {
-      const handle = await fs.open(file, 'wx', 0o755);
-      await handle.writeFile(script);
-      await handle.close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
+    // Every activation asks; the directory is made only when the launcher's open finds none.
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const handle = await fs.open(file, 'wx', 0o755);
+        await handle.writeFile(script);
+        await handle.close();
+        return true;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'ENOENT' || attempt > 0) throw error;
+        await fs.mkdir(this.binDir, { recursive: true });
+      }
     }
   }
 }
 
+/*
+ * The records below (history.json, version.json, files.json, the run script, the `current` link)
+ * are small files read and written a few times per update. Their calls are synchronous, like the
+ * tree walks of shared/store.ts: through the promise API each of them took a trip through libuv's
+ * thread pool (four threads shared by every job of the process) and cost more CPU than the call.
+ */
+
 export async function readJson<T>(file: string): Promise<T | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  return JSON.parse(text) as T;
 }
 
-/** Write a file so readers see the old or the new content, never a torn one. */
+/**
+ * Write a file so readers see the old or the new content, never a torn one: a temporary file
+ * beside it, renamed over it. Its directory is made only when the write finds none (most writes
+ * go into a directory that is there, and a mkdir each cost a system call).
+ */
 export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(temporary, content, { mode });
-  await fs.rename(temporary, file);
+  try {
+    writeFileSync(temporary, content, { mode });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(temporary, content, { mode });
+  }
+  renameSync(temporary, file);
 }

@@ -68,12 +68,13 @@ async function sha256(file: string, size: number): Promise<string> {
 /**
  * Every regular file below `dir` (symlinks are not followed), with its lstat. The version's own
  * record and run script (META_DIR) name the version, so they never match another file: skipped.
+ * Synchronous calls, as in walkInodes: the consumer awaits each file's own work in between.
  */
 async function* regularFiles(dir: string): AsyncGenerator<{ file: string; stat: Stats }> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory() && entry.name !== META_DIR) yield* regularFiles(full);
-    else if (entry.isFile()) yield { file: full, stat: await fs.lstat(full) };
+    else if (entry.isFile()) yield { file: full, stat: lstatSync(full) };
   }
 }
 
@@ -120,8 +121,11 @@ async function linkOver(entry: string, file: string): Promise<'done' | 'no entry
 async function storeFile(store: string, file: string, stat: Stats): Promise<Outcome> {
   const executable = (stat.mode & 0o111) !== 0;
   const entry = storeEntry(store, await sha256(file, stat.size), executable);
-  const entryStat = await fs.lstat(entry).catch(() => undefined);
-  if (entryStat && entryStat.ino === stat.ino && entryStat.dev === stat.dev) return 'unchanged';
+  // A file with one link cannot be its own store entry (a freshly staged file never is).
+  if (stat.nlink > 1) {
+    const entryStat = await fs.lstat(entry).catch(() => undefined);
+    if (entryStat && entryStat.ino === stat.ino && entryStat.dev === stat.dev) return 'unchanged';
+  }
   // A few rounds at most: an entry (or its folder) may appear (another stage) or vanish (a
   // prune) between two steps.
   for (let attempt = 0; attempt < 3; attempt += 1) {

@@ -71,7 +71,8 @@ async function activateVersion(
   const resumed = plan.kind === 'resume';
 
   await store.update(server, { state: startState('activate') });
-  const history = await layout.readHistory(server);
+  // As read with the facts, a moment ago; recordSwitch reads it again before it writes.
+  const { history } = facts;
   const { record, restaged } = await ensureVersionDir(context, settings, job, target, history);
   const integrity = record?.integrity ?? history?.integrities?.[target];
 
@@ -99,11 +100,11 @@ async function activateVersion(
     };
     await recordSwitch(context, settings, entry, { current: target, previous, integrity });
   }
-  await store.update(server, {
-    current: target,
-    previous: previous ?? null,
-    package: record?.package ?? settings.package,
-  });
+  const pointers = { current: target, previous: previous ?? null, package: record?.package ?? settings.package };
+  // With a post-activation check the record shows the switch while the check runs; without one,
+  // the pointers go with the closing update below (one write less).
+  const checked = settings.smokeTest.enabled;
+  if (checked) await store.update(server, pointers);
   log.info(
     `${action} ${server}: ${from ?? '(none)'} -> ${target}${restaged ? ' (re-staged from backup)' : ''}${resumed ? ' (finishing an interrupted run of this job)' : ''}`,
     {
@@ -123,14 +124,19 @@ async function activateVersion(
 
   // Another version may still be waiting for approval; this activation does not answer it.
   const stillAwaiting = facts.staged !== undefined && facts.staged !== target;
-  await store.update(server, {
-    state: nextState('activating', { step: 'activate', event: 'done', stillAwaiting }),
-    lastError: null,
-    disk: await measureServerDisk(context, server),
-    ...(facts.staged === target ? { staged: null, gate: null } : {}),
-  });
-  await store.clearFailedVersion(server, target);
-  const { hold: holdBefore } = await store.get(server);
+  const disk = await measureServerDisk(context, server);
+  // One round trip: the closing update, the version's failed mark lifted, the hold read.
+  const [, , { hold: holdBefore }] = await Promise.all([
+    store.update(server, {
+      ...(checked ? {} : pointers),
+      state: nextState('activating', { step: 'activate', event: 'done', stillAwaiting }),
+      lastError: null,
+      disk,
+      ...(facts.staged === target ? { staged: null, gate: null } : {}),
+    }),
+    store.clearFailedVersion(server, target),
+    store.get(server),
+  ]);
   const hold = holdAfterSwitch({ action, from, to: target, hold: holdBefore }, versionOrder(settings.ecosystem));
   if (hold !== holdBefore) await store.setHold(server, hold);
   const actor = job.data.requestedBy;
@@ -224,9 +230,9 @@ async function ensureVersionDir(
 ): Promise<{ record?: VersionRecord; restaged: boolean }> {
   const { layout } = context;
   const { server } = job.data;
-  if (await exists(layout.versionDir(server, version))) {
-    return { record: await layout.readVersionRecord(server, version), restaged: false };
-  }
+  // The record is there whenever the directory is (staging writes it before the move): one read.
+  const installed = await layout.readVersionRecord(server, version);
+  if (installed || (await exists(layout.versionDir(server, version)))) return { record: installed, restaged: false };
   const integrity = history?.integrities?.[version];
   const hint = `run \`mcp-updater check ${server}\` to download and stage a version again, or choose an installed version`;
   if (!integrity) {

@@ -23,6 +23,8 @@ export interface WorkerContext {
   config: Config;
   inventory: InventoryWatcher;
   redis: Redis;
+  /** The queues' own connection (see createWorkerContext). */
+  queueRedis: Redis;
   queues: QueueSet;
   state: StateStore;
   events: EventLog;
@@ -46,11 +48,17 @@ export async function createWorkerContext(config: Config, options: WorkerContext
   // Shared by every processor (state, events, metrics, locks, follow-up jobs): at a sweep's
   // concurrency many of their commands meet in one event-loop turn, and one write each costs CPU.
   const redis = createRedis(config, 'worker', { autoPipelining: true });
-  const queues = createQueues(config, redis);
+  // The queues get a connection of their own: BullMQ loads its scripts (about fifty) into the
+  // client it is given, and ioredis copies every script of a connection into each auto-pipeline
+  // batch it builds (~30 µs). State, events, metrics and locks then batch on a connection that
+  // holds only a few scripts of ours: ~3 % of a pipeline update's CPU.
+  const queueRedis = createRedis(config, 'worker', { autoPipelining: true });
+  const queues = createQueues(config, queueRedis);
   return {
     config,
     inventory,
     redis,
+    queueRedis,
     queues,
     state: new StateStore(redis, config),
     events: new EventLog(redis, config, queues.webhook, (server) => {
@@ -73,6 +81,7 @@ export async function createWorkerContext(config: Config, options: WorkerContext
 export async function closeWorkerContext(context: WorkerContext): Promise<void> {
   context.inventory.close();
   await closeQueues(context.queues);
+  context.queueRedis.disconnect();
   context.redis.disconnect();
 }
 

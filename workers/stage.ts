@@ -59,16 +59,18 @@ export async function execStageJob(job: JobLike<StageJobData>, context: WorkerCo
 
   if (next === 'activate') {
     // Its activate job measures the server's bytes on disk (one walk of its tree per update).
-    await context.state.update(server, { lastError: null, gate: null });
-    await enqueue(context.queues, 'activate', {
-      server,
-      chain,
-      action: 'activate',
-      version,
-      ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
-      ...(job.data.reason ? { reason: job.data.reason } : {}),
-      ...(job.data.force ? { force: true } : {}),
-    });
+    await Promise.all([
+      context.state.update(server, { lastError: null, gate: null }),
+      enqueue(context.queues, 'activate', {
+        server,
+        chain,
+        action: 'activate',
+        version,
+        ...(job.data.ecosystem ? { ecosystem: job.data.ecosystem } : {}),
+        ...(job.data.reason ? { reason: job.data.reason } : {}),
+        ...(job.data.force ? { force: true } : {}),
+      }),
+    ]);
   } else {
     await context.state.update(server, {
       state: nextState('staging', { step: 'stage', event: 'done', next }),

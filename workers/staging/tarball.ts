@@ -1,9 +1,13 @@
 /*
  * Staging steps on the verified tarball: check the backup still matches its integrity, judge
  * every tar entry (shared/tarSafety.ts) before anything is extracted, then extract it safely.
+ * A small tarball (up to 1 MB) is read once: the bytes that matched the integrity are the ones
+ * judged and extracted. A larger one is streamed from the file each time, its integrity checked again
+ * while it is extracted.
  */
 import fs from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ssri from 'ssri';
 import * as tar from 'tar';
@@ -11,10 +15,30 @@ import { IntegrityError, StagingError } from '../../shared/errors.js';
 import { TarScan, type TarEntryProblem, type TarLimits } from '../../shared/tarSafety.js';
 import { label, type StageRequest } from './request.js';
 
+/** Tarballs up to this size are read into memory once (verified, scanned and extracted from there). */
+const READ_WHOLE_BYTES = 1024 * 1024;
+
+/** A backup tarball that matched its integrity: its path, and its bytes when it was small enough to keep. */
+export interface VerifiedTarball {
+  file: string;
+  integrity: string;
+  bytes?: Buffer;
+}
+
+function tarballSource(tarball: VerifiedTarball): Readable {
+  return tarball.bytes ? Readable.from([tarball.bytes]) : createReadStream(tarball.file);
+}
+
 /** The backup must exist and still match its integrity (disk corruption, tampering). */
-export async function verifyBackup(file: string, request: StageRequest): Promise<void> {
+export async function verifyBackup(file: string, request: StageRequest): Promise<VerifiedTarball> {
+  let bytes: Buffer | undefined;
   try {
-    await fs.access(file);
+    const handle = await fs.open(file, 'r');
+    try {
+      if ((await handle.stat()).size <= READ_WHOLE_BYTES) bytes = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new StagingError('EBACKUPMISSING', `the verified tarball of ${label(request)} is not in the backup store (${file})`, {
@@ -23,7 +47,9 @@ export async function verifyBackup(file: string, request: StageRequest): Promise
     });
   }
   try {
-    await ssri.checkStream(createReadStream(file), request.integrity);
+    if (bytes) ssri.checkData(bytes, request.integrity, { error: true });
+    else await ssri.checkStream(createReadStream(file), request.integrity);
+    return { file, integrity: request.integrity, ...(bytes ? { bytes } : {}) };
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== 'EINTEGRITY' && code !== 'EBADSIZE') throw error;
@@ -41,7 +67,7 @@ export async function verifyBackup(file: string, request: StageRequest): Promise
 }
 
 /** Judge every entry before anything is extracted; throws the first problem. */
-export async function scanTarball(file: string, limits: TarLimits, request: StageRequest): Promise<void> {
+export async function scanTarball(tarball: string | VerifiedTarball, limits: TarLimits, request: StageRequest): Promise<void> {
   const scan = new TarScan(limits);
   const controller = new AbortController();
   let problem: TarEntryProblem | undefined;
@@ -54,7 +80,8 @@ export async function scanTarball(file: string, limits: TarLimits, request: Stag
   // Entries of unknown types never reach onReadEntry; node-tar skips them on extraction too.
   parser.on('ignoredEntry', (entry: tar.ReadEntry) => judge(entry));
   try {
-    await pipeline(createReadStream(file), parser, { signal: controller.signal });
+    const source = typeof tarball === 'string' ? createReadStream(tarball) : tarballSource(tarball);
+    await pipeline(source, parser, { signal: controller.signal });
   } catch (error) {
     if (!problem) {
       throw new StagingError('ETARBALL', `the tarball of ${label(request)} is not a readable tar archive (${(error as Error).message})`, {
@@ -74,9 +101,12 @@ export async function scanTarball(file: string, limits: TarLimits, request: Stag
   }
 }
 
-/** Extract (re-verifying the integrity on the way) with strip:1 and without owners or odd modes. */
-export async function extractTarball(file: string, integrity: string, dir: string, request: StageRequest): Promise<void> {
-  const unpack = tar.x({
+/**
+ * Extract with strip:1 and without owners or odd modes. A streamed tarball's integrity is verified
+ * again on the way; bytes kept in memory are the ones verifyBackup checked.
+ */
+export async function extractTarball(tarball: VerifiedTarball, dir: string, request: StageRequest): Promise<void> {
+  const options = {
     cwd: dir,
     strip: 1,
     // Any warning (an entry node-tar would skip or alter) fails the extraction: the scan
@@ -85,16 +115,17 @@ export async function extractTarball(file: string, integrity: string, dir: strin
     // node-tar preserves owners by default when running as root.
     preserveOwner: false,
     noMtime: true,
-    filter: (_path, entry) => {
+    filter: (_path: string, entry: tar.ReadEntry | Stats) => {
       const readEntry = entry as tar.ReadEntry;
       // Like npm: owner may always read and write, nobody else may write.
       if (readEntry.type === 'Directory') readEntry.mode = 0o755;
       else if (readEntry.mode !== undefined) readEntry.mode = (readEntry.mode & 0o755) | 0o644;
       return true;
     },
-  });
+  };
   try {
-    await pipeline(createReadStream(file), ssri.integrityStream({ integrity }), unpack);
+    if (tarball.bytes) extractSync(tarball.bytes, options);
+    else await pipeline(createReadStream(tarball.file), ssri.integrityStream({ integrity: tarball.integrity }), tar.x(options));
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'EINTEGRITY' || code === 'EBADSIZE') {
@@ -109,4 +140,18 @@ export async function extractTarball(file: string, integrity: string, dir: strin
       cause: error,
     });
   }
+}
+
+/**
+ * A small tarball kept in memory is extracted with node-tar's synchronous unpacker: its few
+ * files cost a thread-pool trip per open, write, chmod and close otherwise. Throws the first error.
+ */
+function extractSync(bytes: Buffer, options: tar.TarOptionsWithAliases): void {
+  let failure: unknown;
+  const unpack = new tar.UnpackSync({ ...options, sync: true });
+  unpack.on('error', (error: unknown) => {
+    failure ??= error;
+  });
+  unpack.end(bytes);
+  if (failure) throw failure;
 }

@@ -34,9 +34,9 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
   if (request.settings.ecosystem === 'pypi') return stagePythonVersion(context, request, target);
 
   const backup = layout.backupFile(integrity);
-  await verifyBackup(backup, request);
+  const tarball = await verifyBackup(backup, request);
   await scanTarball(
-    backup,
+    tarball,
     {
       maxFiles: config.maxPackageFiles,
       maxTotalBytes: config.maxPackageBytes,
@@ -52,7 +52,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     const packageDir = packageDirOf(request.package);
     const packagePath = path.join(staging, packageDir);
     await fs.mkdir(packagePath, { recursive: true });
-    await extractTarball(backup, integrity, packagePath, request);
+    await extractTarball(tarball, packagePath, request);
     const manifest = await readManifest(packagePath, request);
     await writeFileAtomic(path.join(staging, 'package.json'), `${JSON.stringify(wrapperManifest(request.package, backup), null, 2)}\n`);
     // npm places the package again from the same verified tarball, beside its dependencies.
@@ -90,7 +90,8 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     await recordVersionFiles(staging, tree);
     record.smokeTest = await smokeTest(layout, staging, request);
     // Files the smoke test's run wrote are not the user's data: the version starts pristine.
-    await removeUnrecordedFiles(staging);
+    // Without a smoke test nothing ran in the directory since its files were recorded.
+    if (!record.smokeTest.skipped) await removeUnrecordedFiles(staging);
     // Written once, complete: nothing reads the record before the version is in place.
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
     const placed = await moveIntoPlace(layout, staging, target, record);
