@@ -16,7 +16,6 @@
  * when only the port or the scheme changes.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -571,14 +570,19 @@ export class RegistryClient {
     });
     const what = `tarball of ${spec.package}@${spec.version}`;
     const deadline = new Deadline(this.downloadTimeoutMs);
+    let file: fsp.FileHandle | undefined;
     try {
       const body = await this.tarballBody(spec, deadline, what);
-      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), {
+      // Opened before the bytes flow: a stream that opened its file itself could create it after
+      // a failed pipeline's cleanup below had run, leaving a .partial behind.
+      file = await fsp.open(partial, 'wx', 0o644);
+      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, file.createWriteStream(), {
         signal: deadline.signal,
       });
       await fsp.rename(partial, destination);
       return { bytes, sha256: hash.digest('hex') };
     } catch (error) {
+      await file?.close();
       await fsp.rm(partial, { force: true });
       if (deadline.expired) throw this.deadlineError(what, deadline);
       if (error instanceof MCPError) throw error;
