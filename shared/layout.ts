@@ -8,7 +8,7 @@
  * file-system primitives here; the stages decide what to do with them.
  */
 import crypto from 'node:crypto';
-import { mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.js';
@@ -205,20 +205,17 @@ export class InstallLayout {
       `exec "$root/${server}/$target/${META_DIR}/run" "$@"`,
       '',
     ].join('\n');
-    // Every activation asks; the directory is made only when the launcher's open finds none.
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const handle = await fs.open(file, 'wx', 0o755);
-        await handle.writeFile(script);
-        await handle.close();
-        return true;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') return false;
-        if (code !== 'ENOENT' || attempt > 0) throw error;
-        await fs.mkdir(this.binDir, { recursive: true });
-      }
+    // Every activation asks. A launcher of another size was cut short (a crash while it was
+    // written) or changed by hand: it is written whole beside it and renamed over it.
+    let existing: Stats | undefined;
+    try {
+      existing = await fs.stat(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+    if (existing?.isFile() && existing.size === Buffer.byteLength(script)) return false;
+    await writeFileAtomic(file, script, 0o755);
+    return true;
   }
 }
 

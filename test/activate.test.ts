@@ -150,6 +150,21 @@ describe('activate worker', function () {
     expect(await counter(context, 'updates_total', [SERVER, 'activated'])).to.equal(2);
   });
 
+  it('rewrites a launcher a crash cut short, whole, at the next activation', async () => {
+    await installVersion(context, '1.0.0');
+    await activate(context, { server: SERVER, action: 'activate', version: '1.0.0' });
+    const launcher = context.layout.launcher(SERVER);
+    const whole = await fs.readFile(launcher, 'utf8');
+    await fs.writeFile(launcher, whole.slice(0, 20));
+
+    await installVersion(context, '1.1.0');
+    await activate(context, { server: SERVER, action: 'activate', version: '1.1.0' });
+    expect(await fs.readFile(launcher, 'utf8')).to.equal(whole);
+    expect((await fs.stat(launcher)).mode & 0o111).to.not.equal(0);
+    expect((await handshake(context)).serverVersion).to.equal('1.1.0');
+    expect((await fs.readdir(path.dirname(launcher))).filter((name) => name.endsWith('.tmp'))).to.deep.equal([]);
+  });
+
   it('does nothing when the target already is current', async () => {
     await installVersion(context, '1.0.0');
     await activate(context, { server: SERVER, action: 'activate', version: '1.0.0' });
