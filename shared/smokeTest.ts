@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { SmokeTestError } from './errors.js';
 import { META_DIR, type SmokeTestRecord } from './layout.js';
 import { redactString, secretFiles } from './redact.js';
@@ -56,21 +57,37 @@ const EXTRA_INHERITED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'MCP_
 /** Pages of each list followed; a server that pages forever still passes on what it listed. */
 const MAX_TOOL_PAGES = 20;
 const CLIENT_INFO = { name: 'mcp-updater-smoke-test', version: '1.0.0' };
+/** After a passed test, how long an unsandboxed server gets to exit once its stdin is closed (exitGraceMs). */
+export const EXIT_GRACE_MS = 2_000;
+/** The same in the sandbox, where nothing the server writes survives it. */
+export const SANDBOXED_EXIT_GRACE_MS = 250;
 
 type Phase = 'start' | 'initialize' | 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
 
 /**
  * The MCP SDK's client, with zod under it (~150 modules, several MB of heap), is loaded by the
  * first smoke test rather than by every process that imports this module: a check-only worker, the
- * dashboard and the CLI never need it.
+ * dashboard and the CLI never need it. Loaded once per process; every later smoke test reuses it.
  */
-async function loadSdk() {
-  const [{ Client }, { getDefaultEnvironment, StdioClientTransport }, { ErrorCode, McpError }] = await Promise.all([
-    import('@modelcontextprotocol/sdk/client/index.js'),
-    import('@modelcontextprotocol/sdk/client/stdio.js'),
-    import('@modelcontextprotocol/sdk/types.js'),
-  ]);
-  return { Client, getDefaultEnvironment, StdioClientTransport, ErrorCode, McpError };
+let sdk: ReturnType<typeof importSdk> | undefined;
+
+async function importSdk() {
+  const [{ Client }, { getDefaultEnvironment, StdioClientTransport }, { ErrorCode, McpError }, { AjvJsonSchemaValidator }] =
+    await Promise.all([
+      import('@modelcontextprotocol/sdk/client/index.js'),
+      import('@modelcontextprotocol/sdk/client/stdio.js'),
+      import('@modelcontextprotocol/sdk/types.js'),
+      import('@modelcontextprotocol/sdk/validation/ajv'),
+    ]);
+  return { Client, getDefaultEnvironment, StdioClientTransport, ErrorCode, McpError, AjvJsonSchemaValidator };
+}
+
+function loadSdk(): ReturnType<typeof importSdk> {
+  sdk ??= importSdk().catch((error: unknown) => {
+    sdk = undefined;
+    throw error;
+  });
+  return sdk;
 }
 
 /** A minimal environment (no secrets of ours) with the configured variables on top. */
@@ -303,7 +320,7 @@ export class OutputExcerpt {
 
 /** Run the smoke test; resolves with what the server said, or throws SmokeTestError. */
 export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTestResult> {
-  const { Client, StdioClientTransport, ErrorCode, McpError } = await loadSdk();
+  const { Client, StdioClientTransport, ErrorCode, McpError, AjvJsonSchemaValidator } = await loadSdk();
   const started = performance.now();
   const stderr = new OutputExcerpt(STDERR_TAIL_BYTES);
   const stdout = new OutputExcerpt(STDERR_TAIL_BYTES);
@@ -318,15 +335,19 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     );
   }
   const cwd = path.resolve(options.cwd ?? process.cwd());
-  let launch = { command: options.command, args: options.args ?? [], env: await smokeTestEnvironment(options.env) };
-  if (sandbox?.sandboxed && sandbox.bwrap) {
+  const bwrap = sandbox?.sandboxed ? sandbox.bwrap : undefined;
+  const sandboxed = bwrap !== undefined;
+  let launch: { command: string; args: string[]; env: Record<string, string> };
+  if (bwrap) {
     const env = await sandboxEnvironment(options.env);
     try {
       assertExecutable(options.command, cwd, env.PATH);
     } catch (error) {
       throw describeFailure(error, { options, phase: 'start', stderr: '', durationMs: 0 });
     }
-    launch = { command: sandbox.bwrap, args: [...sandboxArguments({ ...options, cwd }), '--', options.command, ...launch.args], env };
+    launch = { command: bwrap, args: [...sandboxArguments({ ...options, cwd }), '--', options.command, ...(options.args ?? [])], env };
+  } else {
+    launch = { command: options.command, args: options.args ?? [], env: await smokeTestEnvironment(options.env) };
   }
   const transport = new StdioClientTransport({ ...launch, cwd, stderr: 'pipe' });
   transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -349,7 +370,13 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     phase = 'initialize';
   };
 
-  const client = new Client(CLIENT_INFO, { capabilities: {} });
+  // listTools compiles each tool's outputSchema with Ajv (one it cannot compile fails tools/list,
+  // as it would in a client); the Ajv instance, costly to set up, is made only when a tool has one.
+  let ajv: InstanceType<typeof AjvJsonSchemaValidator> | undefined;
+  const jsonSchemaValidator: jsonSchemaValidator = {
+    getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema),
+  };
+  const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator });
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
@@ -448,7 +475,7 @@ export async function runSmokeTest(options: SmokeTestOptions): Promise<SmokeTest
     });
   } finally {
     clearTimeout(timer);
-    await Promise.all([client.close().catch(() => undefined), child ? stopProcess(child, passed ? 2_000 : 0) : undefined]);
+    await Promise.all([client.close().catch(() => undefined), child ? stopProcess(child, exitGraceMs({ passed, sandboxed })) : undefined]);
   }
 }
 
@@ -632,6 +659,19 @@ async function exited(child: ChildProcess, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * How long a server gets to leave on its own once its stdin is closed, before SIGTERM. A failed
+ * one gets none. One that passed gets EXIT_GRACE_MS unsandboxed, where it may still be writing
+ * its files; in the sandbox nothing it writes outlives it (read-only binds, tmpfs), so a server
+ * that ignores the closed stdin is stopped after SANDBOXED_EXIT_GRACE_MS rather than holding its
+ * stage or activation for seconds. A server that exits on end of input (most do) is never
+ * signalled either way.
+ */
+export function exitGraceMs(test: { passed: boolean; sandboxed: boolean }): number {
+  if (!test.passed) return 0;
+  return test.sandboxed ? SANDBOXED_EXIT_GRACE_MS : EXIT_GRACE_MS;
 }
 
 /** Give the child `graceMs` to leave on its own (stdin closed), then SIGTERM, then SIGKILL. */

@@ -4,8 +4,11 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { SmokeTestError } from '../shared/errors.js';
 import {
+  EXIT_GRACE_MS,
+  exitGraceMs,
   findListeningAddress,
   runSmokeTest,
+  SANDBOXED_EXIT_GRACE_MS,
   smokeTestEnvironment,
   smokeTestFailureMessage,
   type FailureFacts,
@@ -37,6 +40,16 @@ async function expectFailure(options: SmokeTestOptions): Promise<SmokeTestError>
   }
   expect.fail('the smoke test passed');
 }
+
+describe('exitGraceMs', () => {
+  it('gives a failed server no grace, and a passed one less in the sandbox, where nothing it writes survives it', () => {
+    expect(exitGraceMs({ passed: false, sandboxed: false })).to.equal(0);
+    expect(exitGraceMs({ passed: false, sandboxed: true })).to.equal(0);
+    expect(exitGraceMs({ passed: true, sandboxed: false })).to.equal(EXIT_GRACE_MS);
+    expect(exitGraceMs({ passed: true, sandboxed: true })).to.equal(SANDBOXED_EXIT_GRACE_MS);
+    expect(SANDBOXED_EXIT_GRACE_MS).to.be.below(EXIT_GRACE_MS);
+  });
+});
 
 describe('runSmokeTest', function () {
   this.timeout(20_000);
@@ -120,6 +133,20 @@ describe('runSmokeTest', function () {
     });
     expect(record.surface!.hash).to.match(/^[0-9a-f]{64}$/);
     expect((await runSmokeTest(options)).surface).to.equal(undefined);
+  });
+
+  it("compiles each tool's outputSchema as an SDK client does: a valid one passes, one that cannot compile fails tools/list", async () => {
+    const tool = (outputSchema: Record<string, unknown>) => ({ name: 'sum', inputSchema: { type: 'object' }, outputSchema });
+    const valid = await runSmokeTest(
+      await surfaceServer({ tools: [tool({ type: 'object', properties: { total: { type: 'number', format: 'double' } } })] }),
+    );
+    expect(valid).to.include({ ok: true, toolCount: 1 });
+    const error = await expectFailure(
+      await surfaceServer({ tools: [tool({ type: 'object', properties: { total: { $ref: '#/definitions/missing' } } })] }),
+    );
+    expect(error.message).to.include('the server answered initialize, but tools/list failed: ');
+    expect(error.message).to.include('#/definitions/missing');
+    expect(error.details).to.include({ phase: 'tools/list' });
   });
 
   it('takes a list method the server does not implement (resources without templates) as an empty list', async () => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -59,8 +60,8 @@ describe('stage: pure decisions', () => {
   it('runScriptText quotes paths and execs node, the bin itself or the configured command, inside the package', () => {
     const node = runScriptText({ kind: 'node', dir: 'node_modules/@s/pkg', bin: "it's/server.js" }, 'x', '/opt/node/bin/node');
     expect(node).to.match(/^#!\/bin\/sh\n/);
-    expect(node).to.include('here="$(cd "$(dirname "$0")/.." && pwd -P)"');
-    expect(node).to.include(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo '/opt/node/bin/node')}"`);
+    expect(node).to.include('here="$(cd "$here/.." && pwd -P)"');
+    expect(node).to.include(`command -v node >/dev/null || NODE='/opt/node/bin/node'`);
     expect(node).to.include(`exec "$NODE" "$here"/'node_modules/@s/pkg/it'\\''s/server.js' "$@"`);
     expect(runScriptText({ kind: 'exec', dir: 'node_modules/pkg', bin: 'bin/run' }, 'x')).to.include(
       `exec "$here"/'node_modules/pkg/bin/run' "$@"`,
@@ -68,6 +69,43 @@ describe('stage: pure decisions', () => {
     const command = runScriptText({ kind: 'command', dir: 'node_modules/pkg', command: 'node', args: ['dist/index.js', '--stdio'] }, 'x');
     expect(command).to.include(`cd "$here"/'node_modules/pkg' || exit 127`);
     expect(command).to.include(`exec 'node' 'dist/index.js' '--stdio' "$@"`);
+  });
+
+  it('the run script finds its version however it is started, and the node to run it with', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-runscript-'));
+    try {
+      const version = path.join(root, 'versions', '1.0.0');
+      await fs.mkdir(path.join(version, 'node_modules', 'pkg'), { recursive: true });
+      await fs.mkdir(path.join(version, '.mcp-updater'));
+      await fs.writeFile(path.join(version, 'node_modules', 'pkg', 'bin.js'), 'console.log(JSON.stringify(process.argv.slice(1)));\n');
+      const run = path.join(version, '.mcp-updater', 'run');
+      await fs.writeFile(run, runScriptText({ kind: 'node', dir: 'node_modules/pkg', bin: 'bin.js' }, 'x', process.execPath), {
+        mode: 0o755,
+      });
+      const nodeDir = path.dirname(process.execPath);
+      const start = (file: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(file, args, { cwd: options.cwd, env: options.env ?? { PATH: `${nodeDir}:/usr/bin:/bin` } }, (error, stdout, stderr) =>
+            resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
+      const expected = JSON.stringify([path.join(await fs.realpath(version), 'node_modules/pkg/bin.js'), 'a b']);
+      // By its absolute path (a launcher, a smoke test), by a relative one, and as `sh run` from its folder.
+      expect((await start(run, ['a b'])).stdout.trim()).to.equal(expected);
+      expect((await start('./.mcp-updater/run', ['a b'], { cwd: version })).stdout.trim()).to.equal(expected);
+      expect((await start('/bin/sh', ['run', 'a b'], { cwd: path.dirname(run) })).stdout.trim()).to.equal(expected);
+      // No node on PATH: the node that staged it.
+      expect((await start(run, ['a b'], { env: { PATH: '/nonexistent' } })).stdout.trim()).to.equal(expected);
+      // MCP_UPDATER_NODE wins, and a wrong one fails naming it rather than falling back.
+      expect((await start(run, ['a b'], { env: { PATH: '/nonexistent', MCP_UPDATER_NODE: process.execPath } })).stdout.trim()).to.equal(
+        expected,
+      );
+      const wrong = await start(run, ['a b'], { env: { PATH: `${nodeDir}:/usr/bin:/bin`, MCP_UPDATER_NODE: path.join(root, 'no-node') } });
+      expect(wrong.code).to.equal(127);
+      expect(wrong.stderr).to.include(path.join(root, 'no-node'));
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 
   it('npm resolves a lock first (no git, URL, folder or foreign file), --before only with a minimum release age, then installs it with ci', () => {

@@ -202,11 +202,16 @@ export function runScriptText(target: RunTarget, about: string, fallbackNode = p
     '#!/bin/sh',
     `# Starts ${about.replaceAll('\n', ' ')}.`,
     '# Written by mcp-updater when the version was staged; MCP_UPDATER_NODE picks another node.',
-    'here="$(cd "$(dirname "$0")/.." && pwd -P)"',
+    // Shell built-ins only, besides the one subshell for pwd -P: each external command (dirname)
+    // or subshell would cost every start of the server, and every smoke test, a fork and an exec.
+    'case $0 in */*) here=${0%/*} ;; *) here=. ;; esac',
+    'here="$(cd "$here/.." && pwd -P)"',
   ];
   const inPackage = (file: string) => shellQuote(path.posix.join(target.dir, file));
   if (target.kind === 'node') {
-    lines.push(`NODE="\${MCP_UPDATER_NODE:-$(command -v node || echo ${shellQuote(fallbackNode)})}"`);
+    // MCP_UPDATER_NODE when set (a wrong one fails here, naming it), else node from PATH, else this node.
+    lines.push('NODE=${MCP_UPDATER_NODE:-node}');
+    lines.push(`[ -n "\${MCP_UPDATER_NODE:-}" ] || command -v node >/dev/null || NODE=${shellQuote(fallbackNode)}`);
     lines.push(`exec "$NODE" "$here"/${inPackage(target.bin)} "$@"`);
   } else if (target.kind === 'exec') {
     lines.push(`exec "$here"/${inPackage(target.bin)} "$@"`);
