@@ -16,6 +16,7 @@
  * when only the port or the scheme changes.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -570,19 +571,18 @@ export class RegistryClient {
     });
     const what = `tarball of ${spec.package}@${spec.version}`;
     const deadline = new Deadline(this.downloadTimeoutMs);
-    let file: fsp.FileHandle | undefined;
+    let file: fs.WriteStream | undefined;
     try {
       const body = await this.tarballBody(spec, deadline, what);
-      // Opened before the bytes flow: a stream that opened its file itself could create it after
-      // a failed pipeline's cleanup below had run, leaving a .partial behind.
-      file = await fsp.open(partial, 'wx', 0o644);
-      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, file.createWriteStream(), {
-        signal: deadline.signal,
-      });
+      file = fs.createWriteStream(partial, { mode: 0o644 });
+      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, file, { signal: deadline.signal });
       await fsp.rename(partial, destination);
       return { bytes, sha256: hash.digest('hex') };
     } catch (error) {
-      await file?.close();
+      // The failed pipeline destroyed the file's stream, which may still be opening it: removed
+      // before it closed, the file would come back and a .partial stay behind.
+      const stream = file;
+      if (stream && !stream.closed) await new Promise<void>((resolve) => stream.destroy().once('close', () => resolve()));
       await fsp.rm(partial, { force: true });
       if (deadline.expired) throw this.deadlineError(what, deadline);
       if (error instanceof MCPError) throw error;
