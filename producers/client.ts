@@ -117,6 +117,13 @@ export class ProducerClient {
   async waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs = 5 * 60_000): Promise<JobResultByQueue[Q]> {
     const job = await this.queues[queue].getJob(jobId);
     if (!job) throw new Error(`job ${jobId} is not in the ${queue} queue`);
+    if (!this.events.has(queue)) {
+      // A new QueueEvents reads from the end of the event stream only once it has connected; a job
+      // finishing in between (after waitUntilFinished found it unfinished) would never be heard
+      // of, and the wait would last its whole timeout. It starts from the stream's last entry now.
+      const [last] = await this.connection.xrevrange(this.queues[queue].keys.events, '+', '-', 'COUNT', 1);
+      if (!this.events.has(queue)) this.events.set(queue, createQueueEvents(queue, this.config, last?.[0] ?? '0-0'));
+    }
     return (await job.waitUntilFinished(this.queueEvents(queue), timeoutMs)) as JobResultByQueue[Q];
   }
 

@@ -32,8 +32,12 @@ export function createQueue<Q extends QueueName>(
   return queue;
 }
 
-export function createQueueEvents(name: QueueName, config: Config): QueueEvents {
-  const events = new QueueEvents(name, { connection: ownedConnection(config, 'worker'), prefix: config.queuePrefix });
+export function createQueueEvents(name: QueueName, config: Config, lastEventId?: string): QueueEvents {
+  const events = new QueueEvents(name, {
+    connection: ownedConnection(config, 'worker'),
+    prefix: config.queuePrefix,
+    ...(lastEventId ? { lastEventId } : {}),
+  });
   events.on('error', () => undefined);
   return events;
 }
