@@ -19,7 +19,7 @@ import { redactString } from '../../shared/redact.js';
 import type { WorkerContext } from '../context.js';
 import { label, type StageRequest } from './request.js';
 import { buildSdistWheel, isSourceDistribution, readSdist, refuseSourceDistribution, sha256File } from './sdist.js';
-import { scanTarball, verifyBackup } from './tarball.js';
+import { scanTarball, verifyBackup, type VerifiedTarball } from './tarball.js';
 
 /** pip gets this long for a resolution or an installation before it counts as hung. */
 export const PIP_TIMEOUT_MS = 10 * 60_000;
@@ -461,13 +461,14 @@ async function wheelFromSdist(
   context: WorkerContext,
   interpreter: PythonInterpreter,
   index: PypiIndexClient,
-  backup: string,
+  verified: VerifiedTarball,
   work: string,
   request: StageRequest,
 ): Promise<{ wheel: string; sdist: string; buildRequirements: string[] }> {
   const { config } = context;
+  const backup = verified.file;
   await scanTarball(
-    backup,
+    verified,
     { maxFiles: config.maxPackageFiles, maxTotalBytes: config.maxPackageBytes, maxFileBytes: config.maxTarballBytes },
     request,
   );
@@ -518,7 +519,7 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
     });
   }
   const backup = layout.backupFile(request.integrity);
-  await verifyBackup(backup, request);
+  const verified = await verifyBackup(backup, request);
   const [interpreter, index] = await Promise.all([pythonInterpreter(), pypiIndexFor(context.config)]);
   const work = path.join(staging, META_DIR, 'work');
   const wheels = path.join(work, 'wheels');
@@ -529,7 +530,7 @@ export async function preparePythonVersion(context: WorkerContext, staging: stri
   let source = { file: backup, sha256: digest, note: '' };
   if (await isSourceDistribution(backup)) {
     if (!request.settings.python?.allowSdist) refuseSourceDistribution(request);
-    const built = await wheelFromSdist(context, interpreter, index, backup, work, request);
+    const built = await wheelFromSdist(context, interpreter, index, verified, work, request);
     const requirements = built.buildRequirements.join(', ') || 'none';
     source = {
       file: built.wheel,

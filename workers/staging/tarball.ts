@@ -67,7 +67,7 @@ export async function verifyBackup(file: string, request: StageRequest): Promise
 }
 
 /** Judge every entry before anything is extracted; throws the first problem. */
-export async function scanTarball(tarball: string | VerifiedTarball, limits: TarLimits, request: StageRequest): Promise<void> {
+export async function scanTarball(tarball: VerifiedTarball, limits: TarLimits, request: StageRequest): Promise<void> {
   const scan = new TarScan(limits);
   const controller = new AbortController();
   let problem: TarEntryProblem | undefined;
@@ -80,8 +80,7 @@ export async function scanTarball(tarball: string | VerifiedTarball, limits: Tar
   // Entries of unknown types never reach onReadEntry; node-tar skips them on extraction too.
   parser.on('ignoredEntry', (entry: tar.ReadEntry) => judge(entry));
   try {
-    const source = typeof tarball === 'string' ? createReadStream(tarball) : tarballSource(tarball);
-    await pipeline(source, parser, { signal: controller.signal });
+    await pipeline(tarballSource(tarball), parser, { signal: controller.signal });
   } catch (error) {
     if (!problem) {
       throw new StagingError('ETARBALL', `the tarball of ${label(request)} is not a readable tar archive (${(error as Error).message})`, {
