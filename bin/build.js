@@ -161,30 +161,37 @@ async function bundleCli(root, building) {
     return;
   }
   const outdir = path.join(building, BUNDLE_DIR);
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: [path.join(building, 'cli', 'main.js')],
-    outdir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    metafile: true,
-    logLevel: 'silent',
-    // The CommonJS libraries inside call require() for Node's modules.
-    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
-    plugins: [
-      {
-        name: 'bundled-packages-only',
-        setup(build) {
-          build.onResolve({ filter: /^[^./]/ }, (args) =>
-            BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true },
-          );
+  // esbuild answers from a child process of its own, which would otherwise live as long as this
+  // one (the service builds on its first start): stopped once the bundle is written.
+  let result;
+  try {
+    result = await esbuild.build({
+      absWorkingDir: root,
+      entryPoints: [path.join(building, 'cli', 'main.js')],
+      outdir,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      metafile: true,
+      logLevel: 'silent',
+      // The CommonJS libraries inside call require() for Node's modules.
+      banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+      plugins: [
+        {
+          name: 'bundled-packages-only',
+          setup(build) {
+            build.onResolve({ filter: /^[^./]/ }, (args) =>
+              BUNDLED_PACKAGES.test(args.path) ? undefined : { path: args.path, external: true },
+            );
+          },
         },
-      },
-    ],
-  });
+      ],
+    });
+  } finally {
+    await esbuild.stop();
+  }
   const packages = bundledPackageVersions(root, Object.keys(result.metafile.inputs));
   fs.writeFileSync(path.join(outdir, BUNDLE_PACKAGES), `${JSON.stringify(packages, null, 1)}\n`);
 }
