@@ -130,8 +130,15 @@ export class InstallLayout {
   runScript(dir: string): string {
     return path.join(dir, META_DIR, 'run');
   }
+  /**
+   * A new staging directory for one run of a stage (or re-stage) job. Its own for every run: the
+   * same job can run twice at once (a job Redis lost in a restart is added again while the first
+   * run goes on; a worker that stalls past its lock sees its job handed to another), and two runs
+   * sharing a directory would delete each other's files and fail the version for nothing.
+   */
   stagingDir(server: string, version: string, jobId: string): string {
-    return path.join(this.stagingRoot, server, `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+    const run = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    return path.join(this.stagingRoot, server, `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-${run}`);
   }
 
   /** Content-addressed backup tarball: BACKUP_DIR/<algorithm>/<hex digest>.tgz. */

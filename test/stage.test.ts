@@ -6,6 +6,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { treeUsage } from '../shared/store.js';
 import type { StageJobData, StageResult } from '../shared/queues.js';
+import { readVersionFiles, versionTree } from '../shared/serverData.js';
 import { runSmokeTest } from '../shared/smokeTest.js';
 import type { VersionRecord } from '../shared/layout.js';
 import type { WorkerContext } from '../workers/context.js';
@@ -16,6 +17,7 @@ import { runProcessor } from '../workers/worker.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { FixtureRegistry, fixturePackageDir } from './support/registry.js';
 import { integrityOf, packDirectory, packEntries, type RawTarEntry } from './support/tarball.js';
+import { waitUntil } from './support/wait.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -182,6 +184,7 @@ defaults:
 servers:
   healthy: { package: mcp-healthy }
   auto: { package: mcp-healthy, activation: auto }
+  twice: { package: mcp-healthy, smokeTest: { timeout: 10s, env: { FIXTURE_MCP_DELAY_MS: "600" } } }
   crash: { package: mcp-broken-crash, smokeTest: { timeout: 2s } }
   silent: { package: mcp-broken-silent, smokeTest: { timeout: 2s } }
   bad: { package: mcp-bad }
@@ -313,6 +316,33 @@ servers:
     const result = await stage(data, 'healthy@1.0.0-again');
     expect(result.reused).to.equal(true);
     expect((await context.metrics.readStageDurations()).count).to.equal(1);
+  });
+
+  it('two runs of one stage job at once each stage in a directory of their own: one places the version, the other reuses it', async () => {
+    // A job Redis lost in a restart is added again while its first run goes on; a worker that
+    // stalls past its lock sees its job handed to another. Neither run may spoil the other's files.
+    const data = await backupFixture('twice', 'mcp-healthy', 'mcp-healthy', '1.0.0');
+    const first = stage(data);
+    // The second run starts while the first one's smoke test runs from its staging directory.
+    const root = path.join(context.layout.stagingRoot, 'twice');
+    await waitUntil('the first run in its smoke test', async () => {
+      for (const name of await fs.readdir(root).catch(() => [] as string[]))
+        if (await exists(context.layout.runScript(path.join(root, name)))) return true;
+      return false;
+    });
+    const results = await Promise.all([first, stage(data)]);
+    expect(results.map((result) => result.reused).sort()).to.deep.equal([false, true]);
+    // What is in place is one run's complete version: every file its record lists, and it answers.
+    const dir = context.layout.versionDir('twice', '1.0.0');
+    expect(await context.layout.readVersionRecord('twice', '1.0.0')).to.deep.include({ integrity: data.integrity });
+    const recorded = (await readVersionFiles(dir))!;
+    const present = new Map((await versionTree(dir)).map((entry) => [entry.path, entry.size]));
+    expect(present).to.deep.equal(recorded);
+    expect(await runSmokeTest({ command: context.layout.runScript(dir), timeoutMs: 10_000 })).to.include({ ok: true, toolCount: 2 });
+    expect(await stagingLeftovers('twice')).to.deep.equal([]);
+    const state = await context.state.get('twice');
+    expect(state.failedVersions ?? []).to.deep.equal([]);
+    expect(await context.events.list({ server: 'twice', type: 'update.failed' })).to.deep.equal([]);
   });
 
   it('refuses to replace versions/<v> holding another integrity', async () => {

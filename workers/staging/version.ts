@@ -45,9 +45,7 @@ export async function stageVersion(context: WorkerContext, request: StageRequest
     request,
   );
 
-  const staging = layout.stagingDir(server, version, request.jobId);
-  await fs.rm(staging, { recursive: true, force: true });
-  await fs.mkdir(staging, { recursive: true });
+  const staging = await newStagingDir(layout, request);
   try {
     const packageDir = packageDirOf(request.package);
     const packagePath = path.join(staging, packageDir);
@@ -151,9 +149,7 @@ export function installLimitProblem(
 /** A pypi version: workers/staging/python.ts fills the staging directory; the checks and the move are the same. */
 async function stagePythonVersion(context: WorkerContext, request: StageRequest, target: string): Promise<StagedVersion> {
   const { layout } = context;
-  const staging = layout.stagingDir(request.server, request.version, request.jobId);
-  await fs.rm(staging, { recursive: true, force: true });
-  await fs.mkdir(staging, { recursive: true });
+  const staging = await newStagingDir(layout, request);
   try {
     const record = await preparePythonVersion(context, staging, request);
     await writeFileAtomic(layout.versionRecordFile(staging), `${JSON.stringify(record, null, 2)}\n`);
@@ -164,6 +160,14 @@ async function stagePythonVersion(context: WorkerContext, request: StageRequest,
     await fs.rm(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Create this run's own staging directory (layout.stagingDir): never one another run uses. */
+async function newStagingDir(layout: InstallLayout, request: StageRequest): Promise<string> {
+  const staging = layout.stagingDir(request.server, request.version, request.jobId);
+  await fs.mkdir(path.dirname(staging), { recursive: true });
+  await fs.mkdir(staging);
+  return staging;
 }
 
 /** The record of versions/<version> when it holds this integrity; throws when it holds something else. */
