@@ -60,7 +60,17 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     env = await createTestEnv({
       registryUrl: registry.url,
       inventory: inventory(WAVES[0]!),
-      env: { REDIS_URL: redisServer.url, API_TOKEN: TOKEN, PORT: '0', CONCURRENCY: 'stage=2,activate=2', LOG_LEVEL: 'info' },
+      // A job whose reply Redis lost when it went away is active with nobody working on it; the
+      // stalled check takes it up again after about twice the lock duration (2-4 min by default
+      // for stage and activate), which this shortens to fit the waits below.
+      env: {
+        REDIS_URL: redisServer.url,
+        API_TOKEN: TOKEN,
+        PORT: '0',
+        CONCURRENCY: 'stage=2,activate=2',
+        LOG_LEVEL: 'info',
+        JOB_LOCK_DURATION: '3000',
+      },
     });
     config = loadConfig(env.env);
     const redis = createRedis(config, 'worker');
@@ -91,6 +101,32 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     let count = 0;
     for (const server of servers) if (await probe.layout.currentVersion(server)) count += 1;
     return count;
+  }
+
+  /** Every server of `servers` installed, and if they are not: where each one that is not stands. */
+  async function waitInstalled(what: string, servers: string[]): Promise<void> {
+    await waitUntil(
+      what,
+      async () => (await installed(servers)) === servers.length,
+      60_000,
+      100,
+      async () => {
+        const lines: string[] = [];
+        for (const server of servers) {
+          if (await probe.layout.currentVersion(server)) continue;
+          const record = await probe.state.get(server);
+          const jobs: string[] = [];
+          for (const queue of ['download', 'stage', 'activate'] as const) {
+            const job = await probe.queues[queue].getJob(`${server}@1.0.0`);
+            if (job) jobs.push(`${queue} ${await job.getState()}${job.failedReason ? ` (${job.failedReason.slice(0, 200)})` : ''}`);
+          }
+          lines.push(
+            `${server}: ${record.state}${record.lastError ? `, ${record.lastError.slice(0, 300)}` : ''}; jobs: ${jobs.join(', ') || 'none'}`,
+          );
+        }
+        return `not installed:\n${lines.join('\n')}\nworker output, last lines:\n${worker.output.join('').slice(-3_000)}`;
+      },
+    );
   }
 
   async function ready(): Promise<number> {
@@ -163,15 +199,10 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
     );
 
     // What was running when Redis left finishes without anyone's help.
-    await waitUntil('every first-wave server installed', async () => (await installed(WAVES[0]!)) === WAVES[0]!.length, 60_000, 100);
+    await waitInstalled('every first-wave server installed', WAVES[0]!);
     // The scheduler process is still connected: it picks up an inventory change.
     await env.writeInventory(inventory([...WAVES[0]!, ...WAVES[1]!]));
-    await waitUntil(
-      'the second wave installed by the scheduler and the worker',
-      async () => (await installed(WAVES[1]!)) === WAVES[1]!.length,
-      60_000,
-      100,
-    );
+    await waitInstalled('the second wave installed by the scheduler and the worker', WAVES[1]!);
     // And the producer client works again.
     await registry.publish({ name: WAVES[0]![0]!, version: '1.1.0', publishedAt: old });
     await client.check(WAVES[0]![0]!, { reason: 'after the restart' });
@@ -219,7 +250,7 @@ describe('reliability: Redis goes away and comes back (private redis-server)', f
       100,
     );
 
-    await waitUntil('every server installed after the data loss', async () => (await installed(servers)) === servers.length, 60_000, 100);
+    await waitInstalled('every server installed after the data loss', servers);
     const schedulers = (await probe.queues.check.getJobSchedulers(0, -1, true))
       .map((item) => item.key)
       .filter((key) => key.startsWith(CHECK_SCHEDULER_PREFIX));
