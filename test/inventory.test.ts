@@ -344,6 +344,22 @@ describe('inventory: parseInventory', () => {
         prefix: true,
         includes: 'Map keys must be unique',
       },
+      {
+        name: 'duplicate keys in a flow mapping',
+        input: 'servers:\n  memory: { package: a, policy: minor, package: b }\n',
+        path: 'line 2',
+        message: 'line 2: not valid YAML (',
+        prefix: true,
+        includes: 'Map keys must be unique at line 2, column 40',
+      },
+      {
+        name: 'duplicate keys deep inside a server',
+        input: memory('    smokeTest:\n      env:\n        A: "1"\n        B: "2"\n        A: "3"\n'),
+        path: 'line 8',
+        message: 'line 8: not valid YAML (',
+        prefix: true,
+        includes: 'Map keys must be unique',
+      },
     ];
 
     for (const { name, input, message, path: keyPath, prefix, includes } of cases) {
