@@ -8,8 +8,9 @@
  * file-system primitives here; the stages decide what to do with them.
  */
 import crypto from 'node:crypto';
-import { mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { StagingError } from './errors.js';
@@ -81,6 +82,23 @@ export interface DiskHistory {
 export const HISTORY_LIMIT = 100;
 export const META_DIR = '.mcp-updater';
 
+/** This host in staging directory names: processes of another host are never judged dead here. */
+const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+
+function stagingJobPrefix(version: string, jobId: string): string {
+  return `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-`;
+}
+
+/** Does a process with this id run on this host? (EPERM: it does, as another user.) */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class InstallLayout {
   constructor(private readonly config: Pick<Config, 'serversPath' | 'stagingDir' | 'backupDir'>) {}
 
@@ -131,14 +149,41 @@ export class InstallLayout {
     return path.join(dir, META_DIR, 'run');
   }
   /**
-   * A new staging directory for one run of a stage (or re-stage) job. Its own for every run: the
-   * same job can run twice at once (a job Redis lost in a restart is added again while the first
-   * run goes on; a worker that stalls past its lock sees its job handed to another), and two runs
-   * sharing a directory would delete each other's files and fail the version for nothing.
+   * A new staging directory for one run of a stage (or re-stage) job:
+   * `<version>-<job id>-<host>-<pid>-<random>`. Its own for every run: the same job can run twice
+   * at once (a job Redis lost in a restart is added again while the first run goes on; a worker
+   * that stalls past its lock sees its job handed to another), and two runs sharing a directory
+   * would delete each other's files and fail the version for nothing.
    */
   stagingDir(server: string, version: string, jobId: string): string {
-    const run = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-    return path.join(this.stagingRoot, server, `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-${run}`);
+    return path.join(
+      this.stagingRoot,
+      server,
+      `${stagingJobPrefix(version, jobId)}${HOST_TAG}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`,
+    );
+  }
+
+  /**
+   * Staging directories of `jobId`'s earlier runs whose process is gone (killed mid-stage, OOM):
+   * on this host, by process id. A run in a live process, or on another host, is never listed;
+   * cleanup removes what is left after its grace period.
+   */
+  deadStagingRuns(server: string, version: string, jobId: string): string[] {
+    const prefix = stagingJobPrefix(version, jobId);
+    const dead: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(path.join(this.stagingRoot, server));
+    } catch {
+      return dead;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const run = /^([0-9a-f]{8})-(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
+      if (!run || run[1] !== HOST_TAG || processAlive(Number(run[2]))) continue;
+      dead.push(path.join(this.stagingRoot, server, name));
+    }
+    return dead;
   }
 
   /** Content-addressed backup tarball: BACKUP_DIR/<algorithm>/<hex digest>.tgz. */

@@ -345,6 +345,26 @@ servers:
     expect(await context.events.list({ server: 'twice', type: 'update.failed' })).to.deep.equal([]);
   });
 
+  it("a run removes what earlier runs of its job left when their process died, and nothing of a live run or another host's", async () => {
+    const data = await backupFixture('twice', 'mcp-healthy', 'mcp-healthy', '1.1.0');
+    const mine = path.basename(context.layout.stagingDir('twice', '1.1.0', 'twice@1.1.0'));
+    const [, host] = /-([0-9a-f]{8})-\d+-[0-9a-f]{8}$/.exec(mine)!;
+    const gone = await new Promise<number>((resolve) => {
+      const child = execFile(process.execPath, ['-e', '0'], () => resolve(child.pid!));
+    });
+    const root = path.join(context.layout.stagingRoot, 'twice');
+    const names = {
+      dead: `1.1.0-twice_1.1.0-${host}-${gone}-0000beef`,
+      alive: `1.1.0-twice_1.1.0-${host}-${process.pid}-0000cafe`,
+      otherHost: `1.1.0-twice_1.1.0-${host === 'ffffffff' ? 'eeeeeeee' : 'ffffffff'}-${gone}-0000f00d`,
+      otherJob: `1.1.0-twice_1.1.0-again-${host}-${gone}-0000d00d`,
+    };
+    for (const name of Object.values(names)) await fs.mkdir(path.join(root, name, 'node_modules'), { recursive: true });
+    await stage(data);
+    expect((await stagingLeftovers('twice')).sort()).to.deep.equal([names.alive, names.otherHost, names.otherJob].sort());
+    for (const name of Object.values(names)) await fs.rm(path.join(root, name), { recursive: true, force: true });
+  });
+
   it('refuses to replace versions/<v> holding another integrity', async () => {
     const data = await backupFixture('healthy', 'mcp-healthy', 'mcp-healthy', '1.0.0', { description: 'different bytes' });
     const error = await stageFails(data);

@@ -162,8 +162,13 @@ async function stagePythonVersion(context: WorkerContext, request: StageRequest,
   }
 }
 
-/** Create this run's own staging directory (layout.stagingDir): never one another run uses. */
+/**
+ * Create this run's own staging directory (layout.stagingDir): never one another run uses. What
+ * earlier runs of the same job left when their process died goes first.
+ */
 async function newStagingDir(layout: InstallLayout, request: StageRequest): Promise<string> {
+  for (const dead of layout.deadStagingRuns(request.server, request.version, request.jobId))
+    await fs.rm(dead, { recursive: true, force: true });
   const staging = layout.stagingDir(request.server, request.version, request.jobId);
   await fs.mkdir(path.dirname(staging), { recursive: true });
   await fs.mkdir(staging);
