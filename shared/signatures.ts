@@ -68,6 +68,24 @@ function signaturesOf(value: unknown): RegistrySignature[] | undefined {
   );
 }
 
+/**
+ * The KeyObject of a published key (base64 DER SPKI), built once per key text: a check verifies
+ * with the same one or two registry keys every time, and building one costs more than the verify.
+ */
+const publicKeys = new Map<string, crypto.KeyObject>();
+const MAX_PUBLIC_KEYS = 64;
+
+function publicKeyOf(spki: string): crypto.KeyObject {
+  let publicKey = publicKeys.get(spki);
+  if (!publicKey) {
+    publicKey = crypto.createPublicKey({ key: Buffer.from(spki, 'base64'), format: 'der', type: 'spki' });
+    // Keys come from the registry: a registry rotating through many keys cannot grow this.
+    if (publicKeys.size >= MAX_PUBLIC_KEYS) publicKeys.clear();
+    publicKeys.set(spki, publicKey);
+  }
+  return publicKey;
+}
+
 /** Verify every registry signature of a version against the registry's keys. */
 export function verifyRegistrySignatures(version: SignedVersion, keys: readonly RegistryKey[]): SignatureOutcome {
   const label = `${version.name}@${version.version}`;
@@ -87,8 +105,7 @@ export function verifyRegistrySignatures(version: SignedVersion, keys: readonly 
     }
     let valid = false;
     try {
-      const publicKey = crypto.createPublicKey({ key: Buffer.from(key.key, 'base64'), format: 'der', type: 'spki' });
-      valid = crypto.verify('sha256', message, publicKey, Buffer.from(signature.sig, 'base64'));
+      valid = crypto.verify('sha256', message, publicKeyOf(key.key), Buffer.from(signature.sig, 'base64'));
     } catch {
       valid = false;
     }
