@@ -316,21 +316,23 @@ export function parseInventory(text: string, file: string, base: InventoryDefaul
 }
 
 /**
- * Where the first key that repeats an earlier key of its map starts, or undefined. yaml's rule
- * (uniqueKeys: true): scalar keys are the same when their values are; other keys never are.
+ * Where the first key that repeats an earlier key of its map starts, or undefined. Scalar keys
+ * are the same when they name the same property of the object the mapping becomes: `1` and `"1"`
+ * too, which yaml's uniqueKeys lets through and toJS then merges, the last one silently winning.
  */
 function duplicateKey(document: YAML.Document): number | undefined {
   let offset: number | undefined;
   YAML.visit(document, {
     Map(_key, map) {
-      const seen = new Set<unknown>();
+      const seen = new Set<string>();
       for (const pair of map.items) {
-        if (!YAML.isScalar(pair.key) || Number.isNaN(pair.key.value)) continue;
-        if (seen.has(pair.key.value)) {
+        if (!YAML.isScalar(pair.key)) continue;
+        const property = String(pair.key.value);
+        if (seen.has(property)) {
           offset = pair.key.range?.[0] ?? 0;
           return YAML.visit.BREAK;
         }
-        seen.add(pair.key.value);
+        seen.add(property);
       }
       return undefined;
     },

@@ -353,6 +353,14 @@ describe('inventory: parseInventory', () => {
         includes: 'Map keys must be unique at line 2, column 40',
       },
       {
+        name: 'two keys that become the same property (1 and "1")',
+        input: 'servers:\n  "1": { package: a }\n  1: { package: b }\n',
+        path: 'line 3',
+        message: 'line 3: not valid YAML (',
+        prefix: true,
+        includes: 'Map keys must be unique',
+      },
+      {
         name: 'duplicate keys deep inside a server',
         input: memory('    smokeTest:\n      env:\n        A: "1"\n        B: "2"\n        A: "3"\n'),
         path: 'line 8',
