@@ -89,6 +89,15 @@ function stagingJobPrefix(version: string, jobId: string): string {
   return `${version}-${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-`;
 }
 
+/**
+ * Did the run that made this staging directory (named by stagingDir) die, on this host? False
+ * for a live process, another host's run, or a name stagingDir did not make.
+ */
+export function stagingRunDied(name: string): boolean {
+  const run = /-([0-9a-f]{8})-(\d+)-[0-9a-f]{8}$/.exec(name);
+  return run !== null && run[1] === HOST_TAG && !processAlive(Number(run[2]));
+}
+
 /** Does a process with this id run on this host? (EPERM: it does, as another user.) */
 function processAlive(pid: number): boolean {
   try {
@@ -170,20 +179,15 @@ export class InstallLayout {
    */
   deadStagingRuns(server: string, version: string, jobId: string): string[] {
     const prefix = stagingJobPrefix(version, jobId);
-    const dead: string[] = [];
     let names: string[];
     try {
       names = readdirSync(path.join(this.stagingRoot, server));
     } catch {
-      return dead;
+      return [];
     }
-    for (const name of names) {
-      if (!name.startsWith(prefix)) continue;
-      const run = /^([0-9a-f]{8})-(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
-      if (!run || run[1] !== HOST_TAG || processAlive(Number(run[2]))) continue;
-      dead.push(path.join(this.stagingRoot, server, name));
-    }
-    return dead;
+    return names
+      .filter((name) => name.startsWith(prefix) && /^[0-9a-f]{8}-\d+-[0-9a-f]{8}$/.test(name.slice(prefix.length)) && stagingRunDied(name))
+      .map((name) => path.join(this.stagingRoot, server, name));
   }
 
   /** Content-addressed backup tarball: BACKUP_DIR/<algorithm>/<hex digest>.tgz. */

@@ -32,8 +32,8 @@ export interface RetentionServer {
 
 export interface RetentionInput {
   servers: RetentionServer[];
-  /** Leftover staging directories (a crashed or running stage). */
-  staging: Array<{ path: string; mtimeMs: number }>;
+  /** Leftover staging directories (a crashed or running stage); `died`: its run's process is gone. */
+  staging: Array<{ path: string; mtimeMs: number; died?: boolean }>;
   /** Backup tarballs; `integrity` is undefined when no history or version record names the file. */
   backups: Array<{ file: string; integrity?: string; mtimeMs: number }>;
   /** Integrities that belong to servers outside this plan (not in the inventory, or another scope): never removed. */
@@ -128,7 +128,7 @@ export function retentionPlan(input: RetentionInput): RetentionPlan {
   }
 
   for (const leftover of input.staging) {
-    if (input.now - leftover.mtimeMs > graceMs) plan.removeStaging.push(leftover.path);
+    if (leftover.died || input.now - leftover.mtimeMs > graceMs) plan.removeStaging.push(leftover.path);
     else plan.kept.staging.push(leftover.path);
   }
 

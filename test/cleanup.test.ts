@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -202,6 +203,22 @@ describe('cleanup worker', function () {
     ).to.equal(false);
     const done = (await context.events.list({ type: 'cleanup.done' }))[0]!;
     expect(done.details?.removedStaging).to.deep.equal([old]);
+  });
+
+  it('removes at once a staging leftover whose run died on this host, and keeps a young one of a live run', async () => {
+    await writeHistory(context, 'memory', ['1.5.0'], integrities);
+    // Named as stagingDir names a run: <version>-<job>-<host>-<pid>-<random>.
+    const [, host] = /-([0-9a-f]{8})-\d+-[0-9a-f]{8}$/.exec(context.layout.stagingDir('memory', '2.0.0', 'memory@2.0.0'))!;
+    const gone = await new Promise<number>((resolve) => {
+      const child = execFile(process.execPath, ['-e', '0'], () => resolve(child.pid!));
+    });
+    const died = path.join(context.layout.stagingRoot, 'memory', `2.0.0-memory_2.0.0-${host}-${gone}-0000beef`);
+    const live = path.join(context.layout.stagingRoot, 'memory', `2.0.0-memory_2.0.0-${host}-${process.pid}-0000cafe`);
+    for (const dir of [died, live]) await fs.mkdir(path.join(dir, 'package'), { recursive: true });
+    const result = await cleanup();
+    expect(result.plan.removeStaging).to.deep.equal([died]);
+    expect(result.plan.kept.staging).to.deep.equal([live]);
+    await fs.rm(live, { recursive: true, force: true });
   });
 
   it('keeps backups a rollback may need and removes the rest once they are old', async () => {

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, LockError, NotFoundError } from '../shared/errors.js';
-import type { DiskHistory, InstallLayout } from '../shared/layout.js';
+import { stagingRunDied, type DiskHistory, type InstallLayout } from '../shared/layout.js';
 import type { CleanupJobData, CleanupResult } from '../shared/queues.js';
 import { retentionPlan, type RetentionInput, type RetentionPlan, type RetentionServer } from '../shared/retention.js';
 import { dataPreservedMessage, moveServerData } from '../shared/serverData.js';
@@ -271,7 +271,7 @@ async function stagingLeftovers(layout: InstallLayout, scope?: string): Promise<
     for (const name of await fs.readdir(serverStaging).catch(() => [] as string[])) {
       const leftover = path.join(serverStaging, name);
       const stat = await fs.lstat(leftover).catch(() => undefined);
-      if (stat) leftovers.push({ path: leftover, mtimeMs: stat.mtimeMs });
+      if (stat) leftovers.push({ path: leftover, mtimeMs: stat.mtimeMs, ...(stagingRunDied(name) ? { died: true } : {}) });
     }
   }
   return leftovers;
