@@ -55,6 +55,26 @@ describe('redact: strings', () => {
     },
     { name: 'an e-mail address', input: 'maintainer bob@example.com', output: 'maintainer bob@example.com' },
     { name: 'nothing after Bearer shorter than 6 characters', input: 'scheme Bearer abc', output: 'scheme Bearer abc' },
+    // Every token shape and query secret, each alone in a text (redactString first looks for any trigger at all).
+    ...[
+      `ghp_${'Zq9'.repeat(8)}`,
+      `github_pat_${'Zq9'.repeat(8)}`,
+      `glpat-${'Zq9'.repeat(6)}`,
+      `npm_${'Zq9'.repeat(11)}`,
+      `xoxb-${'Zq9'.repeat(4)}`,
+      `AKIA${'ZQ9X'.repeat(4)}`,
+      `AIza${'Zq9'.repeat(11)}`,
+      `sk-proj-${'Zq9'.repeat(6)}`,
+      `rk_live_${'Zq9'.repeat(6)}`,
+      `eyJ${'Zq9'.repeat(3)}.eyJ${'Zq9'.repeat(3)}.${'Zq9'.repeat(3)}`,
+    ].map((token) => ({ name: `a token shaped like ${token.slice(0, 5)}…`, input: `got ${token} here`, output: `got ${REDACTED} here` })),
+    { name: 'an access_token in a query', input: 'GET /x?access_token=abc123&y=1', output: `GET /x?access_token=${REDACTED}&y=1` },
+    { name: 'a sig in a query', input: 'GET /x?a=1&SIG=abc123', output: `GET /x?a=1&SIG=${REDACTED}` },
+    {
+      name: 'a text with none of the shapes',
+      input: 'activate zq9-server: 1.0.0 -> 1.1.0 at 2026-11-29T09:00:00Z',
+      output: 'activate zq9-server: 1.0.0 -> 1.1.0 at 2026-11-29T09:00:00Z',
+    },
   ];
   for (const { name, input, output } of cases) {
     it(`redacts ${name}`, () => {
