@@ -16,18 +16,13 @@
  * when only the port or the scheme changes.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import makeFetch, { type FetchResponse } from 'make-fetch-happen';
-import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from './config.js';
 import { IntegrityError, MCPError, RegistryError } from './errors.js';
 import { fetchAgent } from './httpAgent.js';
+import { writeVerifiedFile } from './verifiedFile.js';
 import { redactUrl } from './redact.js';
 import type { RegistryKey } from './signatures.js';
 
@@ -548,42 +543,26 @@ export class RegistryClient {
    */
   async downloadTarball(spec: TarballSpec, destination: string): Promise<{ bytes: number; sha256: string }> {
     this.assertTarballHost(spec.tarball);
-    await fsp.mkdir(path.dirname(destination), { recursive: true });
-    const partial = `${destination}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.partial`;
     const limit = this.config.maxTarballBytes;
-    let bytes = 0;
     const hash = crypto.createHash('sha256');
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        if (bytes > limit) {
-          callback(
-            new MCPError('ETOOBIG', `tarball of ${spec.package}@${spec.version} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
-              hint: 'raise MAX_TARBALL_SIZE if this package really is that large',
-              retryable: false,
-            }),
-          );
-          return;
-        }
-        hash.update(chunk);
-        callback(null, chunk);
-      },
-    });
     const what = `tarball of ${spec.package}@${spec.version}`;
     const deadline = new Deadline(this.downloadTimeoutMs);
-    let file: fs.WriteStream | undefined;
     try {
       const body = await this.tarballBody(spec, deadline, what);
-      file = fs.createWriteStream(partial, { mode: 0o644 });
-      await pipeline(body, ssri.integrityStream({ integrity: spec.integrity }), meter, file, { signal: deadline.signal });
-      await fsp.rename(partial, destination);
+      const { bytes } = await writeVerifiedFile(body, {
+        destination,
+        integrity: spec.integrity,
+        maxBytes: limit,
+        tooBig: () =>
+          new MCPError('ETOOBIG', `tarball of ${spec.package}@${spec.version} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
+            hint: 'raise MAX_TARBALL_SIZE if this package really is that large',
+            retryable: false,
+          }),
+        signal: deadline.signal,
+        onChunk: (chunk) => hash.update(chunk),
+      });
       return { bytes, sha256: hash.digest('hex') };
     } catch (error) {
-      // The failed pipeline destroyed the file's stream, which may still be opening it: removed
-      // before it closed, the file would come back and a .partial stay behind.
-      const stream = file;
-      if (stream && !stream.closed) await new Promise<void>((resolve) => stream.destroy().once('close', () => resolve()));
-      await fsp.rm(partial, { force: true });
       if (deadline.expired) throw this.deadlineError(what, deadline);
       if (error instanceof MCPError) throw error;
       throw this.registryError(error, what);

@@ -8,20 +8,14 @@
  * up to MAX_TARBALL_SIZE, every request has DOWNLOAD_TIMEOUT as its overall deadline.
  */
 import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import Joi from 'joi';
 import makeFetch, { type FetchResponse } from 'make-fetch-happen';
-import ssri from 'ssri';
 import { DEFAULT_MAX_PACKUMENT_BYTES, type Config } from '../config.js';
 import { ConfigurationError, IntegrityError, MCPError, RegistryError } from '../errors.js';
 import { fetchAgent } from '../httpAgent.js';
 import { redactUrl } from '../redact.js';
+import { writeVerifiedFile } from '../verifiedFile.js';
 import type { PypiFile, PypiProject } from './pypiPolicy.js';
 import { pythonCommand } from './python.js';
 
@@ -264,25 +258,7 @@ export class PypiIndexClient {
         retryable: false,
         hint: "add the file host to TARBALL_HOSTS if it serves your index's files",
       });
-    await fsp.mkdir(path.dirname(destination), { recursive: true });
-    const partial = `${destination}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.partial`;
     const limit = this.config.maxTarballBytes;
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        if (bytes > limit) {
-          callback(
-            new MCPError('ETOOBIG', `${label} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
-              hint: 'raise MAX_TARBALL_SIZE if this file really is that large',
-              retryable: false,
-            }),
-          );
-          return;
-        }
-        callback(null, chunk);
-      },
-    });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.downloadTimeoutMs);
     try {
@@ -291,13 +267,18 @@ export class PypiIndexClient {
         response.body.resume();
         throw this.statusError(response.status, label, fileUrl);
       }
-      await pipeline(response.body, ssri.integrityStream({ integrity }), meter, fs.createWriteStream(partial, { mode: 0o644 }), {
+      return await writeVerifiedFile(response.body, {
+        destination,
+        integrity,
+        maxBytes: limit,
+        tooBig: () =>
+          new MCPError('ETOOBIG', `${label} is larger than MAX_TARBALL_SIZE (${limit} bytes)`, {
+            hint: 'raise MAX_TARBALL_SIZE if this file really is that large',
+            retryable: false,
+          }),
         signal: controller.signal,
       });
-      await fsp.rename(partial, destination);
-      return { bytes };
     } catch (error) {
-      await fsp.rm(partial, { force: true });
       if ((error as { code?: string }).code === 'EINTEGRITY') {
         throw new IntegrityError(`${label} does not match the sha256 digest the index published (${integrity})`, {
           hint: 'the download was corrupted or the index serves different bytes than it published; nothing was installed',
