@@ -265,7 +265,8 @@ interface RawServer extends RawSettings {
 export function parseInventory(text: string, file: string, base: InventoryDefaults): Inventory {
   const lineCounter = new YAML.LineCounter();
   // yaml's own uniqueKeys compares each key with every earlier one of its map: 2.4 s for 10,000
-  // servers, on every load and reload. The same rule, checked once per key (duplicateKey).
+  // servers, on every load and reload. duplicateKey checks each key once, and also catches keys
+  // yaml tells apart but the loaded object would merge (1 and "1").
   const document = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: false, lineCounter });
   if (document.errors.length > 0) {
     const first = document.errors[0]!;
