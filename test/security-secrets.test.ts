@@ -294,12 +294,14 @@ describe('security: operator secrets on every surface (worker, dashboard and CLI
     }
     const state = new StateStore(redis, config);
     await waitUntil(
-      'the stage to fail and both webhooks to settle',
+      'the stage job to fail and both webhooks to settle',
       async () => {
         for (const child of children) if (child.exitCode !== null) throw new Error(`child exited: ${child.output.join('')}`);
         const failed = (await state.get('leaky')).state === 'failed';
+        // The state says failed before the processor's error reaches BullMQ, which then moves the job.
+        const stageFailed = (await queues.stage.getJobCounts('failed')).failed > 0;
         const hooks = await queues.webhook.getJobCounts('waiting', 'active', 'delayed', 'failed');
-        return failed && bodies.length > 0 && hooks.failed > 0 && hooks.waiting + hooks.active + hooks.delayed === 0;
+        return failed && stageFailed && bodies.length > 0 && hooks.failed > 0 && hooks.waiting + hooks.active + hooks.delayed === 0;
       },
       60_000,
       100,
