@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { FixtureRegistry } from '../test/support/registry.js';
 import { ensureSuiteRedis } from '../test/support/redisServer.js';
+import { detectSandbox } from '../shared/sandbox.js';
 import { BENCH_REDIS_URL } from './lib/benchEnv.js';
 import { mainThreadProfile, summarizeProfile, type ProfileSummary } from './lib/cpuProfile.js';
 import { round } from './lib/measure.js';
@@ -113,6 +114,7 @@ async function machineInfo(): Promise<MachineInfo> {
       npm: npmVersion(),
       redis: /^redis_version:(\S+)/m.exec(info)?.[1] ?? 'unknown',
       loadAverageAtStart: round(os.loadavg()[0] ?? 0, 2),
+      smokeTestSandbox: (({ sandboxed, reason }) => ({ sandboxed, reason }))(detectSandbox()),
     };
   } finally {
     redis.disconnect();

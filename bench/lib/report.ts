@@ -24,6 +24,8 @@ export interface MachineInfo {
   redis: string;
   /** 1-minute load average when the run started: other work on the machine skews every figure. */
   loadAverageAtStart: number;
+  /** Whether the worker's smoke tests run in bubblewrap, and if not why (shared/sandbox.ts). */
+  smokeTestSandbox: { sandboxed: boolean; reason?: string };
 }
 
 export interface BenchResults {
@@ -337,6 +339,16 @@ export function renderMarkdown(results: BenchResults): string {
         cpuRows,
       ),
     );
+    if (smokeTest?.update.cpu) {
+      // A sandboxed candidate's CPU is lost to the worker's count: bwrap's inner init is reparented.
+      const sandbox = m.smokeTestSandbox;
+      lines.push(
+        '',
+        sandbox.sandboxed
+          ? 'Smoke tests ran sandboxed (bubblewrap): the worker figure of (4) leaves out the candidates, whose processes bwrap hands to init.'
+          : `Smoke tests ran unsandboxed (${sandbox.reason}): the worker figure of (4) includes the candidates' CPU.`,
+      );
+    }
   }
   if (Object.keys(results.errors).length > 0) {
     lines.push(
