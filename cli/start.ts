@@ -179,7 +179,11 @@ export async function start(role: Role): Promise<void> {
         (error: unknown) => log.error(`scheduler re-sync after reconnecting to Redis failed: ${describeError(error)}`),
       );
     });
-    stoppers.unshift(() => closeQueues(queues));
+    const stopping = scheduler;
+    stoppers.unshift(async () => {
+      await stopping.stop();
+      await closeQueues(queues);
+    });
   } else {
     inventory.watch();
   }

@@ -40,6 +40,7 @@ export interface SyncReport {
 export class Scheduler {
   private syncing: Promise<SyncReport> | undefined;
   private pending = false;
+  private stopped = false;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -62,8 +63,19 @@ export class Scheduler {
     return changed ? (this.syncing ?? this.sync()) : this.sync();
   }
 
-  /** Serialised: a change during a sync queues exactly one more sync. */
+  /**
+   * No more syncs: a queued one is dropped, later calls do nothing. Resolves once the running one
+   * has ended, so the queues can be closed under no sync (shutdown, tests).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pending = false;
+    await this.syncing?.catch(() => undefined);
+  }
+
+  /** Serialised: a change during a sync queues exactly one more sync. After stop(), nothing. */
   sync(): Promise<SyncReport> {
+    if (this.stopped) return Promise.resolve({ upserted: [], unchanged: [], removed: [], firstChecks: [] });
     if (this.syncing) {
       this.pending = true;
       return this.syncing;

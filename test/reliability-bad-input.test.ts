@@ -417,6 +417,7 @@ describe('reliability: bad input corpora', function () {
     });
 
     after(async () => {
+      await scheduler?.stop();
       schedulerInventory?.close();
       await workers?.close();
       await client?.close();

@@ -24,19 +24,23 @@ describe('scheduler (Job Schedulers on real Redis)', () => {
   let env: TestEnv;
   let queues: QueueSet;
   const watchers: InventoryWatcher[] = [];
+  const made: Scheduler[] = [];
+  const log = createLogger('orchestration');
 
   async function scheduler(): Promise<Scheduler> {
     const inventory = await InventoryWatcher.open(env.config.serversConfig, inventoryDefaults(env.config));
     watchers.push(inventory);
-    return new Scheduler({
+    const instance = new Scheduler({
       config: env.config,
       inventory,
       checkQueue: queues.check,
       cleanupQueue: queues.cleanup,
       state: new StateStore(env.redis, env.config),
       layout: new InstallLayout(env.config),
-      log: createLogger('orchestration'),
+      log,
     });
+    made.push(instance);
+    return instance;
   }
 
   async function schedulers(): Promise<Record<string, { pattern?: string | null; tz?: string | null }>> {
@@ -50,6 +54,8 @@ describe('scheduler (Job Schedulers on real Redis)', () => {
   });
 
   afterEach(async () => {
+    // A sync queued behind a running one would otherwise write to Redis after the cleanup.
+    await Promise.all(made.splice(0).map((instance) => instance.stop()));
     for (const watcher of watchers.splice(0)) watcher.close();
     await closeQueues(queues);
     await env.cleanup();
@@ -79,6 +85,24 @@ describe('scheduler (Job Schedulers on real Redis)', () => {
     const [a, b] = [await scheduler(), await scheduler()];
     await Promise.all([a.sync(), b.sync(), a.sync(), b.sync()]);
     expect(Object.keys(await schedulers()).sort()).to.deep.equal([checkSchedulerId('alpha'), checkSchedulerId('beta')]);
+  });
+
+  it('stop() lets the running sync end, drops the one queued behind it, and turns later syncs into no-ops', async () => {
+    const instance = await scheduler();
+    let reads = 0;
+    const read = queues.check.getJobSchedulers.bind(queues.check);
+    queues.check.getJobSchedulers = ((...args: Parameters<typeof read>) => {
+      reads += 1;
+      return read(...args);
+    }) as typeof read;
+    const running = instance.sync();
+    void instance.sync();
+    await instance.stop();
+    expect((await running).upserted.sort()).to.deep.equal(['alpha', 'beta']);
+    // A queued sync starts as the running one ends, before stop() resolves: one read means none ran.
+    expect(reads, 'syncs that read the schedulers').to.equal(1);
+    expect(await instance.sync()).to.deep.equal({ upserted: [], unchanged: [], removed: [], firstChecks: [] });
+    expect(reads).to.equal(1);
   });
 
   it('follows inventory edits: changed cron updated, removed server removed, unchanged left alone', async () => {
