@@ -12,6 +12,7 @@ import {
   ignoredPrefixes,
   isolationCheckActive,
   isolationProblems,
+  removeLeftoverKeys,
   snapshotForeignKeys,
   startIsolationCheck,
 } from './support/isolation.js';
@@ -56,6 +57,23 @@ describe('reliability: Redis isolation of the test run', () => {
       expect(mine([...overall.created, ...overall.changed, ...overall.deleted])).to.deep.equal([]);
     } finally {
       await redis.del(probe, own);
+      redis.disconnect();
+    }
+  });
+
+  it("finds and removes keys left under a prefix this run's tests were given, and only those", async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const issued = `mcpu-test-${crypto.randomBytes(5).toString('hex')}`;
+    const other = `mcpu-test-${crypto.randomBytes(5).toString('hex')}`;
+    try {
+      await redis.set(`${issued}:check:id`, '2');
+      await redis.hset(`${issued}:check:1`, 'name', 'check');
+      await redis.set(`${other}:check:id`, '1');
+      expect(await removeLeftoverKeys(redis, new Set([issued]))).to.deep.equal([`${issued}:check:1`, `${issued}:check:id`]);
+      expect(await redis.exists(`${issued}:check:id`, `${issued}:check:1`)).to.equal(0);
+      expect(await redis.get(`${other}:check:id`), "another run's key").to.equal('1');
+    } finally {
+      await redis.del(`${issued}:check:id`, `${issued}:check:1`, `${other}:check:id`);
       redis.disconnect();
     }
   });

@@ -49,9 +49,23 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
   return deleted;
 }
 
+const ISSUED = Symbol.for('mcp-updater.test.prefixes');
+
+/**
+ * Every QUEUE_PREFIX createTestEnv handed out in this process: at the end of the run the
+ * isolation check (test/support/isolation.ts) looks for keys left under them. A global, as the
+ * mocha plugin and the test files may load this module apart.
+ */
+export function issuedPrefixes(): Set<string> {
+  const store = globalThis as typeof globalThis & { [ISSUED]?: Set<string> };
+  store[ISSUED] ??= new Set();
+  return store[ISSUED];
+}
+
 export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestEnv> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'mcpu-test-'));
   const prefix = `mcpu-test-${crypto.randomBytes(5).toString('hex')}`;
+  issuedPrefixes().add(prefix);
   const inventoryFile = path.join(root, 'mcp-servers.yaml');
   await fs.writeFile(inventoryFile, options.inventory ?? 'servers: {}\n');
   const env: Record<string, string> = {

@@ -17,6 +17,7 @@
 import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ensureFreshBuild } from '../../bin/build.js';
+import { issuedPrefixes } from './env.js';
 import { ensureSuiteRedis } from './redisServer.js';
 
 /** Prefixes of the suite's own worlds: tests (createTestEnv) and benchmarks (bench/lib/benchEnv.ts). */
@@ -112,7 +113,26 @@ export async function startIsolationCheck(url = process.env.TEST_REDIS_URL ?? 'r
   (globalThis as WithRun)[RUN] = { redis, before: await snapshotForeignKeys(redis) };
 }
 
-/** Throws when a key outside the ignored prefixes was created, changed or deleted since the start. */
+/**
+ * Keys under the prefixes this run's tests were given (createTestEnv) that are still there: a
+ * test that did not clean up, or something of it that wrote after its cleanup. They are removed.
+ */
+export async function removeLeftoverKeys(redis: Redis, prefixes: ReadonlySet<string>): Promise<string[]> {
+  const left: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', 'mcpu-test-*', 'COUNT', 1000);
+    cursor = next;
+    left.push(...batch.filter((key) => prefixes.has(key.slice(0, key.indexOf(':')))));
+  } while (cursor !== '0');
+  if (left.length > 0) await redis.unlink(...left);
+  return left.sort();
+}
+
+/**
+ * Throws when a key outside the ignored prefixes was created, changed or deleted since the start,
+ * or when a test left keys under its own prefix.
+ */
 export async function finishIsolationCheck(): Promise<{ keys: number }> {
   const run = (globalThis as WithRun)[RUN];
   if (!run) throw new Error('finishIsolationCheck without startIsolationCheck');
@@ -124,6 +144,13 @@ export async function finishIsolationCheck(): Promise<{ keys: number }> {
       throw new Error(
         `Redis keys outside ${ignoredPrefixes().join(', ')} were touched by this test run: ${problem} `
           + '(a test wrote outside its QUEUE_PREFIX; if these keys belong to something else on this Redis, list their prefixes in ISOLATION_IGNORE_PREFIXES)',
+      );
+    }
+    const left = await removeLeftoverKeys(run.redis, issuedPrefixes());
+    if (left.length > 0) {
+      throw new Error(
+        `${left.length} keys were left under the prefixes of this run's tests (now removed): ${left.slice(0, 20).join(', ')}`
+          + ' (a test did not clean up, or something it started wrote after its cleanup: stop it before env.cleanup())',
       );
     }
     return { keys: after.keys.size };
