@@ -105,6 +105,7 @@ async function machineInfo(): Promise<MachineInfo> {
   const redis = new Redis(BENCH_REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
     const info = await redis.info('server');
+    const sandbox = detectSandbox();
     return {
       cpus: os.availableParallelism(),
       cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
@@ -114,7 +115,7 @@ async function machineInfo(): Promise<MachineInfo> {
       npm: npmVersion(),
       redis: /^redis_version:(\S+)/m.exec(info)?.[1] ?? 'unknown',
       loadAverageAtStart: round(os.loadavg()[0] ?? 0, 2),
-      smokeTestSandbox: (({ sandboxed, reason }) => ({ sandboxed, reason }))(detectSandbox()),
+      smokeTestSandbox: { sandboxed: sandbox.sandboxed, reason: sandbox.reason },
     };
   } finally {
     redis.disconnect();
