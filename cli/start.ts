@@ -157,7 +157,7 @@ export async function start(role: Role): Promise<void> {
   let scheduler: Scheduler | undefined;
   if (role === 'all' || role === 'scheduler') {
     const queues = createQueues(config, redis);
-    scheduler = new Scheduler({
+    const running = new Scheduler({
       config,
       inventory,
       checkQueue: queues.check,
@@ -166,12 +166,12 @@ export async function start(role: Role): Promise<void> {
       layout: new InstallLayout(config),
       log,
     });
-    await scheduler.start();
+    scheduler = running;
+    await running.start();
     // Redis came back (after a restart it may be empty: no persistence, a failover to a fresh
     // replica): put the job schedulers and first checks back. A sync is idempotent.
-    const resync = scheduler;
     redis.on('ready', () => {
-      resync.sync().then(
+      running.sync().then(
         (report) =>
           log.info(
             `Redis reconnected: scheduler re-synced (${report.upserted.length} schedulers restored, ${report.firstChecks.length} first checks)`,
@@ -179,9 +179,8 @@ export async function start(role: Role): Promise<void> {
         (error: unknown) => log.error(`scheduler re-sync after reconnecting to Redis failed: ${describeError(error)}`),
       );
     });
-    const stopping = scheduler;
     stoppers.unshift(async () => {
-      await stopping.stop();
+      await running.stop();
       await closeQueues(queues);
     });
   } else {
